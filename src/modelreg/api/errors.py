@@ -1,0 +1,79 @@
+"""The one mapping of errors to HTTP responses, in the Kubeflow error body ``{"code", "message"}``.
+
+``code`` is the status phrase (``"Not Found"``), as the reference server sends it; a missing required field is a
+422 whose code is still ``"Bad Request"``, which upstream clients assert.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from modelreg.errors import InvalidInput, MissingField, RegistryError
+
+log = logging.getLogger("modelreg")
+
+_REQUIRED_BODY_FIELDS = {"name", "registeredModelId", "experimentId", "servingEnvironmentId", "modelVersionId"}
+
+
+def error_response(status: int, message: str, code: str | None = None) -> Response:
+    body = {"code": code or HTTPStatus(status).phrase, "message": message}
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def validation_error(errors: list[dict[str, Any]]) -> RegistryError:
+    """Translate pydantic's errors into the reference server's statuses: 422 for a missing required field,
+    400 for everything else (unknown field, wrong type, bad enum, bad query parameter)."""
+    unknown = [e for e in errors if e.get("type") == "extra_forbidden"]
+    for err in errors:
+        loc = [str(p) for p in err.get("loc", ())]
+        field = loc[-1] if loc else ""
+        missing_required = err.get("type") == "missing" and field in _REQUIRED_BODY_FIELDS
+        if missing_required and not unknown and loc[:1] == ["body"] and len(loc) == 2:
+            return MissingField(f"required field '{field}' is zero value.")
+    err = unknown[0] if unknown else errors[0]
+    loc = [str(p) for p in err.get("loc", ())]
+    kind = err.get("type", "")
+    where = ".".join(loc[1:]) if len(loc) > 1 else (loc[0] if loc else "request")
+    if kind == "extra_forbidden":
+        message = f'json: unknown field "{loc[-1]}"'
+    elif kind in ("union_tag_not_found", "union_tag_invalid") and "customProperties" not in loc:
+        message = "invalid artifact type, must be either ModelArtifact, DocArtifact, DataSet, Metric, or Parameter"
+    elif kind in ("union_tag_not_found", "union_tag_invalid"):
+        message = f"metadataType not found for {loc[-2] if len(loc) > 1 else where}"
+    elif kind == "missing" and loc == ["body"]:
+        message = "request body is required"
+    elif kind == "json_invalid":
+        message = f"invalid JSON body: {err.get('ctx', {}).get('error', err.get('msg'))}"
+    elif loc[:1] in (["query"], ["path"]):
+        message = f"invalid {loc[-1]} {loc[0]} parameter: {err.get('msg')}"
+    else:
+        message = f"invalid value for {where}: {err.get('msg')}"
+    return InvalidInput(message)
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RegistryError)
+    async def _registry_error(_request: Request, exc: RegistryError) -> Response:
+        return error_response(exc.status_code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        err = validation_error(list(exc.errors()))
+        return error_response(err.status_code, err.message, "Bad Request")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error")
+        return error_response(500, "internal server error")

@@ -1,0 +1,81 @@
+"""Helpers every registry router uses: reading bodies and list parameters, writing JSON responses."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Path, Query
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from modelreg.api.registry import convert
+from modelreg.api.registry.schemas import OrderByField, SortOrder
+from modelreg.services.entities import Record, parse_id
+from modelreg.services.properties import PropValue
+from modelreg.storage.pagination import PageRequest
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": None, "description": phrase}
+    for status, phrase in {
+        400: "Bad Request",
+        401: "Unauthorized",
+        404: "Not Found",
+        409: "Conflict",
+        422: "Unprocessable Entity",
+        503: "Service Unavailable",
+    }.items()
+}
+
+PathId = Annotated[str, Path(pattern=r"^[0-9]{1,19}$", description="The ID of the resource.")]
+_IdQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")]
+NameQuery = Annotated[str | None, Query(description="Name of entity to search.")]
+ExternalIdQuery = Annotated[str | None, Query(description="External ID of entity to search.")]
+ParentQuery = _IdQuery
+
+
+def body_in(
+    kind: str,
+    body: BaseModel,
+    artifact_type: str | None = None,
+) -> tuple[dict[str, Any], dict[str, PropValue] | None]:
+    """Columns and custom properties present in a request body; ``None`` props means "leave unchanged"."""
+    data = body.model_dump(exclude_unset=True, exclude_none=True, by_alias=True)
+    raw_props = data.pop("customProperties", None)
+    props = None if raw_props is None else convert.properties_to_db(raw_props)
+    return convert.to_db(kind, data, artifact_type), props
+
+
+def json_response(data: Any, status_code: int = 200) -> Response:
+    return Response(orjson.dumps(data), status_code=status_code, media_type="application/json")
+
+
+def one(record: Record, status_code: int = 200) -> Response:
+    return json_response(convert.to_wire(record.kind, record.row, record.props), status_code)
+
+
+def many(records: list[Record], token: str, page: PageRequest) -> Response:
+    items = [convert.to_wire(r.kind, r.row, r.props) for r in records]
+    return json_response(convert.page_to_wire(items, token, page.size))
+
+
+def id_of(value: str | None, label: str) -> int | None:
+    return None if value is None else parse_id(value, label)
+
+
+class ListQuery:
+    """The list parameters every list endpoint takes."""
+
+    def __init__(
+        self,
+        pageSize: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="Entities per page.")] = None,
+        orderBy: Annotated[OrderByField | None, Query()] = None,
+        sortOrder: Annotated[SortOrder | None, Query()] = None,
+        nextPageToken: Annotated[str | None, Query(max_length=1024)] = None,
+        filterQuery: Annotated[str | None, Query(max_length=10_000, description="SQL-like filter.")] = None,
+    ) -> None:
+        self.page = PageRequest.parse(pageSize, orderBy, sortOrder, nextPageToken)
+        self.filter = filterQuery
+
+
+ListDep = Annotated[ListQuery, Depends()]

@@ -1,0 +1,216 @@
+"""Storage rows <-> Kubeflow wire dicts. The only place that knows both shapes.
+
+Each entity has a list of ``Wire`` fields: the API name, the storage column and a codec. Ids and epoch
+milliseconds are strings on the wire and integers in the database; absent (NULL) values are omitted from
+responses, as the reference server does, and ``customProperties`` is always present.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from modelreg.errors import InvalidInput
+from modelreg.services.properties import PropValue
+
+
+def _int_from_wire(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"invalid integer string {value!r}") from None
+
+
+def _json_list_to_db(value: Any) -> str:
+    return orjson.dumps(list(value)).decode()
+
+
+def _json_list_from_db(value: str) -> list[Any]:
+    return orjson.loads(value)
+
+
+@dataclass(frozen=True)
+class Codec:
+    to_db: Callable[[Any], Any]
+    to_wire: Callable[[Any], Any]
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+TEXT = Codec(_same, _same)
+INT_STRING = Codec(_int_from_wire, str)  # ids and epoch milliseconds
+NUMBER = Codec(float, _same)
+INTEGER = Codec(int, _same)
+JSON_LIST = Codec(_json_list_to_db, _json_list_from_db)
+
+
+@dataclass(frozen=True)
+class Wire:
+    api: str
+    column: str
+    codec: Codec = TEXT
+
+
+def _w(*names: str) -> list[Wire]:
+    """Text fields whose column is the snake_case form of the API name."""
+    return [Wire(n, _snake(n)) for n in names]
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name)
+
+
+_COMMON = [
+    Wire("id", "id", INT_STRING),
+    Wire("createTimeSinceEpoch", "create_time", INT_STRING),
+    Wire("lastUpdateTimeSinceEpoch", "last_update_time", INT_STRING),
+    *_w("name", "externalId", "description"),
+]
+
+FIELDS: dict[str, list[Wire]] = {
+    "registered_models": [
+        *_COMMON,
+        *_w("owner", "state", "readme", "maturity", "provider", "logo", "license", "licenseLink", "libraryName"),
+        Wire("language", "language", JSON_LIST),
+        Wire("tasks", "tasks", JSON_LIST),
+    ],
+    "model_versions": [*_COMMON, *_w("author", "state"), Wire("registeredModelId", "registered_model_id", INT_STRING)],
+    "serving_environments": _COMMON,
+    "inference_services": [
+        *_COMMON,
+        *_w("runtime", "desiredState"),
+        Wire("registeredModelId", "registered_model_id", INT_STRING),
+        Wire("servingEnvironmentId", "serving_environment_id", INT_STRING),
+        Wire("modelVersionId", "model_version_id", INT_STRING),
+    ],
+    "serve_models": [*_COMMON, *_w("lastKnownState"), Wire("modelVersionId", "model_version_id", INT_STRING)],
+    "experiments": [*_COMMON, *_w("owner", "state")],
+    "experiment_runs": [
+        *_COMMON,
+        *_w("owner", "state", "status"),
+        Wire("experimentId", "experiment_id", INT_STRING),
+        Wire("startTimeSinceEpoch", "start_time", INT_STRING),
+        Wire("endTimeSinceEpoch", "end_time", INT_STRING),
+    ],
+}
+
+_ARTIFACT_COMMON = [
+    *_COMMON,
+    *_w("artifactType", "state"),
+    Wire("experimentId", "experiment_id", INT_STRING),
+    Wire("experimentRunId", "experiment_run_id", INT_STRING),
+]
+_METRIC = [Wire("value", "number_value", NUMBER), Wire("timestamp", "timestamp"), Wire("step", "step", INTEGER)]
+
+ARTIFACT_FIELDS: dict[str, list[Wire]] = {
+    "model-artifact": [
+        *_ARTIFACT_COMMON,
+        *_w("uri", "modelFormatName", "modelFormatVersion", "storageKey", "storagePath", "serviceAccountName"),
+        *_w("modelSourceKind", "modelSourceClass", "modelSourceGroup", "modelSourceId", "modelSourceName"),
+    ],
+    "doc-artifact": [*_ARTIFACT_COMMON, *_w("uri")],
+    "dataset-artifact": [*_ARTIFACT_COMMON, *_w("uri", "digest", "sourceType", "source", "schema", "profile")],
+    "metric": [*_ARTIFACT_COMMON, *_METRIC],
+    "parameter": [*_ARTIFACT_COMMON, Wire("value", "string_value"), *_w("parameterType")],
+}
+METRIC_HISTORY_FIELDS = [
+    *_COMMON,
+    *_w("state", "uri"),
+    Wire("experimentId", "experiment_id", INT_STRING),
+    Wire("experimentRunId", "experiment_run_id", INT_STRING),
+    *_METRIC,
+]
+
+
+def fields_for(kind: str, row_or_type: Mapping[str, Any] | str | None = None) -> list[Wire]:
+    if kind == "artifacts":
+        artifact_type = row_or_type if isinstance(row_or_type, str) else (row_or_type or {}).get("artifact_type")
+        return ARTIFACT_FIELDS[artifact_type or "model-artifact"]
+    if kind == "metric_history":
+        return METRIC_HISTORY_FIELDS
+    return FIELDS[kind]
+
+
+# --- custom properties -----------------------------------------------------------------------------------------
+
+_WIRE_TYPES = {
+    "MetadataStringValue": ("string", "string_value"),
+    "MetadataIntValue": ("int", "int_value"),
+    "MetadataDoubleValue": ("double", "double_value"),
+    "MetadataBoolValue": ("bool", "bool_value"),
+    "MetadataStructValue": ("struct", "struct_value"),
+}
+_DB_TYPES = {db: (wire, key) for wire, (db, key) in _WIRE_TYPES.items()}
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def properties_to_db(props: Mapping[str, Mapping[str, Any]]) -> dict[str, PropValue]:
+    out: dict[str, PropValue] = {}
+    for name, value in props.items():
+        metadata_type = value.get("metadataType")
+        if metadata_type == "MetadataProtoValue":
+            out[name] = PropValue("proto", orjson.dumps({"type": value["type"], "proto_value": value["proto_value"]}))
+            continue
+        if metadata_type not in _WIRE_TYPES:
+            raise InvalidInput(f"metadataType not found for {name}")
+        db_type, key = _WIRE_TYPES[metadata_type]
+        raw = value[key]
+        if db_type == "int":
+            raw = _int_from_wire(raw)
+            if not _INT64[0] <= raw <= _INT64[1]:
+                raise InvalidInput(f"custom property {name!r}: int_value {raw} does not fit in 64 bits")
+        out[name] = PropValue(db_type, raw)
+    return out
+
+
+def properties_to_wire(props: Mapping[str, PropValue]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, prop in props.items():
+        if prop.type == "proto":
+            out[name] = {"metadataType": "MetadataProtoValue", **orjson.loads(prop.value)}
+            continue
+        wire_type, key = _DB_TYPES[prop.type]
+        out[name] = {"metadataType": wire_type, key: str(prop.value) if prop.type == "int" else prop.value}
+    return out
+
+
+# --- whole entities --------------------------------------------------------------------------------------------
+
+
+def to_wire(kind: str, row: Mapping[str, Any], props: Mapping[str, PropValue]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in fields_for(kind, row):
+        value = row[f.column]
+        if value is not None:
+            out[f.api] = f.codec.to_wire(value)
+    out["customProperties"] = properties_to_wire(props)
+    return out
+
+
+def to_db(kind: str, body: Mapping[str, Any], artifact_type: str | None = None) -> dict[str, Any]:
+    """Columns for the fields present in ``body`` (a ``model_dump(exclude_unset=True, by_alias=True)``).
+
+    Server-owned fields (id, timestamps, artifactType) are never taken from the body.
+    """
+    skip = _ARTIFACT_SERVER_OWNED if kind == "artifacts" else _SERVER_OWNED
+    out: dict[str, Any] = {}
+    for f in fields_for(kind, artifact_type):
+        if f.api in skip:
+            continue
+        value = body.get(f.api)
+        if value is not None:
+            out[f.column] = f.codec.to_db(value)
+    return out
+
+
+_SERVER_OWNED = frozenset({"id", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch"})
+_ARTIFACT_SERVER_OWNED = _SERVER_OWNED | {"artifactType", "experimentId", "experimentRunId"}
+
+
+def page_to_wire(items: list[dict[str, Any]], next_token: str, page_size: int) -> dict[str, Any]:
+    return {"items": items, "nextPageToken": next_token, "pageSize": page_size, "size": len(items)}

@@ -1,0 +1,46 @@
+"""``create_app(settings)``: one process serves every surface. Later surfaces (catalog, deploy, bridge, UI) mount
+here beside the registry API and call the same services."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from modelreg import __version__
+from modelreg.api import errors, health
+from modelreg.api.middleware import DefaultJsonContentType
+from modelreg.api.registry import V1, V1ALPHA3, build_router
+from modelreg.services.experiments import ExperimentService
+from modelreg.services.registry import RegistryService
+from modelreg.settings import Settings
+from modelreg.storage.db import Database
+
+
+def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
+    db = db or Database(settings.resolved_database_url())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = FastAPI(
+        title="modelreg",
+        version=__version__,
+        description="Model registry with governance; speaks the Kubeflow Model Registry REST API.",
+        lifespan=lifespan,
+    )
+    registry = RegistryService(db)
+    app.state.settings = settings
+    app.state.db = db
+    app.state.registry = registry
+    app.state.experiments = ExperimentService(registry)
+
+    errors.install(app)
+    app.add_middleware(DefaultJsonContentType)
+    app.include_router(health.router)
+    app.include_router(build_router(experiments_api=True), prefix=V1ALPHA3)
+    app.include_router(build_router(experiments_api=False), prefix=V1)
+    return app

@@ -1,0 +1,15 @@
+"""The ``modelreg`` command. Each command group is its own module; this one wires them together."""
+
+from __future__ import annotations
+
+import typer
+
+from modelreg.cli import db, server
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance.")
+app.command("serve")(server.serve)
+app.command("seed")(server.seed)
+app.add_typer(db.app, name="db")
+
+if __name__ == "__main__":
+    app()

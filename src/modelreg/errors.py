@@ -1,0 +1,39 @@
+"""Domain errors. Services raise these; ``api/errors.py`` turns them into HTTP responses in one place.
+
+RegistryError
+ ├── InvalidInput     bad request: the input breaks a rule (400)
+ │    └── MissingField  a required field is absent (422, as the Kubeflow server answers)
+ ├── NotFound         the entity or its parent does not exist (404)
+ ├── Conflict         a name or externalId is taken (409)
+ └── Unavailable      the database cannot be reached (503)
+"""
+
+from __future__ import annotations
+
+
+class RegistryError(Exception):
+    status_code = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(RegistryError):
+    status_code = 400
+
+
+class MissingField(InvalidInput):
+    status_code = 422
+
+
+class NotFound(RegistryError):
+    status_code = 404
+
+
+class Conflict(RegistryError):
+    status_code = 409
+
+
+class Unavailable(RegistryError):
+    status_code = 503

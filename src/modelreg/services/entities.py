@@ -1,0 +1,199 @@
+"""What every registry entity shares: creation with name scoping, loading with custom properties, merge-updates,
+filtered keyset listing and find-by-name. ``registry.py`` and ``experiments.py`` add each entity's own rules."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from sqlalchemy import ColumnElement, Connection, RowMapping, Table
+from sqlalchemy.exc import IntegrityError
+
+from modelreg import filterquery
+from modelreg.errors import Conflict, InvalidInput, MissingField, NotFound
+from modelreg.services import clock, properties
+from modelreg.services.properties import PropValue
+from modelreg.storage import repository, tables
+from modelreg.storage.pagination import PageRequest
+from modelreg.storage.tables import NAME_LENGTH
+
+_UUID_SCOPE_LENGTH = 36  # standalone artifacts: the reference scopes their names with a random UUID
+
+
+@dataclass(frozen=True)
+class Kind:
+    table: Table
+    label: str  # as in messages: "registered model"
+    target: filterquery.Target
+    parent_column: str | None = None  # the column that scopes the name, if any
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    generated_name: bool = False  # a missing name becomes a UUID
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+
+class Record(NamedTuple):
+    kind: str  # table name
+    row: RowMapping
+    props: dict[str, PropValue]
+
+
+REGISTERED_MODEL = Kind(
+    tables.registered_models, "registered model", filterquery.REGISTERED_MODEL, defaults={"state": "LIVE"}
+)
+MODEL_VERSION = Kind(
+    tables.model_versions, "model version", filterquery.MODEL_VERSION, "registered_model_id", defaults={"state": "LIVE"}
+)
+SERVING_ENVIRONMENT = Kind(tables.serving_environments, "serving environment", filterquery.SERVING_ENVIRONMENT)
+INFERENCE_SERVICE = Kind(
+    tables.inference_services,
+    "inference service",
+    filterquery.INFERENCE_SERVICE,
+    "serving_environment_id",
+    defaults={"desired_state": "DEPLOYED"},
+    generated_name=True,
+)
+SERVE_MODEL = Kind(
+    tables.serve_models,
+    "serve model",
+    filterquery.SERVE_MODEL,
+    "inference_service_id",
+    defaults={"last_known_state": "UNKNOWN"},
+    generated_name=True,
+)
+EXPERIMENT = Kind(tables.experiments, "experiment", filterquery.EXPERIMENT, defaults={"state": "LIVE"})
+EXPERIMENT_RUN = Kind(
+    tables.experiment_runs,
+    "experiment run",
+    filterquery.EXPERIMENT_RUN,
+    "experiment_id",
+    defaults={"state": "LIVE", "status": "RUNNING"},
+    generated_name=True,
+)
+ARTIFACT = Kind(tables.artifacts, "artifact", filterquery.ARTIFACT, defaults={"state": "UNKNOWN"}, generated_name=True)
+METRIC_HISTORY = Kind(tables.metric_history, "metric", filterquery.METRIC_HISTORY)
+
+
+def check_name(kind: Kind, name: str, scope: int | None) -> None:
+    """Names count against 255 characters the way the reference stores them: prefixed with ``<parentId>:``."""
+    if not name:
+        raise MissingField("required field 'name' is zero value.")
+    prefix = (
+        0
+        if kind.parent_column is None and kind is not ARTIFACT
+        else (len(str(scope)) + 1 if scope is not None else _UUID_SCOPE_LENGTH + 1)
+    )
+    if prefix + len(name) > NAME_LENGTH:
+        raise InvalidInput(
+            f"{kind.label} name is too long: {len(name)} characters, at most {NAME_LENGTH - prefix} allowed here"
+        )
+
+
+def create(
+    conn: Connection, kind: Kind, values: dict[str, Any], props: Mapping[str, PropValue], scope: int | None = None
+) -> int:
+    row = {**kind.defaults, **values}
+    if kind.generated_name and not row.get("name"):
+        row["name"] = str(uuid.uuid4())
+    check_name(kind, row.get("name") or "", scope)
+    row["create_time"] = row["last_update_time"] = clock.now_ms()
+    new_id = repository.insert_row(conn, kind.table, row)
+    properties.add(conn, kind.name, new_id, props)
+    return new_id
+
+
+def apply_update(
+    conn: Connection, kind: Kind, current: RowMapping, values: dict[str, Any], props: Mapping[str, PropValue] | None
+) -> None:
+    """Merge-update: absent fields keep their value; ``props`` (if given) replaces the whole custom property map."""
+    values = {k: v for k, v in values.items() if k not in ("id", "name", "create_time")}
+    values["last_update_time"] = clock.now_ms(at_least=current["last_update_time"] + 1)
+    repository.update_row(conn, kind.table, current["id"], values)
+    if props is not None:
+        properties.replace(conn, kind.name, current["id"], props)
+
+
+def load(conn: Connection, kind: Kind, id_: int) -> Record:
+    row = repository.get_row(conn, kind.table, id_)
+    if row is None:
+        raise NotFound(f"no {kind.label} found for id {id_}")
+    return Record(kind.name, row, properties.load(conn, kind.name, [id_])[id_])
+
+
+def records(conn: Connection, kind: Kind, rows: Sequence[RowMapping]) -> list[Record]:
+    props = properties.load(conn, kind.name, (r["id"] for r in rows))
+    return [Record(kind.name, r, props[r["id"]]) for r in rows]
+
+
+def list_page(
+    conn: Connection,
+    kind: Kind,
+    page: PageRequest,
+    filter_query: str | None = None,
+    where: Sequence[ColumnElement[bool]] = (),
+    target: filterquery.Target | None = None,
+) -> tuple[list[Record], str]:
+    clauses = list(where)
+    condition = compile_filter(filter_query, target or kind.target)
+    if condition is not None:
+        clauses.append(condition)
+    rows, token = repository.list_page(conn, kind.table, clauses, page)
+    return records(conn, kind, rows), token
+
+
+def compile_filter(filter_query: str | None, target: filterquery.Target) -> ColumnElement[bool] | None:
+    try:
+        return filterquery.compile_filter(filter_query, target)
+    except filterquery.FilterError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def find_one(conn: Connection, kind: Kind, where: Sequence[ColumnElement[bool]], described: str) -> Record:
+    rows = repository.find_rows(conn, kind.table, where)
+    if not rows:
+        raise NotFound(f"no {kind.label} found for {described}")
+    if len(rows) > 1:
+        raise NotFound(f"multiple {kind.label}s found for {described}")
+    return records(conn, kind, rows)[0]
+
+
+def find_by_name(
+    conn: Connection, kind: Kind, name: str | None, external_id: str | None, parent_id: int | None = None
+) -> Record:
+    """Find-by-params: ``name`` (with the parent for scoped kinds) wins over ``externalId``, as in the reference."""
+    c = kind.table.c
+    if name is not None and (kind.parent_column is None or parent_id is not None):
+        where = [c.name == name]
+        if kind.parent_column is not None:
+            where.append(c[kind.parent_column] == parent_id)
+        return find_one(conn, kind, where, f"name={name!r}" + (f", parent id {parent_id}" if parent_id else ""))
+    if external_id is not None:
+        return find_one(conn, kind, [c.external_id == external_id], f"externalId={external_id!r}")
+    if kind.parent_column is None:
+        raise InvalidInput("invalid parameters call, supply either name or externalId")
+    raise InvalidInput("invalid parameters call, supply either (name and parentResourceId), or externalId")
+
+
+def conflict(kind: Kind, exc: IntegrityError, values: Mapping[str, Any]) -> Conflict | NotFound:
+    """Name the unique key an insert or update collided with."""
+    text = str(exc.orig).lower()
+    if "external_id" in text:
+        return Conflict(f"{kind.label} with externalId {values.get('external_id')!r} already exists")
+    if "foreign key" in text:
+        return NotFound(f"the parent of this {kind.label} does not exist")
+    return Conflict(f"{kind.label} with name {values.get('name')!r} already exists")
+
+
+def parse_id(value: str | int | None, label: str) -> int:
+    """Path and body ids are decimal strings; anything else names no entity."""
+    try:
+        id_ = int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise InvalidInput(f"invalid {label} id {value!r}: must be a decimal integer") from None
+    if id_ <= 0 or id_ >= 2**63:
+        raise NotFound(f"no {label} found for id {value}")
+    return id_

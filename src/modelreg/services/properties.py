@@ -1,0 +1,73 @@
+"""Custom properties: typed values kept in the ``properties`` table, keyed by (owner kind, owner id, name)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, NamedTuple
+
+from sqlalchemy import Connection, delete, insert, select
+
+from modelreg.storage.tables import properties
+
+_COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
+
+
+class PropValue(NamedTuple):
+    type: str  # string | int | double | bool | struct | proto
+    value: Any
+
+
+def load(conn: Connection, owner_kind: str, ids: Iterable[int]) -> dict[int, dict[str, PropValue]]:
+    ids = list(ids)
+    out: dict[int, dict[str, PropValue]] = {i: {} for i in ids}
+    if not ids:
+        return out
+    p = properties.c
+    rows = conn.execute(
+        select(p.owner_id, p.name, p.value_type, p.string_value, p.int_value, p.double_value, p.bool_value).where(
+            p.owner_kind == owner_kind, p.owner_id.in_(ids)
+        )
+    )
+    for owner_id, name, value_type, s, i, d, b in rows:
+        column = _COLUMN.get(value_type, "string_value")
+        value = {"string_value": s, "int_value": i, "double_value": d, "bool_value": b}[column]
+        if value_type == "bool":
+            value = bool(value)
+        out[owner_id][name] = PropValue(value_type, value)
+    return out
+
+
+def replace(conn: Connection, owner_kind: str, owner_id: int, props: Mapping[str, PropValue]) -> None:
+    """Replace the whole map, as a PATCH with ``customProperties`` does."""
+    conn.execute(delete(properties).where(properties.c.owner_kind == owner_kind, properties.c.owner_id == owner_id))
+    add(conn, owner_kind, owner_id, props)
+
+
+def add(conn: Connection, owner_kind: str, owner_id: int, props: Mapping[str, PropValue]) -> None:
+    if not props:
+        return
+    rows = []
+    for name, prop in props.items():
+        row: dict[str, Any] = {
+            "owner_kind": owner_kind,
+            "owner_id": owner_id,
+            "name": name,
+            "value_type": prop.type,
+            "string_value": None,
+            "int_value": None,
+            "double_value": None,
+            "bool_value": None,
+        }
+        row[_COLUMN.get(prop.type, "string_value")] = prop.value if prop.type != "proto" else _text(prop.value)
+        rows.append(row)
+    conn.execute(insert(properties), rows)
+
+
+def delete_all(conn: Connection, owner_kind: str, owner_ids: Iterable[int]) -> None:
+    conn.execute(
+        delete(properties).where(properties.c.owner_kind == owner_kind, properties.c.owner_id.in_(list(owner_ids)))
+    )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

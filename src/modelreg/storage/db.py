@@ -1,0 +1,117 @@
+"""Engine and transactions for the three supported databases.
+
+Reads and writes are separate context managers because SQLite needs writers to take the write lock up front
+(``BEGIN IMMEDIATE``): a deferred transaction that later upgrades to a writer fails at once with "database is
+locked" when another process writes, instead of waiting for the busy timeout.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from modelreg.errors import Unavailable
+
+# Deadlock / serialization failures that a retry of the whole transaction resolves.
+_RETRYABLE_CODES = {1213, 1205, "40001", "40P01"}
+
+
+def create_db_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    kwargs: dict[str, Any] = {}
+    if backend == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        kwargs["pool_size"] = 16
+        kwargs["max_overflow"] = 16
+    elif backend in ("mysql", "mariadb"):
+        if "charset" not in parsed.query:
+            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
+        kwargs.update(pool_size=16, max_overflow=16, pool_pre_ping=True, pool_recycle=3600)
+        kwargs["isolation_level"] = "READ COMMITTED"
+    else:
+        kwargs.update(pool_size=16, max_overflow=16, pool_pre_ping=True)
+    engine = create_engine(parsed, **kwargs)
+    if backend == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy emits BEGIN itself, below
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "journal_mode = WAL",
+            "synchronous = NORMAL",
+            "foreign_keys = ON",
+            "case_sensitive_like = ON",  # LIKE is case-sensitive on every database
+            "busy_timeout = 30000",
+            "cache_size = -65536",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """The registry's database: an engine plus read and write transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self.backend = self.engine.dialect.name
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise Unavailable(f"database is unreachable: {exc.orig}") from exc
+        with conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise Unavailable(f"database is unreachable: {exc.orig}") from exc
+        with conn:
+            if self.backend == "sqlite":
+                conn = conn.execution_options(sqlite_immediate=True)
+            with conn.begin():
+                yield conn
+
+    def run_write(self, fn: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
+        """Run ``fn(conn, ...)`` in a write transaction, retrying on deadlocks and serialization failures."""
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return fn(conn, *args, **kwargs)
+            except DBAPIError as exc:
+                if attempt + 1 < attempts and _is_retryable(exc):
+                    time.sleep(0.005 * (2**attempt))
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _is_retryable(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or (orig.args[0] if getattr(orig, "args", None) else None)
+    return code in _RETRYABLE_CODES

@@ -1,0 +1,51 @@
+"""Generic row access shared by every entity table. Rules live in the services; this layer trusts its callers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, RowMapping, Table, insert, select, update
+
+from modelreg.storage.pagination import PageRequest
+
+
+def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> int:
+    result = conn.execute(insert(table).values(**values))
+    return int(result.inserted_primary_key[0])
+
+
+def get_row(conn: Connection, table: Table, id_: int) -> RowMapping | None:
+    return conn.execute(select(table).where(table.c.id == id_)).mappings().first()
+
+
+def get_rows(conn: Connection, table: Table, ids: Iterable[int]) -> list[RowMapping]:
+    return list(conn.execute(select(table).where(table.c.id.in_(list(ids)))).mappings())
+
+
+def update_row(conn: Connection, table: Table, id_: int, values: dict[str, Any]) -> None:
+    conn.execute(update(table).where(table.c.id == id_).values(**values))
+
+
+def exists(conn: Connection, table: Table, id_: int) -> bool:
+    return conn.execute(select(table.c.id).where(table.c.id == id_)).first() is not None
+
+
+def find_rows(conn: Connection, table: Table, where: Sequence[ColumnElement[bool]], limit: int = 2) -> list[RowMapping]:
+    return list(conn.execute(select(table).where(*where).order_by(table.c.id).limit(limit)).mappings())
+
+
+def list_page(
+    conn: Connection, table: Table, where: Sequence[ColumnElement[bool]], page: PageRequest
+) -> tuple[list[RowMapping], str]:
+    """One page of rows and the token of the next page (``""`` on the last page)."""
+    clauses = list(where)
+    after = page.after_clause(table)
+    if after is not None:
+        clauses.append(after)
+    stmt = select(table).where(*clauses).order_by(*page.order_clause(table)).limit(page.size + 1)
+    rows = list(conn.execute(stmt).mappings())
+    if len(rows) > page.size:
+        rows = rows[: page.size]
+        return rows, page.token_for(rows[-1])
+    return rows, ""

@@ -1,0 +1,253 @@
+"""The registry's relational schema.
+
+Designed for this service, not a copy of MLMD: every well-known field is a real, indexable column,
+each entity kind has its own table and id sequence, and only user-defined custom properties live in
+the key/value table ``properties``. Names and external ids compare case-sensitively on every
+database (MariaDB gets a binary collation for them), see ``docs/decisions.md``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAME_LENGTH = 255
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _name() -> String:
+    return String(NAME_LENGTH)
+
+
+_short = _name
+
+
+def _table(name: str, *items: Column | Index | UniqueConstraint) -> Table:
+    """A table whose strings compare byte-wise (case-sensitive) on MariaDB/MySQL, as on SQLite and PostgreSQL."""
+    return Table(name, metadata, *items, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin", mysql_engine="InnoDB")
+
+
+def _id() -> Column[int]:
+    return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+
+
+def _common() -> list[Column]:
+    """Columns every registry entity has: name, externalId, description and the two timestamps."""
+    return [
+        Column("name", _name(), nullable=False),
+        Column("external_id", _name(), nullable=True, unique=True),
+        Column("description", Text, nullable=True),
+        Column("create_time", BigInteger, nullable=False, index=True),
+        Column("last_update_time", BigInteger, nullable=False, index=True),
+    ]
+
+
+registered_models = _table(
+    "registered_models",
+    _id(),
+    *_common(),
+    Column("owner", _short()),
+    Column("state", String(16), nullable=False, index=True),
+    Column("readme", Text),
+    Column("maturity", _short()),
+    Column("language", Text),  # JSON array
+    Column("tasks", Text),  # JSON array
+    Column("provider", _short()),
+    Column("logo", Text),
+    Column("license", _short()),
+    Column("license_link", Text),
+    Column("library_name", _short()),
+    UniqueConstraint("name"),
+)
+
+model_versions = _table(
+    "model_versions",
+    _id(),
+    Column("registered_model_id", BigInteger, ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False),
+    *_common(),
+    Column("author", _short()),
+    Column("state", String(16), nullable=False, index=True),
+    UniqueConstraint("registered_model_id", "name"),
+    Index(None, "name"),
+)
+
+serving_environments = _table(
+    "serving_environments",
+    _id(),
+    *_common(),
+    UniqueConstraint("name"),
+)
+
+inference_services = _table(
+    "inference_services",
+    _id(),
+    Column(
+        "serving_environment_id",
+        BigInteger,
+        ForeignKey("serving_environments.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    *_common(),
+    Column("registered_model_id", BigInteger, nullable=False, index=True),
+    Column("model_version_id", BigInteger, nullable=True, index=True),
+    Column("runtime", _short()),
+    Column("desired_state", String(16), nullable=False),
+    UniqueConstraint("serving_environment_id", "name"),
+)
+
+serve_models = _table(
+    "serve_models",
+    _id(),
+    Column(
+        "inference_service_id",
+        BigInteger,
+        ForeignKey("inference_services.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    *_common(),
+    Column("model_version_id", BigInteger, nullable=False, index=True),
+    Column("last_known_state", String(16), nullable=False),
+    UniqueConstraint("inference_service_id", "name"),
+)
+
+experiments = _table(
+    "experiments",
+    _id(),
+    *_common(),
+    Column("owner", _short()),
+    Column("state", String(16), nullable=False, index=True),
+    UniqueConstraint("name"),
+)
+
+experiment_runs = _table(
+    "experiment_runs",
+    _id(),
+    Column("experiment_id", BigInteger, ForeignKey("experiments.id", ondelete="CASCADE"), nullable=False),
+    *_common(),
+    Column("owner", _short()),
+    Column("state", String(16), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("start_time", BigInteger),
+    Column("end_time", BigInteger),
+    UniqueConstraint("experiment_id", "name"),
+)
+
+# One table for every artifact type: /artifacts lists them together and ids are shared across types.
+# ``parent_*`` is the owner that scopes the name (NULL for standalone artifacts, which may repeat names);
+# further parents are links in ``artifact_attributions``.
+artifacts = _table(
+    "artifacts",
+    _id(),
+    Column("artifact_type", String(24), nullable=False, index=True),
+    Column("parent_model_version_id", BigInteger, nullable=True),
+    Column("parent_experiment_run_id", BigInteger, nullable=True),
+    *_common(),
+    Column("uri", Text),
+    Column("state", String(24), nullable=False, index=True),
+    Column("experiment_id", BigInteger, index=True),
+    Column("experiment_run_id", BigInteger, index=True),
+    # model-artifact
+    Column("model_format_name", _short()),
+    Column("model_format_version", _short()),
+    Column("storage_key", _short()),
+    Column("storage_path", Text),
+    Column("service_account_name", _short()),
+    Column("model_source_kind", _short()),
+    Column("model_source_class", _short()),
+    Column("model_source_group", _short()),
+    Column("model_source_id", _short()),
+    Column("model_source_name", _short()),
+    # dataset-artifact
+    Column("digest", _short()),
+    Column("source_type", _short()),
+    Column("source", Text),
+    Column("schema", Text),
+    Column("profile", Text),
+    # metric / parameter
+    Column("number_value", Float(53)),
+    Column("string_value", Text),
+    Column("timestamp", _short()),
+    Column("step", BigInteger),
+    Column("parameter_type", String(16)),
+    UniqueConstraint("parent_model_version_id", "artifact_type", "name"),
+    UniqueConstraint("parent_experiment_run_id", "artifact_type", "name"),
+    Index(None, "name"),
+)
+
+artifact_attributions = _table(
+    "artifact_attributions",
+    Column("parent_kind", String(16), primary_key=True),  # "model_version" | "experiment_run"
+    Column("parent_id", BigInteger, primary_key=True),
+    Column("artifact_id", BigInteger, ForeignKey("artifacts.id", ondelete="CASCADE"), primary_key=True),
+    Index(None, "artifact_id"),
+)
+
+# Every logged value of a run's metrics, in logging order; only visible through the metric_history endpoints.
+metric_history = _table(
+    "metric_history",
+    _id(),
+    Column("experiment_run_id", BigInteger, ForeignKey("experiment_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("experiment_id", BigInteger, nullable=True),
+    Column("name", _name(), nullable=False),
+    Column("description", Text),
+    Column("external_id", _name(), nullable=True),
+    Column("uri", Text),
+    Column("state", String(24), nullable=False),
+    Column("number_value", Float(53)),
+    Column("timestamp", _short()),
+    Column("step", BigInteger),
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False, index=True),
+    Index(None, "experiment_run_id", "name"),
+)
+
+# User-defined custom properties of every entity kind (``owner_kind`` is the entity table's name).
+properties = _table(
+    "properties",
+    Column("owner_kind", String(32), primary_key=True),
+    Column("owner_id", BigInteger, primary_key=True),
+    Column("name", _name(), primary_key=True),
+    Column("value_type", String(16), nullable=False),  # string | int | double | bool | struct
+    Column("string_value", Text),
+    Column("int_value", BigInteger),
+    Column("double_value", Float(53)),
+    Column("bool_value", Boolean),
+    Index("ix_properties_string", "owner_kind", "name", "string_value", "owner_id", mysql_length={"string_value": 191}),
+    Index("ix_properties_int", "owner_kind", "name", "int_value", "owner_id"),
+    Index("ix_properties_double", "owner_kind", "name", "double_value", "owner_id"),
+)
+
+# Tables that `modelreg db reset` empties, children first.
+REGISTRY_TABLES = [
+    properties,
+    metric_history,
+    artifact_attributions,
+    artifacts,
+    serve_models,
+    inference_services,
+    serving_environments,
+    experiment_runs,
+    experiments,
+    model_versions,
+    registered_models,
+]

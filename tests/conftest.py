@@ -1,0 +1,122 @@
+"""Shared fixtures: real databases (SQLite always; MariaDB and PostgreSQL when reachable) and a real HTTP server.
+
+Each backend gets a database of its own for the session (``modelreg_test_<pid>``), created and dropped here, so
+the suite never touches other data. Set ``MODELREG_TEST_BACKENDS=sqlite`` to run against SQLite only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, delete, text
+from sqlalchemy.engine import make_url
+
+from modelreg.app import create_app
+from modelreg.settings import Settings
+from modelreg.storage import migrations
+from modelreg.storage.db import Database
+from modelreg.storage.tables import REGISTRY_TABLES
+
+ADMIN_URLS = {
+    "mariadb": os.environ.get("MODELREG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+    "postgresql": os.environ.get("MODELREG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
+}
+BACKENDS = [b for b in os.environ.get("MODELREG_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",") if b]
+
+
+def _scratch_database(backend: str, tmp: Path) -> Iterator[str]:
+    """Yield the URL of an empty database of the given backend; skip when that server is not reachable."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp / 'registry.db'}"
+        return
+    admin_url = make_url(ADMIN_URLS[backend])
+    name = f"modelreg_test_{os.getpid()}"
+    engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+            conn.execute(text(f"CREATE DATABASE {name}"))
+    except Exception as exc:  # the server is not running here
+        engine.dispose()
+        pytest.skip(f"{backend} is not reachable at {admin_url.render_as_string()}: {type(exc).__name__}: {exc}")
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with engine.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
+        engine.dispose()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    yield from _scratch_database(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="session")
+def database(database_url: str) -> Iterator[Database]:
+    db = Database(database_url)
+    migrations.upgrade(db.engine)
+    yield db
+    db.dispose()
+
+
+def empty(db: Database) -> None:
+    with db.write() as conn:
+        for table in REGISTRY_TABLES:
+            conn.execute(delete(table))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerThread:
+    """uvicorn serving an app in a background thread, as httpx's own test suite does."""
+
+    def __init__(self, app: object) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", access_log=False)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> ServerThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(database: Database, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerThread]:
+    settings = Settings(database_url=database.url, data_dir=tmp_path_factory.mktemp("data"))
+    with ServerThread(create_app(settings, database)) as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: ServerThread, database: Database) -> Iterator[httpx.Client]:
+    """A client for ``/api/model_registry/v1alpha3`` on an empty registry."""
+    empty(database)
+    with httpx.Client(base_url=f"{server.url}/api/model_registry/v1alpha3", timeout=30) as client:
+        yield client

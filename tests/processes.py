@@ -1,0 +1,53 @@
+"""Start real ``modelreg`` processes for tests that need more than one server or the CLI itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+MODELREG = [sys.executable, "-m", "modelreg"]
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*MODELREG, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
+
+
+class ServeProcess:
+    """``modelreg serve`` in a subprocess, stopped on exit."""
+
+    def __init__(self, port: int, *args: str, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.args = ["serve", "--port", str(port), *args]
+        self.env = {**os.environ, **(env or {})}
+        self.log = log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> ServeProcess:
+        out = open(self.log, "wb") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        self.proc = subprocess.Popen([*MODELREG, *self.args], stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"modelreg serve exited with {self.proc.returncode}")
+            try:
+                if httpx.get(f"{self.url}/readyz/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("modelreg serve did not become ready in 30 s")
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
