@@ -1,4 +1,6 @@
-"""Annotated dependencies shared by every API surface: the services built in ``create_app``."""
+"""Annotated dependencies shared by every API surface: the services built in ``create_app``.
+
+They are ``async`` only so that FastAPI calls them inline instead of hopping to a worker thread."""
 
 from __future__ import annotations
 
@@ -10,11 +12,11 @@ from modelreg.services.experiments import ExperimentService
 from modelreg.services.registry import RegistryService
 
 
-def _registry(request: Request) -> RegistryService:
+async def _registry(request: Request) -> RegistryService:
     return request.app.state.registry
 
 
-def _experiments(request: Request) -> ExperimentService:
+async def _experiments(request: Request) -> ExperimentService:
     return request.app.state.experiments
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, Table
@@ -22,7 +23,7 @@ from modelreg.storage.tables import NAME_LENGTH
 _UUID_SCOPE_LENGTH = 36  # standalone artifacts: the reference scopes their names with a random UUID
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Kind:
     table: Table
     label: str  # as in messages: "registered model"
@@ -38,7 +39,7 @@ class Kind:
 
 class Record(NamedTuple):
     kind: str  # table name
-    row: RowMapping
+    row: Mapping[str, Any]
     props: dict[str, PropValue]
 
 
@@ -95,15 +96,25 @@ def check_name(kind: Kind, name: str, scope: int | None) -> None:
 
 def create(
     conn: Connection, kind: Kind, values: dict[str, Any], props: Mapping[str, PropValue], scope: int | None = None
-) -> int:
+) -> Record:
+    """Insert a new entity; the returned record is built from what was written, without reading it back."""
     row = {**kind.defaults, **values}
     if kind.generated_name and not row.get("name"):
         row["name"] = str(uuid.uuid4())
     check_name(kind, row.get("name") or "", scope)
     row["create_time"] = row["last_update_time"] = clock.now_ms()
-    new_id = repository.insert_row(conn, kind.table, row)
-    properties.add(conn, kind.name, new_id, props)
-    return new_id
+    row["id"] = repository.insert_row(conn, kind.table, row)
+    properties.add(conn, kind.name, row["id"], props)
+    return Record(kind.name, _full_row(kind, row), dict(props))
+
+
+@cache
+def _empty_row(kind: Kind) -> dict[str, Any]:
+    return {column.name: None for column in kind.table.c}
+
+
+def _full_row(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
+    return {**_empty_row(kind), **values}
 
 
 def apply_update(

@@ -34,7 +34,7 @@ class ExperimentService:
         def run(conn: Connection) -> Record:
             if not repository.exists(conn, e.EXPERIMENT.table, experiment_id):
                 raise NotFound(f"experiment not found: no experiment found for id {experiment_id}")
-            return e.load(conn, e.EXPERIMENT_RUN, e.create(conn, e.EXPERIMENT_RUN, values, props, experiment_id))
+            return e.create(conn, e.EXPERIMENT_RUN, values, props, experiment_id)
 
         return self.registry.write_entity(e.EXPERIMENT_RUN, values, run)
 

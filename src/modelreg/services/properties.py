@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
 from modelreg.storage.tables import properties
 
@@ -17,17 +17,23 @@ class PropValue(NamedTuple):
     value: Any
 
 
+_p = properties.c
+_SELECT = select(_p.owner_id, _p.name, _p.value_type, _p.string_value, _p.int_value, _p.double_value, _p.bool_value)
+# Statements built once: the single-owner case is on every get-by-id.
+_FOR_ONE = _SELECT.where(_p.owner_kind == bindparam("kind"), _p.owner_id == bindparam("id"))
+_INSERT = insert(properties)
+_FOR_MANY = _SELECT.where(_p.owner_kind == bindparam("kind"), _p.owner_id.in_(bindparam("ids", expanding=True)))
+
+
 def load(conn: Connection, owner_kind: str, ids: Iterable[int]) -> dict[int, dict[str, PropValue]]:
     ids = list(ids)
     out: dict[int, dict[str, PropValue]] = {i: {} for i in ids}
     if not ids:
         return out
-    p = properties.c
-    rows = conn.execute(
-        select(p.owner_id, p.name, p.value_type, p.string_value, p.int_value, p.double_value, p.bool_value).where(
-            p.owner_kind == owner_kind, p.owner_id.in_(ids)
-        )
-    )
+    if len(ids) == 1:
+        rows = conn.execute(_FOR_ONE, {"kind": owner_kind, "id": ids[0]})
+    else:
+        rows = conn.execute(_FOR_MANY, {"kind": owner_kind, "ids": ids})
     for owner_id, name, value_type, s, i, d, b in rows:
         column = _COLUMN.get(value_type, "string_value")
         value = {"string_value": s, "int_value": i, "double_value": d, "bool_value": b}[column]
@@ -60,7 +66,7 @@ def add(conn: Connection, owner_kind: str, owner_id: int, props: Mapping[str, Pr
         }
         row[_COLUMN.get(prop.type, "string_value")] = prop.value if prop.type != "proto" else _text(prop.value)
         rows.append(row)
-    conn.execute(insert(properties), rows)
+    conn.execute(_INSERT, rows)
 
 
 def delete_all(conn: Connection, owner_kind: str, owner_ids: Iterable[int]) -> None:

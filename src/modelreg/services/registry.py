@@ -51,7 +51,7 @@ class RegistryService:
 
     def create(self, kind: Kind, values: dict[str, Any], props: Props, scope: int | None = None) -> Record:
         def run(conn: Connection) -> Record:
-            return e.load(conn, kind, e.create(conn, kind, values, props, scope))
+            return e.create(conn, kind, values, props, scope)
 
         return self.write_entity(kind, values, run)
 
@@ -92,7 +92,7 @@ class RegistryService:
 
         def run(conn: Connection) -> Record:
             self._require(conn, e.REGISTERED_MODEL, rm_id)
-            return e.load(conn, e.MODEL_VERSION, e.create(conn, e.MODEL_VERSION, values, props, rm_id))
+            return e.create(conn, e.MODEL_VERSION, values, props, rm_id)
 
         return self.write_entity(e.MODEL_VERSION, values, run)
 
@@ -103,8 +103,7 @@ class RegistryService:
             self._require(conn, e.SERVING_ENVIRONMENT, values["serving_environment_id"])
             self._require(conn, e.REGISTERED_MODEL, values["registered_model_id"])
             self._require(conn, e.MODEL_VERSION, values.get("model_version_id"))
-            new_id = e.create(conn, e.INFERENCE_SERVICE, values, props, values["serving_environment_id"])
-            return e.load(conn, e.INFERENCE_SERVICE, new_id)
+            return e.create(conn, e.INFERENCE_SERVICE, values, props, values["serving_environment_id"])
 
         return self.write_entity(e.INFERENCE_SERVICE, values, run)
 
@@ -145,8 +144,7 @@ class RegistryService:
             self._require(conn, e.INFERENCE_SERVICE, inference_service_id)
             version = e.load(conn, e.MODEL_VERSION, values["model_version_id"])
             _refuse_gated(version.props)
-            new_id = e.create(conn, e.SERVE_MODEL, values, props, inference_service_id)
-            return e.load(conn, e.SERVE_MODEL, new_id)
+            return e.create(conn, e.SERVE_MODEL, values, props, inference_service_id)
 
         return self.write_entity(e.SERVE_MODEL, values, run)
 
@@ -217,18 +215,19 @@ class RegistryService:
             if target_id is None and artifact_type in ("metric", "parameter") and row_values.get("name"):
                 target_id = _artifact_id_by_name(conn, parent_kind, parent_id, artifact_type, row_values["name"])
             created = target_id is None
-            if created:
+            if target_id is None:
                 row_values.update(artifact_type=artifact_type, **{_PARENT_COLUMN[parent_kind]: parent_id})
-                target_id = e.create(
-                    conn, e.ARTIFACT, _artifact_defaults(artifact_type, row_values), props or {}, parent_id
-                )
+                defaults = _artifact_defaults(artifact_type, row_values)
+                record = e.create(conn, e.ARTIFACT, defaults, props or {}, parent_id)
+                _link(conn, parent_kind, parent_id, record.row["id"])
             else:
                 current = repository.get_row(conn, artifacts, target_id)
                 if current is None or current["artifact_type"] != artifact_type:
                     raise InvalidInput(f"mismatched types, artifact with id {target_id} is not a {artifact_type}")
                 e.apply_update(conn, e.ARTIFACT, current, row_values, props)
-            _attribute(conn, parent_kind, parent_id, target_id)
-            record = e.load(conn, e.ARTIFACT, target_id)
+                if not _linked(conn, parent_kind, parent_id, target_id):
+                    _link(conn, parent_kind, parent_id, target_id)
+                record = e.load(conn, e.ARTIFACT, target_id)
             if parent_kind == "experiment_run" and artifact_type == "metric":
                 _append_metric_history(conn, record)
             return record, created
@@ -299,17 +298,19 @@ def _artifact_id_by_name(
     return None if row is None else int(row[0])
 
 
-def _attribute(conn: Connection, parent_kind: str, parent_id: int, artifact_id: int) -> None:
+def _linked(conn: Connection, parent_kind: str, parent_id: int, artifact_id: int) -> bool:
     a = artifact_attributions.c
-    linked = conn.execute(
+    found = conn.execute(
         select(a.artifact_id).where(
             a.parent_kind == parent_kind, a.parent_id == parent_id, a.artifact_id == artifact_id
         )
     ).first()
-    if linked is None:
-        conn.execute(
-            insert(artifact_attributions).values(parent_kind=parent_kind, parent_id=parent_id, artifact_id=artifact_id)
-        )
+    return found is not None
+
+
+def _link(conn: Connection, parent_kind: str, parent_id: int, artifact_id: int) -> None:
+    row = {"parent_kind": parent_kind, "parent_id": parent_id, "artifact_id": artifact_id}
+    conn.execute(insert(artifact_attributions), row)
 
 
 def _append_metric_history(conn: Connection, metric: Record) -> None:

@@ -72,6 +72,9 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self.backend = self.engine.dialect.name
+        # SQLite answers in microseconds from the same process, so handlers call it on the event loop: a hop to
+        # a worker thread costs more than the query. Server databases wait on the network, so they get threads.
+        self.inline = self.backend == "sqlite"
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -3,20 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Table, insert, select, update
+from sqlalchemy import ColumnElement, Connection, RowMapping, Select, Table, bindparam, insert, select, update
 
 from modelreg.storage.pagination import PageRequest
 
 
+@cache
+def _insert(table: Table) -> Any:
+    return insert(table)
+
+
 def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> int:
-    result = conn.execute(insert(table).values(**values))
+    result = conn.execute(_insert(table), values)
     return int(result.inserted_primary_key[0])
 
 
+@cache
+def _by_id(table: Table) -> Select[Any]:
+    """Built once per table: reusing the statement object skips SQLAlchemy's per-call construction and cache-key
+    work, which is most of the cost of a get-by-id."""
+    return select(table).where(table.c.id == bindparam("id"))
+
+
 def get_row(conn: Connection, table: Table, id_: int) -> RowMapping | None:
-    return conn.execute(select(table).where(table.c.id == id_)).mappings().first()
+    return conn.execute(_by_id(table), {"id": id_}).mappings().first()
 
 
 def get_rows(conn: Connection, table: Table, ids: Iterable[int]) -> list[RowMapping]:
@@ -27,8 +40,13 @@ def update_row(conn: Connection, table: Table, id_: int, values: dict[str, Any])
     conn.execute(update(table).where(table.c.id == id_).values(**values))
 
 
+@cache
+def _id_only(table: Table) -> Select[Any]:
+    return select(table.c.id).where(table.c.id == bindparam("id"))
+
+
 def exists(conn: Connection, table: Table, id_: int) -> bool:
-    return conn.execute(select(table.c.id).where(table.c.id == id_)).first() is not None
+    return conn.execute(_id_only(table), {"id": id_}).first() is not None
 
 
 def find_rows(conn: Connection, table: Table, where: Sequence[ColumnElement[bool]], limit: int = 2) -> list[RowMapping]:

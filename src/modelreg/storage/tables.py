@@ -232,7 +232,15 @@ properties = _table(
     Column("int_value", BigInteger),
     Column("double_value", Float(53)),
     Column("bool_value", Boolean),
-    Index("ix_properties_string", "owner_kind", "name", "string_value", "owner_id", mysql_length={"string_value": 191}),
+    Index(
+        "ix_properties_string",
+        "owner_kind",
+        "name",
+        "string_value",
+        "owner_id",
+        mysql_length={"string_value": 191},
+        mariadb_length={"string_value": 191},
+    ),
     Index("ix_properties_int", "owner_kind", "name", "int_value", "owner_id"),
     Index("ix_properties_double", "owner_kind", "name", "double_value", "owner_id"),
 )

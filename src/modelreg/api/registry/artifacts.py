@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from starlette.responses import Response
 
 from modelreg.api.deps import RegistryDep
@@ -16,6 +16,7 @@ from modelreg.api.registry.common import (
     NameQuery,
     ParentQuery,
     PathId,
+    RegistryRouter,
     body_in,
     id_of,
     many,
@@ -25,7 +26,7 @@ from modelreg.services import entities as e
 from modelreg.services.entities import parse_id
 from modelreg.services.registry import RegistryService
 
-router = APIRouter(responses=ERRORS)
+router = RegistryRouter(responses=ERRORS)
 A = e.ARTIFACT
 ArtifactTypeQuery = Annotated[s.ArtifactType | None, Query()]
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import orjson
-from fastapi import Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from starlette.responses import Response
 
@@ -32,6 +36,24 @@ _IdQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")]
 NameQuery = Annotated[str | None, Query(description="Name of entity to search.")]
 ExternalIdQuery = Annotated[str | None, Query(description="External ID of entity to search.")]
 ParentQuery = _IdQuery
+
+
+class RegistryRouter(APIRouter):
+    """An APIRouter whose sync handlers run on the event loop when the database is embedded (see
+    ``Database.inline``) and in the thread pool otherwise. Handlers take the service as ``svc``."""
+
+    def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().add_api_route(path, _database_call(endpoint), **kwargs)
+
+
+def _database_call(handler: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(handler)
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        if kwargs["svc"].db.inline:
+            return handler(*args, **kwargs)
+        return await run_in_threadpool(handler, *args, **kwargs)
+
+    return run
 
 
 def body_in(
@@ -63,19 +85,23 @@ def id_of(value: str | None, label: str) -> int | None:
     return None if value is None else parse_id(value, label)
 
 
+@dataclass(frozen=True)
 class ListQuery:
     """The list parameters every list endpoint takes."""
 
-    def __init__(
-        self,
-        pageSize: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="Entities per page.")] = None,
-        orderBy: Annotated[OrderByField | None, Query()] = None,
-        sortOrder: Annotated[SortOrder | None, Query()] = None,
-        nextPageToken: Annotated[str | None, Query(max_length=1024)] = None,
-        filterQuery: Annotated[str | None, Query(max_length=10_000, description="SQL-like filter.")] = None,
-    ) -> None:
-        self.page = PageRequest.parse(pageSize, orderBy, sortOrder, nextPageToken)
-        self.filter = filterQuery
+    page: PageRequest
+    filter: str | None
 
 
-ListDep = Annotated[ListQuery, Depends()]
+async def list_query(
+    pageSize: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="Entities per page.")] = None,
+    orderBy: Annotated[OrderByField | None, Query()] = None,
+    sortOrder: Annotated[SortOrder | None, Query()] = None,
+    nextPageToken: Annotated[str | None, Query(max_length=1024)] = None,
+    filterQuery: Annotated[str | None, Query(max_length=10_000, description="SQL-like filter.")] = None,
+) -> ListQuery:
+    # async only so that FastAPI runs it inline rather than in a worker thread
+    return ListQuery(PageRequest.parse(pageSize, orderBy, sortOrder, nextPageToken), filterQuery)
+
+
+ListDep = Annotated[ListQuery, Depends(list_query)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query
+from fastapi import Body, Query
 from starlette.responses import Response
 
 from modelreg.api.deps import ExperimentsDep, RegistryDep
@@ -17,6 +17,7 @@ from modelreg.api.registry.common import (
     NameQuery,
     ParentQuery,
     PathId,
+    RegistryRouter,
     body_in,
     id_of,
     many,
@@ -25,7 +26,7 @@ from modelreg.api.registry.common import (
 from modelreg.services import entities as e
 from modelreg.services.entities import parse_id
 
-router = APIRouter(responses=ERRORS)
+router = RegistryRouter(responses=ERRORS)
 EXP, RUN = e.EXPERIMENT, e.EXPERIMENT_RUN
 StepIdsQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,9}(,[0-9]{1,9})*$")]
 MetricNameQuery = Annotated[str | None, Query(description="Substring of the metric name.")]

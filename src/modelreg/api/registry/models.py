@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from starlette.responses import Response
 
 from modelreg.api.deps import RegistryDep
@@ -14,6 +13,7 @@ from modelreg.api.registry.common import (
     NameQuery,
     ParentQuery,
     PathId,
+    RegistryRouter,
     body_in,
     id_of,
     many,
@@ -22,7 +22,7 @@ from modelreg.api.registry.common import (
 from modelreg.services import entities as e
 from modelreg.services.entities import parse_id
 
-router = APIRouter(responses=ERRORS)
+router = RegistryRouter(responses=ERRORS)
 RM, MV = e.REGISTERED_MODEL, e.MODEL_VERSION
 
 

@@ -128,6 +128,7 @@ def upgrade() -> None:
             ["owner_kind", "name", "string_value", "owner_id"],
             unique=False,
             mysql_length={"string_value": 191},
+            mariadb_length={"string_value": 191},
         )
 
     op.create_table(
