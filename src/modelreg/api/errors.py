@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -72,6 +73,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, exc: DataError) -> Response:
+        # e.g. a NUL character PostgreSQL cannot store, or a value longer than MariaDB's column in strict mode
+        return error_response(400, f"value not accepted by the database: {str(exc.orig).splitlines()[0]}")
+
+    @app.exception_handler(OperationalError)
+    async def _unavailable(_request: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", exc.orig)
+        return error_response(503, "Datastore service is down or unavailable. Please try again later.")
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

@@ -6,12 +6,14 @@ Choices, where the reference server is vague or quirky:
   e.g. ``bigint = varchar``. API ids are strings, so ``id = "3"`` and ``experimentRunId IN ('5','7')`` work:
   integer-like strings become integers. String fields accept integer literals (``externalId = 42``). Anything
   else that does not fit raises ``FilterTypeError`` instead of the reference's database-dependent result.
-* A name that is not a field of the target is a custom property, matched with
-  ``EXISTS (SELECT 1 FROM properties p WHERE p.owner_kind = ... AND p.owner_id = <table>.id AND p.name = ...
-  AND <condition>)``. The compared column is the explicit ``.string_value``/``.int_value``/``.double_value``/
-  ``.bool_value`` suffix, else it follows the literal: string -> string_value, float -> double_value,
-  bool -> bool_value, integer -> ``int_value <op> v OR double_value <op> v`` (an IN list follows its first
-  value); LIKE/ILIKE always compare string_value.
+* A name that is not a field of the target is a custom property, matched with ``<table>.id IN (SELECT owner_id FROM
+  properties WHERE owner_kind = ... AND name = ... AND <condition>)``. An uncorrelated ``IN`` lets every database
+  drive the lookup from the typed property index: at 100,000 versions a selective property filter takes ~3 ms this
+  way against ~130 ms for a correlated ``EXISTS`` on SQLite, whose planner would scan every version (``bench/``
+  measures it). The compared column is the explicit
+  ``.string_value``/``.int_value``/``.double_value``/``.bool_value`` suffix, else it follows the literal: string ->
+  string_value, float -> double_value, bool -> bool_value, integer -> ``int_value <op> v OR double_value <op> v``
+  (an IN list follows its first value); LIKE/ILIKE always compare string_value.
 * Negative operators (``!=``/``<>``, NOT IN, NOT LIKE, NOT ILIKE) on a custom property mean "has the property and
   its value differs", never "lacks the property". This matches SQL on the entity's own columns, where a NULL
   column matches neither ``=`` nor ``!=``: a comparison never matches a missing value.
@@ -35,11 +37,9 @@ from sqlalchemy import (
     Float,
     String,
     and_,
-    exists,
     false,
     func,
     literal,
-    literal_column,
     or_,
     select,
     true,
@@ -118,15 +118,8 @@ def _property_condition(comparison: Comparison, target: Target) -> ColumnElement
         condition = _condition(p.c.string_value, "str", comparison, f"property {name!r} is compared as")
     else:
         condition = _inferred_condition(p, comparison)
-    return (
-        exists(select(literal_column("1")))
-        .where(
-            p.c.owner_kind == target.owner_kind,
-            p.c.owner_id == target.table.c.id,
-            p.c.name == name,
-            condition,
-        )
-        .correlate(target.table)
+    return target.table.c.id.in_(
+        select(p.c.owner_id).where(p.c.owner_kind == target.owner_kind, p.c.name == name, condition)
     )
 
 
