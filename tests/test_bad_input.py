@@ -36,3 +36,12 @@ def test_int_property_beyond_64_bits_is_400(api: httpx.Client) -> None:
     response = api.post("/registered_models", json=body)
     assert response.status_code == 400, response.text
     assert api.get("/registered_models").json()["items"] == []
+
+
+def test_version_of_missing_model_is_404_on_both_create_paths(api: httpx.Client) -> None:
+    flat = api.post("/model_versions", json={"name": "v1", "registeredModelId": "4242"})
+    nested = api.post("/registered_models/4242/versions", json={"name": "v1", "registeredModelId": "4242"})
+    for response in (flat, nested):
+        assert response.status_code == 404, response.text
+        assert "4242" in response.json()["message"]
+    assert api.get("/model_versions").json()["items"] == []

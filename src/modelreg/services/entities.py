@@ -192,10 +192,10 @@ def find_by_name(
 def conflict(kind: Kind, exc: IntegrityError, values: Mapping[str, Any]) -> Conflict | NotFound:
     """Name the unique key an insert or update collided with."""
     text = str(exc.orig).lower()
-    if "external_id" in text:
-        return Conflict(f"{kind.label} with externalId {values.get('external_id')!r} already exists")
     if "foreign key" in text:
         return NotFound(f"the parent of this {kind.label} does not exist")
+    if "external_id" in text:
+        return Conflict(f"{kind.label} with externalId {values.get('external_id')!r} already exists")
     return Conflict(f"{kind.label} with name {values.get('name')!r} already exists")
 
 

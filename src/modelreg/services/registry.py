@@ -91,10 +91,13 @@ class RegistryService:
             return self.update(e.MODEL_VERSION, version_id, values, props or None)
 
         def run(conn: Connection) -> Record:
-            self._require(conn, e.REGISTERED_MODEL, rm_id)
+            # The foreign key checks the parent: one statement less on the registration path.
             return e.create(conn, e.MODEL_VERSION, values, props, rm_id)
 
-        return self.write_entity(e.MODEL_VERSION, values, run)
+        try:
+            return self.write_entity(e.MODEL_VERSION, values, run)
+        except NotFound:
+            raise NotFound(f"no registered model found for id {rm_id}") from None
 
     # --- serving -----------------------------------------------------------------------------------------------
 

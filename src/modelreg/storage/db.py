@@ -57,6 +57,7 @@ def _configure_sqlite(engine: Engine) -> None:
             "case_sensitive_like = ON",  # LIKE is case-sensitive on every database
             "busy_timeout = 30000",
             "cache_size = -65536",
+            "wal_autocheckpoint = 4000",  # fewer, larger checkpoints on a write-heavy registry
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
