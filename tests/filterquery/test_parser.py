@@ -191,3 +191,13 @@ def test_query_length_is_capped() -> None:
     assert isinstance(expr, Or) and len(expr.operands) == 1000
     with pytest.raises(FilterSyntaxError, match="at most 10000"):
         parse("a = '" + "x" * MAX_QUERY_LENGTH + "'")
+
+
+def test_integer_with_thousands_of_leading_zeros_is_an_ordinary_integer() -> None:
+    """Found by schemathesis: int() refuses literals over 4,300 characters even when they are mostly zeros."""
+    expr = parse("x = " + "0" * 5000 + "7")
+    assert expr is not None
+    assert expr.value == 7
+    expr = parse("x = -" + "0" * 5000)
+    assert expr is not None
+    assert expr.value == 0

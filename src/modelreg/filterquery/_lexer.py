@@ -144,8 +144,9 @@ def _number(text: str, start: int) -> Token:
         if not math.isfinite(value):
             raise syntax_error(text, f"number {literal} is out of range", start)
         return Token(Kind.FLOAT, literal, value, start)
-    digits = literal.lstrip("+-").lstrip("0")
-    number = int(literal) if len(digits) <= _MAX_INT_DIGITS else None
+    digits = literal.lstrip("+-").lstrip("0")  # leading zeros do not count against int()'s digit limit
+    sign = -1 if literal.startswith("-") else 1
+    number = sign * int(digits or "0") if len(digits) <= _MAX_INT_DIGITS else None
     if number is None or not INT64_MIN <= number <= INT64_MAX:
         raise syntax_error(text, f"integer {literal[:30]} is out of the 64-bit range", start)
     return Token(Kind.INT, literal, number, start)

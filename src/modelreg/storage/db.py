@@ -30,8 +30,8 @@ def create_db_engine(url: str) -> Engine:
     kwargs: dict[str, Any] = {}
     if backend == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        kwargs["pool_size"] = 16
-        kwargs["max_overflow"] = 16
+        if parsed.database not in (None, "", ":memory:"):  # in-memory databases use a single-connection pool
+            kwargs.update(pool_size=16, max_overflow=16)
     elif backend in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})

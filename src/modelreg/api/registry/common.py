@@ -94,7 +94,7 @@ class ListQuery:
 
 
 async def list_query(
-    pageSize: Annotated[str | None, Query(pattern=r"^[0-9]{1,9}$", description="Entities per page.")] = None,
+    pageSize: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,8}$", description="Entities per page.")] = None,
     orderBy: Annotated[OrderByField | None, Query()] = None,
     sortOrder: Annotated[SortOrder | None, Query()] = None,
     nextPageToken: Annotated[str | None, Query(max_length=1024)] = None,

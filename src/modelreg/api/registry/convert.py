@@ -16,12 +16,17 @@ import orjson
 from modelreg.errors import InvalidInput
 from modelreg.services.properties import PropValue
 
+_INT64 = (-(2**63), 2**63 - 1)
+
 
 def _int_from_wire(value: Any) -> int:
     try:
-        return int(value)
+        number = int(value)
     except (TypeError, ValueError):
         raise InvalidInput(f"invalid integer string {value!r}") from None
+    if not _INT64[0] <= number <= _INT64[1]:
+        raise InvalidInput(f"integer {value} does not fit in 64 bits")
+    return number
 
 
 def _json_list_to_db(value: Any) -> str:
@@ -45,7 +50,7 @@ def _same(v: Any) -> Any:
 TEXT = Codec(_same, _same)
 INT_STRING = Codec(_int_from_wire, str)  # ids and epoch milliseconds
 NUMBER = Codec(float, _same)
-INTEGER = Codec(int, _same)
+INTEGER = Codec(_int_from_wire, _same)
 JSON_LIST = Codec(_json_list_to_db, _json_list_from_db)
 
 
@@ -146,7 +151,6 @@ _WIRE_TYPES = {
     "MetadataStructValue": ("struct", "struct_value"),
 }
 _DB_TYPES = {db: (wire, key) for wire, (db, key) in _WIRE_TYPES.items()}
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def properties_to_db(props: Mapping[str, Mapping[str, Any]]) -> dict[str, PropValue]:
@@ -162,8 +166,6 @@ def properties_to_db(props: Mapping[str, Mapping[str, Any]]) -> dict[str, PropVa
         raw = value[key]
         if db_type == "int":
             raw = _int_from_wire(raw)
-            if not _INT64[0] <= raw <= _INT64[1]:
-                raise InvalidInput(f"custom property {name!r}: int_value {raw} does not fit in 64 bits")
         out[name] = PropValue(db_type, raw)
     return out
 

@@ -194,7 +194,7 @@ class _ParameterFields(BaseModel):
 
 
 class ModelArtifactUpdate(_UriArtifactUpdate, _ModelArtifactFields):
-    artifactType: str | None = "model-artifact"
+    artifactType: str | None = "model-artifact"  # free text in the spec; the typed endpoints ignore it
 
 
 class ModelArtifactCreate(ModelArtifactUpdate):

@@ -1,0 +1,36 @@
+"""Our own ``/openapi.json``: it describes both API prefixes exactly as served, and every generated request is
+answered without a server error. (Stateful chains run against the reference spec in test_reference_spec.py: the
+same handlers serve both documents, and schemathesis 4.32's rule feature flags make hypothesis report "inconsistent
+data generation" on the state machine built from this one.)"""
+
+from __future__ import annotations
+
+import httpx
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from fuzz.conftest import refuses_only_for_semantic_reasons
+from modelreg.app import create_app
+from modelreg.settings import Settings
+from processes import ServeProcess
+
+# The document the server publishes, built without a database (the app connects lazily).
+OPENAPI = create_app(Settings(database_url="sqlite://")).openapi()
+# Schemathesis 4.32 cannot generate bodies for this one operation ("a `not` whose complement is not spelled
+# out"); the same endpoint is exercised through the reference spec in test_reference_spec.py.
+schema = schemathesis.openapi.from_dict(OPENAPI).exclude(method="PATCH", path_regex=r"/model_artifacts/")
+
+
+def test_served_document_is_the_one_tested(live_server: ServeProcess) -> None:
+    served = httpx.get(f"{live_server.url}/openapi.json").json()
+    assert served == OPENAPI
+    assert "/api/model_registry/v1alpha3/registered_models" in served["paths"]
+    assert "/api/model_registry/v1/registered_models" in served["paths"]
+    assert "/api/model_registry/v1/experiments" not in served["paths"]
+
+
+@schema.parametrize()
+@settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+def test_own_operations(case: schemathesis.Case, live_server: ServeProcess) -> None:
+    response = case.call(base_url=live_server.url)
+    case.validate_response(response, checks=[refuses_only_for_semantic_reasons])
