@@ -184,7 +184,7 @@ CASES: list[tuple[Target, str, set[int]]] = [
     (REGISTERED_MODEL, "epochs > 5", {1}),
     (REGISTERED_MODEL, "epochs.int_value >= 3", {1, 2}),
     (REGISTERED_MODEL, "epochs.int_value = '10'", {1}),
-    (REGISTERED_MODEL, "epochs = 10.0", set()),  # a float literal reads double_value only
+    (REGISTERED_MODEL, "epochs = 10.0", {1}),  # numbers compare with int and double values alike
     (REGISTERED_MODEL, "epochs IN (3, 10)", {1, 2}),
     (REGISTERED_MODEL, "enabled = true", {1}),
     (REGISTERED_MODEL, "enabled = FALSE", {2}),

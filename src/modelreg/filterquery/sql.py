@@ -12,7 +12,7 @@ Choices, where the reference server is vague or quirky:
   way against ~130 ms for a correlated ``EXISTS`` on SQLite, whose planner would scan every version (``bench/``
   measures it). The compared column is the explicit
   ``.string_value``/``.int_value``/``.double_value``/``.bool_value`` suffix, else it follows the literal: string ->
-  string_value, float -> double_value, bool -> bool_value, integer -> ``int_value <op> v OR double_value <op> v``
+  string_value, float or integer -> ``int_value <op> v OR double_value <op> v``, bool -> bool_value
   (an IN list follows its first value); LIKE/ILIKE always compare string_value.
 * Negative operators (``!=``/``<>``, NOT IN, NOT LIKE, NOT ILIKE) on a custom property mean "has the property and
   its value differs", never "lacks the property". This matches SQL on the entity's own columns, where a NULL
@@ -124,15 +124,14 @@ def _property_condition(comparison: Comparison, target: Target) -> ColumnElement
 
 
 def _inferred_condition(p: Any, comparison: Comparison) -> ColumnElement[bool]:
-    """Pick the property column from the literal (an IN list's first value); integers also match doubles."""
+    """Pick the property column from the literal (an IN list's first value); numbers compare with int and double
+    values alike, so ``accuracy > 0.9`` also finds an accuracy stored as the integer 1."""
     value = comparison.value
     sample = value[0] if isinstance(value, tuple) and value else value
     subject = f"the list for property {comparison.prop.name!r} starts with"
     if isinstance(sample, bool):
         return _condition(p.c.bool_value, "bool", comparison, subject)
-    if isinstance(sample, float):
-        return _condition(p.c.double_value, "float", comparison, subject)
-    if isinstance(sample, int):
+    if isinstance(sample, int | float):
         return or_(
             _condition(p.c.int_value, "int", comparison, subject),
             _condition(p.c.double_value, "float", comparison, subject),
