@@ -14,7 +14,7 @@ from modelreg.storage.db import Database
 from modelreg.storage.tables import REGISTRY_TABLES
 
 app = typer.Typer(no_args_is_help=True, help="Database schema and maintenance.")
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 @app.command()

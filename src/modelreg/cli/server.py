@@ -16,7 +16,7 @@ from modelreg.services.seed import seed as seed_demo
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def serve(
