@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,8 +65,7 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        immediate = conn.get_execution_options().get("sqlite_immediate", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.exec_driver_sql(conn.info.get("begin", "BEGIN"))
 
 
 class Database:
@@ -79,27 +79,40 @@ class Database:
         # a worker thread costs more than the query. Server databases wait on the network, so they get threads.
         self.inline = self.backend == "sqlite"
         self._writer_lock = _writer_lock_path(self.engine) if self.backend == "sqlite" else None
+        self._local = threading.local()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        try:
-            conn = self.engine.connect()
-        except OperationalError as exc:
-            raise Unavailable(f"database is unreachable: {exc.orig}") from exc
-        with conn, conn.begin():
-            yield conn
+        with self._connection() as conn:
+            conn.info["begin"] = "BEGIN"
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        try:
-            conn = self.engine.connect()
-        except OperationalError as exc:
-            raise Unavailable(f"database is unreachable: {exc.orig}") from exc
-        with conn, _exclusive(self._writer_lock):
-            if self.backend == "sqlite":
-                conn = conn.execution_options(sqlite_immediate=True)
+        with self._connection() as conn, _exclusive(self._writer_lock):
+            conn.info["begin"] = "BEGIN IMMEDIATE"
             with conn.begin():
                 yield conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[Connection]:
+        """A connection for one transaction. With SQLite each thread keeps its own open connection across
+        transactions: checking one out of the pool costs more than most of the queries it then runs."""
+        if self.inline:
+            conn = getattr(self._local, "conn", None)
+            if conn is None or conn.closed or conn.invalidated:
+                conn = self._local.conn = self._connect()
+            yield conn
+            return
+        with self._connect() as conn:
+            yield conn
+
+    def _connect(self) -> Connection:
+        try:
+            return self.engine.connect()
+        except OperationalError as exc:
+            raise Unavailable(f"database is unreachable: {exc.orig}") from exc
 
     def run_write(self, fn: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
         """Run ``fn(conn, ...)`` in a write transaction, retrying on deadlocks and serialization failures."""
@@ -115,6 +128,9 @@ class Database:
         raise AssertionError("unreachable")
 
     def dispose(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
         self.engine.dispose()
 
 
