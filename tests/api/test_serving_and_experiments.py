@@ -118,3 +118,13 @@ def test_experiment_run_rules(api: httpx.Client) -> None:
         ok(api.get("/experiment_run", params={"name": run["name"], "parentResourceId": exp["id"]}), 200)["id"]
         == run["id"]
     )
+
+
+def test_run_ids_never_equal_experiment_ids(api: httpx.Client) -> None:
+    """The 0.3.10 client resolves a run name via GET /experiment_runs/{experimentId}: that must not find a run."""
+    first = ok(api.post("/experiments", json={"name": "a"}))
+    runs = [ok(api.post("/experiment_runs", json={"experimentId": first["id"]})) for _ in range(3)]
+    second = ok(api.post("/experiments", json={"name": "b"}))
+    ids = [first["id"], second["id"], *(r["id"] for r in runs)]
+    assert len(set(ids)) == len(ids)
+    assert api.get(f"/experiment_runs/{second['id']}").status_code == 404

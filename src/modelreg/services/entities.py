@@ -31,6 +31,7 @@ class Kind:
     parent_column: str | None = None  # the column that scopes the name, if any
     defaults: Mapping[str, Any] = field(default_factory=dict)
     generated_name: bool = False  # a missing name becomes a UUID
+    id_sequence: Table | None = None  # a table whose autoincrement ids this kind shares with other kinds
 
     @property
     def name(self) -> str:
@@ -66,7 +67,13 @@ SERVE_MODEL = Kind(
     defaults={"last_known_state": "UNKNOWN"},
     generated_name=True,
 )
-EXPERIMENT = Kind(tables.experiments, "experiment", filterquery.EXPERIMENT, defaults={"state": "LIVE"})
+EXPERIMENT = Kind(
+    tables.experiments,
+    "experiment",
+    filterquery.EXPERIMENT,
+    defaults={"state": "LIVE"},
+    id_sequence=tables.experiment_ids,
+)
 EXPERIMENT_RUN = Kind(
     tables.experiment_runs,
     "experiment run",
@@ -74,6 +81,7 @@ EXPERIMENT_RUN = Kind(
     "experiment_id",
     defaults={"state": "LIVE", "status": "RUNNING"},
     generated_name=True,
+    id_sequence=tables.experiment_ids,
 )
 ARTIFACT = Kind(tables.artifacts, "artifact", filterquery.ARTIFACT, defaults={"state": "UNKNOWN"}, generated_name=True)
 METRIC_HISTORY = Kind(tables.metric_history, "metric", filterquery.METRIC_HISTORY)
@@ -103,6 +111,8 @@ def create(
         row["name"] = str(uuid.uuid4())
     check_name(kind, row.get("name") or "", scope)
     row["create_time"] = row["last_update_time"] = clock.now_ms()
+    if kind.id_sequence is not None:
+        row["id"] = repository.insert_row(conn, kind.id_sequence, {})
     row["id"] = repository.insert_row(conn, kind.table, row)
     properties.add(conn, kind.name, row["id"], props)
     return Record(kind.name, _full_row(kind, row), dict(props))

@@ -152,6 +152,11 @@ experiment_runs = _table(
     UniqueConstraint("experiment_id", "name"),
 )
 
+# Experiments and their runs take ids from this one sequence, so a run id never equals an experiment id: the
+# upstream 0.3.10 client looks a run up by name through ``GET /experiment_runs/{experimentId}`` and would
+# otherwise resume another experiment's run (the reference server shares one id space for all such entities).
+experiment_ids = _table("experiment_ids", _id())
+
 # One table for every artifact type: /artifacts lists them together and ids are shared across types.
 # ``parent_*`` is the owner that scopes the name (NULL for standalone artifacts, which may repeat names);
 # further parents are links in ``artifact_attributions``.
@@ -247,6 +252,7 @@ properties = _table(
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
+    experiment_ids,
     properties,
     metric_history,
     artifact_attributions,
