@@ -208,12 +208,14 @@ class RegistryService:
         parent_kind_def = e.MODEL_VERSION if parent_kind == "model_version" else e.EXPERIMENT_RUN
 
         def run(conn: Connection) -> tuple[Record, bool]:
-            parent = repository.get_row(conn, parent_kind_def.table, parent_id)
-            if parent is None:
-                raise NotFound(f"no {parent_kind_def.label} found for id {parent_id}")
             row_values = dict(values)
             if parent_kind == "experiment_run":
-                row_values.update(experiment_id=parent["experiment_id"], experiment_run_id=parent_id)
+                run_row = repository.get_row(conn, parent_kind_def.table, parent_id)
+                if run_row is None:
+                    raise NotFound(f"no {parent_kind_def.label} found for id {parent_id}")
+                row_values.update(experiment_id=run_row["experiment_id"], experiment_run_id=parent_id)
+            elif not repository.exists(conn, parent_kind_def.table, parent_id):
+                raise NotFound(f"no {parent_kind_def.label} found for id {parent_id}")
             target_id = artifact_id
             if target_id is None and artifact_type in ("metric", "parameter") and row_values.get("name"):
                 target_id = _artifact_id_by_name(conn, parent_kind, parent_id, artifact_type, row_values["name"])
