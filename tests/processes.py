@@ -30,7 +30,7 @@ class ServeProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ServeProcess:
-        out = open(self.log, "wb") if self.log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
+        out = open(self.log, "wb") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen([*MODELREG, *self.args], stdout=out, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
