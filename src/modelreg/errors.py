@@ -13,6 +13,7 @@ from __future__ import annotations
 
 class RegistryError(Exception):
     status_code = 500
+    code: str | None = None  # the error body's "code"; None means the status phrase
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -25,6 +26,7 @@ class InvalidInput(RegistryError):
 
 class MissingField(InvalidInput):
     status_code = 422
+    code = "Bad Request"  # as the reference server answers, and upstream tests assert
 
 
 class NotFound(RegistryError):

@@ -48,7 +48,8 @@ def validation_error(errors: list[dict[str, Any]]) -> RegistryError:
     elif kind in ("union_tag_not_found", "union_tag_invalid") and "customProperties" not in loc:
         message = "invalid artifact type, must be either ModelArtifact, DocArtifact, DataSet, Metric, or Parameter"
     elif kind in ("union_tag_not_found", "union_tag_invalid"):
-        message = f"metadataType not found for {loc[-2] if len(loc) > 1 else where}"
+        key = loc[loc.index("customProperties") + 1] if len(loc) > loc.index("customProperties") + 1 else where
+        message = f"metadataType not found for {key}"
     elif kind == "missing" and loc == ["body"]:
         message = "request body is required"
     elif kind == "json_invalid":
@@ -63,7 +64,7 @@ def validation_error(errors: list[dict[str, Any]]) -> RegistryError:
 def install(app: FastAPI) -> None:
     @app.exception_handler(RegistryError)
     async def _registry_error(_request: Request, exc: RegistryError) -> Response:
-        return error_response(exc.status_code, exc.message)
+        return error_response(exc.status_code, exc.message, exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:

@@ -190,6 +190,8 @@ def to_wire(kind: str, row: Mapping[str, Any], props: Mapping[str, PropValue]) -
         value = row[f.column]
         if value is not None:
             out[f.api] = f.codec.to_wire(value)
+    if kind == "metric_history":
+        out["artifactType"] = "metric"  # history entries are returned as Metric artifacts
     out["customProperties"] = properties_to_wire(props)
     return out
 
