@@ -14,7 +14,7 @@ from sqlalchemy import Connection, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from modelreg import filterquery
-from modelreg.errors import InvalidInput, NotFound
+from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.services import entities as e
 from modelreg.services import properties
 from modelreg.services.entities import Kind, Record
@@ -237,7 +237,13 @@ class RegistryService:
                 _append_metric_history(conn, record)
             return record, created
 
-        return self.write_entity(e.ARTIFACT, values, run)
+        try:
+            return self.write_entity(e.ARTIFACT, values, run)
+        except Conflict:
+            if artifact_id is not None or artifact_type not in ("metric", "parameter"):
+                raise
+            # Another request created this metric/parameter between our lookup and insert: now it is an update.
+            return self.write_entity(e.ARTIFACT, values, run)
 
     def list_artifacts(
         self,

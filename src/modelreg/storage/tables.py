@@ -43,8 +43,11 @@ _short = _name
 
 
 def _table(name: str, *items: Column | Index | UniqueConstraint) -> Table:
-    """A table whose strings compare byte-wise (case-sensitive) on MariaDB/MySQL, as on SQLite and PostgreSQL."""
-    return Table(name, metadata, *items, mysql_charset="utf8mb4", mysql_collate="utf8mb4_bin", mysql_engine="InnoDB")
+    """A table whose strings compare byte-wise on MariaDB, as on SQLite and PostgreSQL: case-sensitive, and
+    without PAD SPACE ("m" and "m " are different names)."""
+    return Table(
+        name, metadata, *items, mysql_charset="utf8mb4", mysql_collate="utf8mb4_nopad_bin", mysql_engine="InnoDB"
+    )
 
 
 def _id() -> Column[int]:
