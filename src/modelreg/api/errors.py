@@ -36,7 +36,7 @@ def validation_error(errors: list[dict[str, Any]]) -> RegistryError:
     for err in errors:
         loc = [str(p) for p in err.get("loc", ())]
         field = loc[-1] if loc else ""
-        missing_required = err.get("type") == "missing" and field in _REQUIRED_BODY_FIELDS
+        missing_required = err.get("type") in ("missing", "string_too_short") and field in _REQUIRED_BODY_FIELDS
         if missing_required and not unknown and loc[:1] == ["body"] and len(loc) == 2:
             return MissingField(f"required field '{field}' is zero value.")
     err = unknown[0] if unknown else errors[0]

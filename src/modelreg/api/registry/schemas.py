@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 Id = Annotated[str, Field(pattern=r"^[0-9]{1,18}$", examples=["1"])]
+Name = Annotated[str, Field(min_length=1)]
 Millis = Annotated[str, Field(pattern=r"^-?[0-9]{1,19}$", examples=["1700000000000"])]
 
 RegisteredModelState = Literal["LIVE", "ARCHIVED"]
@@ -119,7 +120,7 @@ class RegisteredModelUpdate(_Updatable, _BaseModelFields):
 
 
 class RegisteredModelCreate(RegisteredModelUpdate):
-    name: str
+    name: Name
 
 
 class RegisteredModel(RegisteredModelCreate, _Output):
@@ -135,7 +136,7 @@ class ModelVersionUpdate(_Updatable):
 
 
 class ModelVersionCreate(ModelVersionUpdate):
-    name: str
+    name: Name
     registeredModelId: Id
 
 
@@ -295,7 +296,7 @@ class ServingEnvironmentUpdate(_Updatable):
 
 
 class ServingEnvironmentCreate(ServingEnvironmentUpdate):
-    name: str
+    name: Name
 
 
 class ServingEnvironment(ServingEnvironmentCreate, _Output):
@@ -340,7 +341,7 @@ class ExperimentUpdate(_Updatable):
 
 
 class ExperimentCreate(ExperimentUpdate):
-    name: str
+    name: Name
 
 
 class Experiment(ExperimentCreate, _Output):
