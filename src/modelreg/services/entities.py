@@ -91,11 +91,12 @@ def check_name(kind: Kind, name: str, scope: int | None) -> None:
     """Names count against 255 characters the way the reference stores them: prefixed with ``<parentId>:``."""
     if not name:
         raise MissingField("required field 'name' is zero value.")
-    prefix = (
-        0
-        if kind.parent_column is None and kind is not ARTIFACT
-        else (len(str(scope)) + 1 if scope is not None else _UUID_SCOPE_LENGTH + 1)
-    )
+    if scope is not None:
+        prefix = len(str(scope)) + 1
+    elif kind is ARTIFACT:  # standalone artifacts: the reference prefixes a random UUID
+        prefix = _UUID_SCOPE_LENGTH + 1
+    else:
+        prefix = 0
     if prefix + len(name) > NAME_LENGTH:
         raise InvalidInput(
             f"{kind.label} name is too long: {len(name)} characters, at most {NAME_LENGTH - prefix} allowed here"
@@ -171,6 +172,15 @@ def compile_filter(filter_query: str | None, target: filterquery.Target) -> Colu
         return filterquery.compile_filter(filter_query, target)
     except filterquery.FilterError as exc:
         raise InvalidInput(str(exc)) from None
+
+
+def name_or_external_id(table: Table, name: str | None, external_id: str | None) -> list[ColumnElement[bool]]:
+    """The ``name``/``externalId`` narrowing of nested list endpoints: the name wins when both are given."""
+    if name is not None:
+        return [table.c.name == name]
+    if external_id is not None:
+        return [table.c.external_id == external_id]
+    return []
 
 
 def find_one(conn: Connection, kind: Kind, where: Sequence[ColumnElement[bool]], described: str) -> Record:

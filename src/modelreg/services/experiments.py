@@ -58,11 +58,7 @@ class ExperimentService:
         external_id: str | None = None,
     ) -> tuple[list[Record], str]:
         c = e.EXPERIMENT_RUN.table.c
-        where = []
-        if name is not None:
-            where.append(c.name == name)
-        elif external_id is not None:
-            where.append(c.external_id == external_id)
+        where = e.name_or_external_id(e.EXPERIMENT_RUN.table, name, external_id)
         with self.db.read() as conn:
             if experiment_id is not None:
                 if not repository.exists(conn, e.EXPERIMENT.table, experiment_id):

@@ -26,7 +26,6 @@ from modelreg.storage.tables import artifact_attributions, artifacts, metric_his
 
 T = TypeVar("T")
 Props = Mapping[str, PropValue]
-ARTIFACT_TYPES = ("model-artifact", "doc-artifact", "dataset-artifact", "metric", "parameter")
 # Which parent kind owns an artifact, by attribution kind.
 _PARENT_COLUMN = {"model_version": "parent_model_version_id", "experiment_run": "parent_experiment_run_id"}
 
@@ -68,9 +67,12 @@ class RegistryService:
         kind: Kind,
         page: PageRequest,
         filter_query: str | None = None,
+        name: str | None = None,
+        external_id: str | None = None,
         **equals: Any,
     ) -> tuple[list[Record], str]:
         where = [kind.table.c[col] == value for col, value in equals.items() if value is not None]
+        where += e.name_or_external_id(kind.table, name, external_id)
         with self.db.read() as conn:
             return e.list_page(conn, kind, page, filter_query, where)
 
@@ -262,10 +264,7 @@ class RegistryService:
             where.append(
                 exists().where(a.parent_kind == parent[0], a.parent_id == parent[1], a.artifact_id == artifacts.c.id)
             )
-        if name is not None:
-            where.append(artifacts.c.name == name)
-        elif external_id is not None:
-            where.append(artifacts.c.external_id == external_id)
+        where += e.name_or_external_id(artifacts, name, external_id)
         with self.db.read() as conn:
             return e.list_page(conn, e.ARTIFACT, page, filter_query, where, filterquery.artifact_target(artifact_type))
 

@@ -32,10 +32,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 PathId = Annotated[str, Path(pattern=r"^[0-9]{1,19}$", description="The ID of the resource.")]
-_IdQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$")]
+ParentQuery = Annotated[str | None, Query(pattern=r"^[0-9]{1,19}$", description="ID of the parent resource.")]
 NameQuery = Annotated[str | None, Query(description="Name of entity to search.")]
 ExternalIdQuery = Annotated[str | None, Query(description="External ID of entity to search.")]
-ParentQuery = _IdQuery
 
 
 class RegistryRouter(APIRouter):

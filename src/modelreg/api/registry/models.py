@@ -67,7 +67,7 @@ def get_registered_model_versions(
             q.filter,
             registered_model_id=rm_id,
             name=name,
-            external_id=None if name is not None else externalId,
+            external_id=externalId,
         ),
         q.page,
     )

@@ -79,7 +79,7 @@ def get_environment_inference_services(
             q.filter,
             serving_environment_id=se_id,
             name=name,
-            external_id=None if name is not None else externalId,
+            external_id=externalId,
         ),
         q.page,
     )
@@ -157,7 +157,7 @@ def get_inference_service_serves(
             q.filter,
             inference_service_id=is_id,
             name=name,
-            external_id=None if name is not None else externalId,
+            external_id=externalId,
         ),
         q.page,
     )
