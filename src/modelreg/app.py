@@ -9,9 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelreg import __version__
-from modelreg.api import errors, health
+from modelreg.api import errors, governance, health
+from modelreg.api.auth import Authentication
 from modelreg.api.middleware import DefaultJsonContentType
 from modelreg.api.registry import V1, V1ALPHA3, build_router
+from modelreg.auth.authenticator import Authenticator
+from modelreg.services.access import AccessService
+from modelreg.services.archive import ArchiveService
 from modelreg.services.experiments import ExperimentService
 from modelreg.services.registry import RegistryService
 from modelreg.settings import Settings
@@ -37,10 +41,15 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.db = db
     app.state.registry = registry
     app.state.experiments = ExperimentService(registry)
+    app.state.access = access = AccessService(db)
+    app.state.archive = ArchiveService(registry)
+    app.state.authenticator = authenticator = Authenticator(settings.auth, access)
 
     errors.install(app)
     app.add_middleware(DefaultJsonContentType)
+    app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline)
     app.include_router(health.router)
     app.include_router(build_router(experiments_api=True), prefix=V1ALPHA3)
     app.include_router(build_router(experiments_api=False), prefix=V1)
+    app.include_router(governance.build_router(), prefix=governance.PREFIX)
     return app

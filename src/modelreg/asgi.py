@@ -1,11 +1,14 @@
-"""ASGI entry point for ``uvicorn --factory`` (used by ``modelreg serve --workers N``): settings from the
-environment, which ``modelreg serve`` sets for its worker processes."""
+"""ASGI entry point for ``uvicorn --factory`` (used by ``modelreg serve --workers N``): the settings that
+``modelreg serve`` resolved, handed over in the environment, else the usual sources."""
+
+import os
 
 from fastapi import FastAPI
 
 from modelreg.app import create_app
-from modelreg.settings import Settings
+from modelreg.settings import Settings, load_settings
 
 
 def create_from_env() -> FastAPI:
-    return create_app(Settings())
+    resolved = os.environ.get("MODELREG_SERVE_SETTINGS")
+    return create_app(Settings.model_validate_json(resolved) if resolved else load_settings())

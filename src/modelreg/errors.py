@@ -3,6 +3,8 @@
 RegistryError
  ├── InvalidInput     bad request: the input breaks a rule (400)
  │    └── MissingField  a required field is absent (422, as the Kubeflow server answers)
+ ├── Unauthenticated  no valid credentials (401)
+ ├── Forbidden        valid credentials without the permission (403)
  ├── NotFound         the entity or its parent does not exist (404)
  ├── Conflict         a name or externalId is taken (409)
  └── Unavailable      the database cannot be reached (503)
@@ -27,6 +29,14 @@ class InvalidInput(RegistryError):
 class MissingField(InvalidInput):
     status_code = 422
     code = "Bad Request"  # as the reference server answers, and upstream tests assert
+
+
+class Unauthenticated(RegistryError):
+    status_code = 401
+
+
+class Forbidden(RegistryError):
+    status_code = 403
 
 
 class NotFound(RegistryError):

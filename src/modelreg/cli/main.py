@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from modelreg.cli import db, server
+from modelreg.cli import access, db, server
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance.")
 app.command("serve")(server.serve)
 app.command("seed")(server.seed)
 app.add_typer(db.app, name="db")
+app.add_typer(access.tokens, name="token")
+app.add_typer(access.bindings, name="rolebinding")
 
 if __name__ == "__main__":
     app()

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from modelreg.settings import Settings
+from modelreg.settings import Settings, load_settings
 
 DatabaseUrl = Annotated[
     str | None,
@@ -18,10 +19,19 @@ DatabaseUrl = Annotated[
         show_default=False,
     ),
 ]
+ConfigFile = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="MODELREG_CONFIG",
+        help="YAML settings file (auth, OIDC, proxy, policy, ...); options and MODELREG_* variables win over it.",
+        show_default=False,
+    ),
+]
 
 
-def settings_for(database_url: str | None, **overrides: object) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if database_url:
-        values["database_url"] = database_url
-    return Settings(**values)  # type: ignore[arg-type]
+def settings_for(database_url: str | None, config: Path | None = None, **overrides: object) -> Settings:
+    try:
+        return load_settings(config, database_url=database_url, **overrides)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None

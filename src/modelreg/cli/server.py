@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 
 import typer
@@ -9,50 +10,106 @@ import uvicorn
 from rich.console import Console
 
 from modelreg.app import create_app
-from modelreg.cli.options import DatabaseUrl, settings_for
+from modelreg.auth import context
+from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
+from modelreg.services.access import AccessService
 from modelreg.services.registry import RegistryService
-from modelreg.services.seed import DEMO_MODEL
+from modelreg.services.seed import DEMO_BINDINGS, DEMO_MODEL, seed_bindings
 from modelreg.services.seed import seed as seed_demo
+from modelreg.settings import Settings
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
 
 console = Console(stderr=True, soft_wrap=True)
+SETTINGS_ENV = "MODELREG_SERVE_SETTINGS"  # the resolved settings, handed to worker processes
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", help="Address to bind."),
-    port: int = typer.Option(8080, help="Port to listen on."),
+    host: str = typer.Option(None, help="Address to bind.  [default: 127.0.0.1]", show_default=False),
+    port: int = typer.Option(None, help="Port to listen on.  [default: 8080]", show_default=False),
     database_url: DatabaseUrl = None,
-    workers: int = typer.Option(1, min=1, help="Worker processes (they share the database)."),
+    config: ConfigFile = None,
+    auth: str = typer.Option(
+        None,
+        "--auth",
+        help="Authentication methods, comma-separated: token, oidc, proxy. None = local mode (loopback only, "
+        "every caller an anonymous admin).",
+        show_default=False,
+    ),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Allow local mode (no authentication) on a non-loopback address."
+    ),
+    workers: int = typer.Option(None, min=1, help="Worker processes (they share the database).  [default: 1]"),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the registry server (migrates the database first)."""
-    settings = settings_for(database_url, host=host, port=port, workers=workers)
+    settings = settings_for(
+        database_url,
+        config,
+        host=host,
+        port=port,
+        workers=workers,
+        auth__methods=auth,
+        auth__insecure_no_auth=insecure_no_auth or None,
+    )
+    _check_exposure(settings)
     url = settings.resolved_database_url()
     db = Database(url)
     migrations.upgrade(db.engine)
     where = f"SQLite database {settings.data_dir / 'registry.db'}" if not settings.database_url else db.engine.url
     console.print(f"modelreg: {where!s} (schema {migrations.head_revision()})")
-    console.print(f"modelreg: serving on http://{host}:{port}")
-    if workers == 1:
-        uvicorn.run(create_app(settings, db), host=host, port=port, log_level=log_level, access_log=False)
+    if settings.auth.local_mode:
+        console.print(
+            "modelreg: [bold yellow]no authentication configured: local mode, every caller is an anonymous "
+            "admin[/]" + ("" if _loopback(settings.host) else " [bold red](--insecure-no-auth on a network address)[/]")
+        )
+    else:
+        console.print(f"modelreg: authentication: {', '.join(settings.auth.methods)}")
+    console.print(f"modelreg: serving on http://{settings.host}:{settings.port}")
+    if settings.workers == 1:
+        app = create_app(settings, db)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
         return
     db.dispose()
-    os.environ["MODELREG_DATABASE_URL"] = url
+    os.environ[SETTINGS_ENV] = settings.model_copy(update={"database_url": url}).model_dump_json()
     uvicorn.run(
         "modelreg.asgi:create_from_env",
         factory=True,
-        host=host,
-        port=port,
-        workers=workers,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
         log_level=log_level,
         access_log=False,
     )
 
 
-def seed(database_url: DatabaseUrl = None) -> None:
-    """Register the demo model (idempotent), as a platform's seed job does."""
-    db = Database(settings_for(database_url).resolved_database_url())
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_exposure(settings: Settings) -> None:
+    """Without authentication the server is everyone's admin: only on loopback, unless explicitly insecure."""
+    if settings.auth.local_mode and not _loopback(settings.host) and not settings.auth.insecure_no_auth:
+        console.print(
+            f"modelreg: refusing to serve on {settings.host} without authentication: every caller would be an "
+            "admin. Enable authentication (--auth token, oidc or proxy), bind to 127.0.0.1, or pass "
+            "--insecure-no-auth."
+        )
+        raise typer.Exit(2)
+
+
+def seed(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """Register the demo model and the demo role bindings (idempotent), as a platform's seed job does."""
+    db = Database(settings_for(database_url, config).resolved_database_url())
     migrations.upgrade(db.engine)
-    rm_id, mv_id, artifact_id = seed_demo(RegistryService(db))
+    with context.acting_as(context.cli_context()):
+        rm_id, mv_id, artifact_id = seed_demo(RegistryService(db))
+        seed_bindings(AccessService(db))
     console.print(f"seeded {DEMO_MODEL}: registered model {rm_id}, version {mv_id}, model artifact {artifact_id}")
+    for kind, subject, role in DEMO_BINDINGS:
+        console.print(f"role binding: {kind} {subject} → {role}")

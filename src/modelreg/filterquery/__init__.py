@@ -22,7 +22,7 @@ from modelreg.filterquery.fields import (
     Target,
     artifact_target,
 )
-from modelreg.filterquery.nodes import And, Comparison, Expr, Op, Or, Property
+from modelreg.filterquery.nodes import And, Comparison, Expr, Op, Or, Property, mentions
 from modelreg.filterquery.parser import parse
 from modelreg.filterquery.sql import compile_filter, to_where
 
@@ -49,6 +49,7 @@ __all__ = [
     "Target",
     "artifact_target",
     "compile_filter",
+    "mentions",
     "parse",
     "to_where",
 ]

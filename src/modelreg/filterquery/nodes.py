@@ -72,3 +72,12 @@ class Or:
 
 
 Expr: TypeAlias = Comparison | And | Or
+
+
+def mentions(expr: Expr | None, name: str) -> bool:
+    """Whether the filter refers to the property ``name`` anywhere."""
+    if expr is None:
+        return False
+    if isinstance(expr, Comparison):
+        return expr.prop.name == name
+    return any(mentions(operand, name) for operand in expr.operands)

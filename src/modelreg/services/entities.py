@@ -13,14 +13,22 @@ from sqlalchemy import ColumnElement, Connection, RowMapping, Table
 from sqlalchemy.exc import IntegrityError
 
 from modelreg import filterquery
-from modelreg.errors import Conflict, InvalidInput, MissingField, NotFound
-from modelreg.services import clock, properties
+from modelreg.auth import context
+from modelreg.auth.principal import Permission
+from modelreg.errors import Conflict, Forbidden, InvalidInput, MissingField, NotFound
+from modelreg.services import audit, clock, properties
+from modelreg.services.lifecycle import INITIAL_STAGE, LIFECYCLE_PROPERTY
 from modelreg.services.properties import PropValue
 from modelreg.storage import repository, tables
 from modelreg.storage.pagination import PageRequest
 from modelreg.storage.tables import NAME_LENGTH
 
 _UUID_SCOPE_LENGTH = 36  # standalone artifacts: the reference scopes their names with a random UUID
+_INITIAL = PropValue("string", INITIAL_STAGE)
+_LIFECYCLE_MANAGED = (
+    f"the {LIFECYCLE_PROPERTY!r} custom property is managed by the governance API: move the version between "
+    "stages with POST /api/governance/v1/model_versions/{id}/promote (or 'modelreg promote')"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,10 +40,16 @@ class Kind:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     generated_name: bool = False  # a missing name becomes a UUID
     id_sequence: Table | None = None  # a table whose autoincrement ids this kind shares with other kinds
+    hides_archived: bool = False  # lists leave archived entities out unless the filter asks about ``state``
 
     @property
     def name(self) -> str:
         return self.table.name
+
+    @property
+    def audit_name(self) -> str:
+        """How audit records name the kind: ``registered_model``."""
+        return self.label.replace(" ", "_")
 
 
 class Record(NamedTuple):
@@ -45,10 +59,19 @@ class Record(NamedTuple):
 
 
 REGISTERED_MODEL = Kind(
-    tables.registered_models, "registered model", filterquery.REGISTERED_MODEL, defaults={"state": "LIVE"}
+    tables.registered_models,
+    "registered model",
+    filterquery.REGISTERED_MODEL,
+    defaults={"state": "LIVE"},
+    hides_archived=True,
 )
 MODEL_VERSION = Kind(
-    tables.model_versions, "model version", filterquery.MODEL_VERSION, "registered_model_id", defaults={"state": "LIVE"}
+    tables.model_versions,
+    "model version",
+    filterquery.MODEL_VERSION,
+    "registered_model_id",
+    defaults={"state": "LIVE"},
+    hides_archived=True,
 )
 SERVING_ENVIRONMENT = Kind(tables.serving_environments, "serving environment", filterquery.SERVING_ENVIRONMENT)
 INFERENCE_SERVICE = Kind(
@@ -111,11 +134,14 @@ def create(
     if kind.generated_name and not row.get("name"):
         row["name"] = str(uuid.uuid4())
     check_name(kind, row.get("name") or "", scope)
+    if kind is MODEL_VERSION:
+        props = _initial_lifecycle(props)
     row["create_time"] = row["last_update_time"] = clock.now_ms()
     if kind.id_sequence is not None:
         row["id"] = repository.insert_row(conn, kind.id_sequence, {})
     row["id"] = repository.insert_row(conn, kind.table, row)
     properties.add(conn, kind.name, row["id"], props)
+    audit.stage(conn, "create", kind.audit_name, row["id"], row["name"], None, audit.snapshot(row, props))
     return Record(kind.name, _full_row(kind, row), dict(props))
 
 
@@ -130,13 +156,47 @@ def _full_row(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
 
 def apply_update(
     conn: Connection, kind: Kind, current: RowMapping, values: dict[str, Any], props: Mapping[str, PropValue] | None
-) -> None:
-    """Merge-update: absent fields keep their value; ``props`` (if given) replaces the whole custom property map."""
+) -> str:
+    """Merge-update: absent fields keep their value; ``props`` (if given) replaces the whole custom property map.
+
+    Returns the audited action: a change of ``state`` to or from ``ARCHIVED`` is an archive or a restore, which
+    needs the archive permission whichever API asks for it."""
     values = {k: v for k, v in values.items() if k not in ("id", "name", "create_time")}
+    action = "update"
+    state = values.get("state")
+    if state is not None and state != current.get("state") and "ARCHIVED" in (state, current.get("state")):
+        action = "archive" if state == "ARCHIVED" else "restore"
+        context.require(Permission.ARCHIVE, f"{action} a {kind.label}")
+    old_props = None
+    if props is not None:
+        old_props = properties.load(conn, kind.name, [current["id"]])[current["id"]]
+        if kind is MODEL_VERSION:
+            props = _kept_lifecycle(old_props, props)
     values["last_update_time"] = clock.now_ms(at_least=current["last_update_time"] + 1)
     repository.update_row(conn, kind.table, current["id"], values)
     if props is not None:
         properties.replace(conn, kind.name, current["id"], props)
+    before, after = audit.diff(current, values, old_props, props)
+    audit.stage(conn, action, kind.audit_name, current["id"], current.get("name"), before, after)
+    return action
+
+
+def _initial_lifecycle(props: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
+    """New versions start in the first stage; a client may say so, but cannot start elsewhere."""
+    given = props.get(LIFECYCLE_PROPERTY)
+    if given is not None and given != _INITIAL:
+        raise Forbidden(_LIFECYCLE_MANAGED)
+    return {**props, LIFECYCLE_PROPERTY: _INITIAL}
+
+
+def _kept_lifecycle(old: Mapping[str, PropValue], new: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
+    """A PATCH that omits ``Lifecycle`` keeps it; one that changes it is refused."""
+    current, given = old.get(LIFECYCLE_PROPERTY), new.get(LIFECYCLE_PROPERTY)
+    if given is None:
+        return new if current is None else {**new, LIFECYCLE_PROPERTY: current}
+    if given != current:
+        raise Forbidden(_LIFECYCLE_MANAGED)
+    return new
 
 
 def load(conn: Connection, kind: Kind, id_: int) -> Record:
@@ -160,18 +220,16 @@ def list_page(
     target: filterquery.Target | None = None,
 ) -> tuple[list[Record], str]:
     clauses = list(where)
-    condition = compile_filter(filter_query, target or kind.target)
-    if condition is not None:
-        clauses.append(condition)
-    rows, token = repository.list_page(conn, kind.table, clauses, page)
-    return records(conn, kind, rows), token
-
-
-def compile_filter(filter_query: str | None, target: filterquery.Target) -> ColumnElement[bool] | None:
     try:
-        return filterquery.compile_filter(filter_query, target)
+        expr = filterquery.parse(filter_query) if filter_query is not None else None
+        if expr is not None:
+            clauses.append(filterquery.to_where(expr, target or kind.target))
     except filterquery.FilterError as exc:
         raise InvalidInput(str(exc)) from None
+    if kind.hides_archived and not filterquery.mentions(expr, "state"):
+        clauses.append(kind.table.c.state != "ARCHIVED")
+    rows, token = repository.list_page(conn, kind.table, clauses, page)
+    return records(conn, kind, rows), token
 
 
 def name_or_external_id(table: Table, name: str | None, external_id: str | None) -> list[ColumnElement[bool]]:

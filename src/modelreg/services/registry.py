@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg import filterquery
 from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.services import archive_cascade as archive
 from modelreg.services import entities as e
 from modelreg.services import properties
 from modelreg.services.entities import Kind, Record
@@ -57,7 +58,11 @@ class RegistryService:
     def update(self, kind: Kind, id_: int, values: dict[str, Any], props: Props | None) -> Record:
         def run(conn: Connection) -> Record:
             current = e.load(conn, kind, id_)
-            e.apply_update(conn, kind, current.row, values, props)
+            if kind is e.MODEL_VERSION and values.get("state") == "LIVE":
+                values["archived_with_model"] = None  # restored on its own
+            action = e.apply_update(conn, kind, current.row, values, props)
+            if kind is e.REGISTERED_MODEL and action in ("archive", "restore"):
+                archive.cascade(conn, id_, action)
             return e.load(conn, kind, id_)
 
         return self.write_entity(kind, values, run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelreg.errors import NotFound
 from modelreg.services import entities as e
+from modelreg.services.access import AccessService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 from modelreg.storage.pagination import PageRequest
@@ -11,6 +12,18 @@ from modelreg.storage.pagination import PageRequest
 DEMO_MODEL = "Granite-7b-Inference"
 DEMO_VERSION = "1.0.0"
 DEMO_URI = "s3://models/granite-7b-instruct/1.0.0/"
+# The private-AI platform's setup: admins do everything, developers register and deploy.
+DEMO_BINDINGS = (
+    ("user", "ai-admin", "admin"),
+    ("group", "rhoai-admins", "admin"),
+    ("user", "ai-developer", "developer"),
+    ("group", "rhoai-users", "developer"),
+)
+
+
+def seed_bindings(access: AccessService) -> None:
+    for kind, subject, role in DEMO_BINDINGS:
+        access.ensure_binding(kind, subject, role)
 
 
 def seed(registry: RegistryService) -> tuple[int, int, int]:

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from modelreg.errors import Unavailable
+from modelreg.storage import audit_chain
 
 # Deadlock / serialization failures that a retry of the whole transaction resolves.
 _RETRYABLE_CODES = {1213, 1205, "40001", "40P01"}
@@ -90,10 +91,16 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
+        """A write transaction. Audit records staged on the connection (``services/audit.py::stage``) are
+        appended to the chain just before commit, so a change never commits without its record."""
         with self._connection() as conn, _exclusive(self._writer_lock):
             conn.info["begin"] = "BEGIN IMMEDIATE"
+            staged: list[dict[str, Any]] = []
+            conn.info["audit"] = staged
             with conn.begin():
                 yield conn
+                if staged:
+                    audit_chain.append(conn, staged)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:

@@ -90,6 +90,8 @@ model_versions = _table(
     *_common(),
     Column("author", _short()),
     Column("state", String(16), nullable=False, index=True),
+    # Archived together with its model (not on its own): restoring the model restores it too.
+    Column("archived_with_model", Boolean, nullable=True),
     UniqueConstraint("registered_model_id", "name"),
     Index(None, "name"),
 )
@@ -252,6 +254,59 @@ properties = _table(
     Index("ix_properties_int", "owner_kind", "name", "int_value", "owner_id"),
     Index("ix_properties_double", "owner_kind", "name", "double_value", "owner_id"),
 )
+
+# --- governance -----------------------------------------------------------------------------------------------
+
+# Who holds which role: a user or a group, bound to admin, developer or viewer.
+role_bindings = _table(
+    "role_bindings",
+    _id(),
+    Column("subject_kind", String(8), nullable=False),  # user | group
+    Column("subject", _name(), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    UniqueConstraint("subject_kind", "subject", "role"),
+)
+
+# API tokens: only the SHA-256 of the token is kept; the token itself is shown once, at creation.
+api_tokens = _table(
+    "api_tokens",
+    _id(),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("user_name", _name(), nullable=False, index=True),
+    Column("group_names", Text, nullable=True),  # JSON array
+    Column("description", Text, nullable=True),
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("expire_time", BigInteger, nullable=True),
+    Column("revoke_time", BigInteger, nullable=True),
+)
+
+# The audit trail: append-only, each record chained to the previous one by SHA-256 (services/audit.py).
+audit_log = _table(
+    "audit_log",
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time_ms", BigInteger, nullable=False, index=True),
+    Column("actor", _name(), nullable=False),
+    Column("via", String(16), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity_id", BigInteger, nullable=True),
+    Column("entity_name", Text, nullable=True),
+    Column("changes", Text, nullable=False),  # canonical JSON {"before": {...}, "after": {...}}
+    Column("request_id", String(64), nullable=True),
+    Column("client", String(64), nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "entity_kind", "entity_id", "seq"),
+    Index(None, "actor", "seq"),
+)
+
+# One row whose lock serialises appends to the audit chain on server databases (SQLite writers are serial anyway).
+audit_head = _table("audit_head", Column("id", Integer, primary_key=True, autoincrement=False))
+
+GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [

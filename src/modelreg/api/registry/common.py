@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -46,6 +47,9 @@ class RegistryRouter(APIRouter):
 
 
 def _database_call(handler: Callable[..., Any]) -> Callable[..., Any]:
+    if inspect.iscoroutinefunction(handler):  # no database call of its own
+        return handler
+
     @functools.wraps(handler)
     async def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs["svc"].db.inline:

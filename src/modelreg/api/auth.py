@@ -1,0 +1,84 @@
+"""Authentication and the baseline authorization of every API request, as ASGI middleware.
+
+Every request under ``/api/`` needs a principal; reads need the ``read`` permission and every other method the
+``write`` permission, whatever the endpoint — so no write endpoint can be reached by a viewer, even one added
+later without its own check. Endpoints that need more (archive, manage, ...) check it themselves, and services
+check what depends on the data (a PATCH that archives). The principal, a request id and the client address are
+put in ``auth.context`` for the services and the audit trail.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable
+
+import anyio.to_thread
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from modelreg.api.errors import error_response
+from modelreg.auth import context
+from modelreg.auth.authenticator import Authenticator
+from modelreg.auth.principal import Permission, Principal
+from modelreg.errors import RegistryError
+
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,64}$")
+
+
+class Authentication:
+    def __init__(
+        self, app: ASGIApp, authenticator: Authenticator, inline: bool, protected: Iterable[str] = ("/api/",)
+    ) -> None:
+        self.app = app
+        self.authenticator = authenticator
+        self.inline = inline  # SQLite: a cache miss is answered on the event loop (see Database.inline)
+        self.protected = tuple(protected)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(self.protected):
+            await self.app(scope, receive, send)
+            return
+        headers = scope["headers"]
+        request_id = _request_id(headers)
+        client = scope["client"][0] if scope.get("client") else None
+        try:
+            principal = self.authenticator.cached(headers, client)
+            if principal is None:
+                if self.inline:
+                    principal = self.authenticator.authenticate(headers, client)
+                else:
+                    principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, client)
+            context.require_of(principal, _baseline(scope["method"]))
+        except RegistryError as exc:
+            response = error_response(exc.status_code, exc.message, exc.code)
+            response.headers["X-Request-Id"] = request_id
+            if exc.status_code == 401:
+                response.headers["WWW-Authenticate"] = 'Bearer realm="modelreg"'
+            await response(scope, receive, send)
+            return
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        with context.acting_as(context.CallContext(principal, request_id, client)):
+            await self.app(scope, receive, send_with_id)
+
+
+def _baseline(method: str) -> Permission:
+    return Permission.READ if method in _SAFE_METHODS else Permission.WRITE
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _REQUEST_ID.match(text):
+                return text
+    return uuid.uuid4().hex
+
+
+__all__ = ["Authentication", "Principal"]

@@ -1,0 +1,1 @@
+"""Who is calling and what they may do: identities from tokens, OIDC and proxy headers, roles from bindings."""

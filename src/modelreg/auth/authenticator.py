@@ -1,0 +1,162 @@
+"""Turns request credentials into a ``Principal``: an identity from one of the enabled methods, plus the roles its
+user and groups are bound to.
+
+Verified credentials and the binding table are kept for ``cache_seconds`` (2 s by default), so most requests cost
+no database round trip. The price: a revoked token or a deleted binding stops working within that time on other
+server processes; in the process that made the change it stops at once (``forget``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from modelreg.auth.principal import Identity, Principal, Role
+from modelreg.errors import Unauthenticated
+from modelreg.services.access import TOKEN_PREFIX, AccessService
+from modelreg.settings import AuthSettings
+
+LOCAL = Principal(Identity("anonymous", (), "local"), frozenset({Role.ADMIN}))
+_MAX_CACHED = 10_000
+
+
+class Authenticator:
+    def __init__(self, settings: AuthSettings, access: AccessService, clock: Callable[[], float] = time.monotonic):
+        self.settings = settings
+        self.methods = frozenset(settings.methods)
+        self.access = access
+        self._clock = clock
+        self._ttl = settings.cache_seconds
+        self._verified: dict[str, tuple[float, Identity]] = {}  # sha256(credential) → (valid until, identity)
+        self._bindings: tuple[float, Mapping[tuple[str, str], frozenset[Role]]] = (-1.0, {})
+        self._lock = threading.Lock()
+        self._oidc: Any = None
+        if "oidc" in self.methods:
+            from modelreg.auth.oidc import OidcVerifier
+
+            self._oidc = OidcVerifier(settings.oidc)
+        self._trusted = [ipaddress.ip_network(a, strict=False) for a in settings.proxy.trusted_addresses]
+        self._user_header = settings.proxy.user_header.lower().encode()
+        self._groups_header = settings.proxy.groups_header.lower().encode()
+
+    @property
+    def local_mode(self) -> bool:
+        return not self.methods
+
+    # --- the request path --------------------------------------------------------------------------------------
+
+    def cached(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Principal | None:
+        """The principal if it can be had without the database (local mode, a cached credential), else None."""
+        if not self.methods:
+            return LOCAL
+        identity = self._proxy_identity(headers, client)
+        if identity is None:
+            credential = _bearer(headers)
+            if credential is None:
+                return None
+            entry = self._verified.get(_key(credential))
+            if entry is None or entry[0] < self._clock():
+                return None
+            identity = entry[1]
+        now = self._clock()
+        if self._bindings[0] < now:
+            return None
+        return Principal(identity, self._roles(identity, self._bindings[1]))
+
+    def authenticate(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Principal:
+        """The principal behind the request, or ``Unauthenticated``; may query the database."""
+        if not self.methods:
+            return LOCAL
+        identity = self._proxy_identity(headers, client)
+        if identity is None:
+            credential = _bearer(headers)
+            if credential is None:
+                raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
+            identity = self._verify(credential)
+        return Principal(identity, self._roles(identity, self._binding_table()))
+
+    def forget(self) -> None:
+        """Drop every cached credential and binding (after a revoke or a binding change in this process)."""
+        with self._lock:
+            self._verified.clear()
+            self._bindings = (-1.0, {})
+
+    # --- methods -----------------------------------------------------------------------------------------------
+
+    def _verify(self, credential: str) -> Identity:
+        key = _key(credential)
+        now = self._clock()
+        entry = self._verified.get(key)
+        if entry is not None and entry[0] >= now:
+            return entry[1]
+        valid_until = now + self._ttl
+        if credential.startswith(TOKEN_PREFIX) and "token" in self.methods:
+            identity, expire_ms = self.access.identity_for_token(credential)
+            if expire_ms is not None:
+                valid_until = min(valid_until, now + (expire_ms / 1000 - time.time()))
+        elif self._oidc is not None and credential.count(".") == 2:
+            identity = self._oidc.identify(credential)
+        else:
+            raise Unauthenticated("invalid bearer token")
+        with self._lock:
+            if len(self._verified) >= _MAX_CACHED:
+                self._verified.clear()
+            self._verified[key] = (valid_until, identity)
+        return identity
+
+    def _proxy_identity(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Identity | None:
+        """Identity headers count only when the proxy method is on and the request comes from a trusted address."""
+        if "proxy" not in self.methods or client is None or not self._trusted_client(client):
+            return None
+        user = None
+        groups: list[str] = []
+        for name, value in headers:
+            if name == self._user_header:
+                user = value.decode("latin-1").strip()
+            elif name == self._groups_header:
+                groups += [g.strip() for g in value.decode("latin-1").split(",") if g.strip()]
+        if not user:
+            return None
+        return Identity(user, tuple(groups), "proxy")
+
+    def _trusted_client(self, client: str) -> bool:
+        try:
+            address = ipaddress.ip_address(client)
+        except ValueError:
+            return False
+        return any(address in network for network in self._trusted)
+
+    # --- roles -------------------------------------------------------------------------------------------------
+
+    def _binding_table(self) -> Mapping[tuple[str, str], frozenset[Role]]:
+        now = self._clock()
+        loaded_until, table = self._bindings
+        if loaded_until < now:
+            table = self.access.binding_table()
+            self._bindings = (now + self._ttl, table)
+        return table
+
+    @staticmethod
+    def _roles(identity: Identity, table: Mapping[tuple[str, str], frozenset[Role]]) -> frozenset[Role]:
+        roles = table.get(("user", identity.user), frozenset())
+        for group in identity.groups:
+            roles = roles | table.get(("group", group), frozenset())
+        return roles
+
+
+def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credential = value.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not credential.strip():
+                raise Unauthenticated("malformed Authorization header: expected 'Bearer <token>'")
+            return credential.strip()
+    return None
+
+
+def _key(credential: str) -> str:
+    return hashlib.sha256(credential.encode()).hexdigest()
