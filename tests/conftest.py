@@ -23,7 +23,7 @@ from modelreg.app import create_app
 from modelreg.settings import Settings
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
-from modelreg.storage.tables import REGISTRY_TABLES
+from modelreg.storage.tables import GOVERNANCE_TABLES, REGISTRY_TABLES
 
 ADMIN_URLS = {
     "mariadb": os.environ.get("MODELREG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
@@ -72,8 +72,9 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 def empty(db: Database) -> None:
+    """Delete every registry record, role binding, token and audit record (an empty chain is a valid one)."""
     with db.write() as conn:
-        for table in REGISTRY_TABLES:
+        for table in [*REGISTRY_TABLES, *GOVERNANCE_TABLES]:
             conn.execute(delete(table))
 
 

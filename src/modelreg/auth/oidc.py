@@ -230,7 +230,7 @@ class OidcVerifier:
         """Signature first (trying each candidate key), then the claims; PyJWT checks them in that order, so a
         claim error below means the signature was good. The issuer is compared here rather than by PyJWT, to name
         it in the message (and because PyJWT 2.10.0 matched substrings)."""
-        options: dict[str, Any] = {"require": ["iss", "aud"], "strict_aud": False}
+        options: dict[str, Any] = {"require": ["exp", "iss", "aud"], "strict_aud": False}
         for candidate in candidates:
             try:
                 claims = jwt.decode(
@@ -266,7 +266,7 @@ class OidcVerifier:
         user = _claim(claims, self._user_claim)
         if user is _MISSING or user is None:
             raise Unauthenticated(f"token has no {self._user_claim!r} claim")
-        if not isinstance(user, str) or not user.strip():
+        if not isinstance(user, str) or not user:
             raise Unauthenticated(f"token claim {self._user_claim!r} must be a non-empty string")
         return user
 
