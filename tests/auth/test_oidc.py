@@ -249,6 +249,14 @@ def test_algorithm_must_fit_the_named_key(verifier: OidcVerifier) -> None:
     assert refused(verifier, token(RSA_KEY, "RS256", "ec-1")) == "token algorithm 'RS256' does not fit its signing key"
 
 
+def test_ec_algorithm_must_fit_the_curve(tmp_path: Path) -> None:
+    p384 = ec.generate_private_key(ec.SECP384R1())
+    path = write_jwks(tmp_path / "jwks.json", jwks(jwk(EC_KEY, "ec-256"), jwk(p384, "ec-384")))
+    verifier = OidcVerifier(settings(jwks_file=path))
+    assert verifier.identify(token(p384, "ES384", "ec-384")).user == "alice"
+    assert refused(verifier, token(EC_KEY, "ES256", "ec-384")) == "token algorithm 'ES256' does not fit its signing key"
+
+
 def test_algorithm_pinned_by_the_jwk_is_enforced(tmp_path: Path) -> None:
     path = write_jwks(tmp_path / "jwks.json", jwks(jwk(RSA_KEY, "rsa-1", alg="RS256")))
     verifier = OidcVerifier(settings(jwks_file=path))

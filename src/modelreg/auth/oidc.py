@@ -266,7 +266,7 @@ class OidcVerifier:
         user = _claim(claims, self._user_claim)
         if user is _MISSING or user is None:
             raise Unauthenticated(f"token has no {self._user_claim!r} claim")
-        if not isinstance(user, str) or not user:
+        if not isinstance(user, str) or not user.strip():
             raise Unauthenticated(f"token claim {self._user_claim!r} must be a non-empty string")
         return user
 
