@@ -83,9 +83,10 @@ class HttpError(Exception):
 class Connection:
     """One keep-alive connection; requests are sequential (one coroutine owns it)."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, headers: dict[str, str] | None = None) -> None:
         self.host, self.port = host, port
-        self.host_header = f"Host: {host}:{port}\r\n".encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        self.host_header = f"Host: {host}:{port}\r\n{extra}".encode()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -220,6 +221,7 @@ class Server:
     proc: subprocess.Popen[bytes] | None = None
     log_file: Any = None
     info: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # sent with every request (e.g. Authorization)
 
     @property
     def pids(self) -> list[int]:
@@ -408,7 +410,7 @@ async def closed_loop(
     cpu: dict[str, float] = {}
 
     async def worker(index: int) -> None:
-        conn = Connection(HOST, server.port)
+        conn = Connection(HOST, server.port, server.headers)
         op = make_op(index)
         try:
             while (t0 := time.perf_counter()) < end:
@@ -459,7 +461,7 @@ async def run_ops(
     """Run ``op`` for every job with ``concurrency`` connections (setup and API seeding)."""
 
     async def worker() -> None:
-        conn = Connection(HOST, server.port)
+        conn = Connection(HOST, server.port, server.headers)
         try:
             for job in jobs:
                 await op(conn, job)

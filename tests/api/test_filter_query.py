@@ -46,6 +46,12 @@ def catalog(api: httpx.Client) -> dict[str, dict]:
 
 
 ALL = ["bert-base", "Bert-Large", "resnet_50%"]
+ARCHIVED = {"resnet_50%"}
+
+
+def default_listing(query: str, names: list[str]) -> list[str]:
+    """Lists leave archived models out unless the filter asks about ``state`` (docs/governance.md)."""
+    return names if "state" in query else [n for n in names if n not in ARCHIVED]
 
 
 @pytest.mark.parametrize(
@@ -115,7 +121,7 @@ ALL = ["bert-base", "Bert-Large", "resnet_50%"]
 def test_filter_query_on_registered_models(
     api: httpx.Client, catalog: dict[str, dict], query: str, expected: list[str]
 ) -> None:
-    assert listed_names(api, "/registered_models", filterQuery=query) == expected
+    assert listed_names(api, "/registered_models", filterQuery=query) == default_listing(query, expected)
 
 
 def test_filter_by_id_and_times(api: httpx.Client, catalog: dict[str, dict]) -> None:
@@ -126,12 +132,15 @@ def test_filter_by_id_and_times(api: httpx.Client, catalog: dict[str, dict]) -> 
         "bert-base",
         "Bert-Large",
     ]
-    assert listed_names(api, "/registered_models", filterQuery=f"id > {a['id']}") == ["Bert-Large", "resnet_50%"]
+    assert listed_names(api, "/registered_models", filterQuery=f"id > {a['id']}") == ["Bert-Large"]
+    archived_too = f"id > {a['id']} AND state IN ('LIVE', 'ARCHIVED')"
+    assert listed_names(api, "/registered_models", filterQuery=archived_too) == ["Bert-Large", "resnet_50%"]
     since = b["createTimeSinceEpoch"]
     later = listed_names(api, "/registered_models", filterQuery=f"createTimeSinceEpoch >= {since}")
     assert later[0] == "Bert-Large" and "bert-base" not in later
     updated = catalog["c"]["lastUpdateTimeSinceEpoch"]
-    assert "resnet_50%" in listed_names(api, "/registered_models", filterQuery=f"lastUpdateTimeSinceEpoch >= {updated}")
+    recent = f"lastUpdateTimeSinceEpoch >= {updated} AND state = 'ARCHIVED'"
+    assert "resnet_50%" in listed_names(api, "/registered_models", filterQuery=recent)
 
 
 def test_built_in_fields_of_registered_models(api: httpx.Client) -> None:
@@ -235,12 +244,14 @@ def test_version_names_filter_as_plain_names(api: httpx.Client) -> None:
     version(api, a["id"], "v1", author="x", state="ARCHIVED")
     version(api, a["id"], "v2")
     version(api, b["id"], "v1", customProperties=props(stage="prod"))
-    assert listed_names(api, "/model_versions", filterQuery="name = 'v1'") == ["v1", "v1"]
+    everything = " AND state IN ('LIVE', 'ARCHIVED')"  # archived versions are only listed when asked for
+    assert listed_names(api, "/model_versions", filterQuery="name = 'v1'" + everything) == ["v1", "v1"]
+    assert listed_names(api, "/model_versions", filterQuery="name = 'v1'") == ["v1"]
     assert listed_names(api, "/model_versions", filterQuery="name != 'v1'") == ["v2"]
     assert listed_names(api, "/model_versions", filterQuery="name IN ('v2')") == ["v2"]
-    assert listed_names(api, "/model_versions", filterQuery="name ILIKE 'V%'") == ["v1", "v2", "v1"]
-    assert listed_names(api, "/model_versions", filterQuery="name LIKE 'v_'") == ["v1", "v2", "v1"]
-    assert listed_names(api, f"/registered_models/{a['id']}/versions", filterQuery="name = 'v1'") == ["v1"]
+    assert listed_names(api, "/model_versions", filterQuery="name ILIKE 'V%'" + everything) == ["v1", "v2", "v1"]
+    assert listed_names(api, "/model_versions", filterQuery="name LIKE 'v_'") == ["v2", "v1"]
+    assert listed_names(api, f"/registered_models/{a['id']}/versions", filterQuery="name = 'v1'" + everything) == ["v1"]
     assert listed_names(api, "/model_versions", filterQuery="author = 'x' AND state = 'ARCHIVED'") == ["v1"]
     assert listed_names(api, "/model_versions", filterQuery="stage = 'prod'") == ["v1"]
     nested = listed_names(api, f"/registered_models/{b['id']}/versions", filterQuery="name = 'v1'")

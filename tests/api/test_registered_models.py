@@ -106,16 +106,24 @@ def test_archive_and_restore(api: httpx.Client) -> None:
     archived = ok(api.patch(f"/registered_models/{created['id']}", json={"state": "ARCHIVED"}), 200)
     assert archived["state"] == "ARCHIVED"
     assert ok(api.get(f"/registered_models/{created['id']}"), 200)["state"] == "ARCHIVED"
-    assert listed_names(api, "/registered_models") == ["m"]  # archived models are still listed
+    assert listed_names(api, "/registered_models") == []  # archived models leave the default listing
+    assert listed_names(api, "/registered_models", filterQuery="state = 'ARCHIVED'") == ["m"]
     restored = ok(api.patch(f"/registered_models/{created['id']}", json={"state": "LIVE"}), 200)
     assert restored["state"] == "LIVE"
+    assert listed_names(api, "/registered_models") == ["m"]
 
 
-def test_archiving_a_model_does_not_cascade_to_versions(api: httpx.Client) -> None:
+def test_archiving_a_model_archives_its_live_versions_and_restoring_brings_back_those(api: httpx.Client) -> None:
     m = model(api, "m")
-    v = version(api, m["id"])
+    v = version(api, m["id"], "v")
+    alone = version(api, m["id"], "alone")
+    ok(api.patch(f"/model_versions/{alone['id']}", json={"state": "ARCHIVED"}), 200)
     ok(api.patch(f"/registered_models/{m['id']}", json={"state": "ARCHIVED"}), 200)
+    assert ok(api.get(f"/model_versions/{v['id']}"), 200)["state"] == "ARCHIVED"
+    assert listed_names(api, f"/registered_models/{m['id']}/versions") == []
+    ok(api.patch(f"/registered_models/{m['id']}", json={"state": "LIVE"}), 200)
     assert ok(api.get(f"/model_versions/{v['id']}"), 200)["state"] == "LIVE"
+    assert ok(api.get(f"/model_versions/{alone['id']}"), 200)["state"] == "ARCHIVED"  # archived on its own
 
 
 def test_custom_properties_replace_the_whole_map(api: httpx.Client) -> None:

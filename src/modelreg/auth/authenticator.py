@@ -13,8 +13,10 @@ import ipaddress
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
+import jwt
+
+from modelreg.auth.oidc import OidcVerifier, looks_like_jwt
 from modelreg.auth.principal import Identity, Principal, Role
 from modelreg.errors import Unauthenticated
 from modelreg.services.access import TOKEN_PREFIX, AccessService
@@ -34,11 +36,7 @@ class Authenticator:
         self._verified: dict[str, tuple[float, Identity]] = {}  # sha256(credential) → (valid until, identity)
         self._bindings: tuple[float, Mapping[tuple[str, str], frozenset[Role]]] = (-1.0, {})
         self._lock = threading.Lock()
-        self._oidc: Any = None
-        if "oidc" in self.methods:
-            from modelreg.auth.oidc import OidcVerifier
-
-            self._oidc = OidcVerifier(settings.oidc)
+        self._oidc = OidcVerifier(settings.oidc) if "oidc" in self.methods else None
         self._trusted = [ipaddress.ip_network(a, strict=False) for a in settings.proxy.trusted_addresses]
         self._user_header = settings.proxy.user_header.lower().encode()
         self._groups_header = settings.proxy.groups_header.lower().encode()
@@ -46,6 +44,11 @@ class Authenticator:
     @property
     def local_mode(self) -> bool:
         return not self.methods
+
+    @property
+    def may_block(self) -> bool:
+        """Whether verifying a credential may wait on the network (fetching OIDC keys from a URL)."""
+        return self._oidc is not None and self.settings.oidc.jwks_url is not None
 
     # --- the request path --------------------------------------------------------------------------------------
 
@@ -98,8 +101,9 @@ class Authenticator:
             identity, expire_ms = self.access.identity_for_token(credential)
             if expire_ms is not None:
                 valid_until = min(valid_until, now + (expire_ms / 1000 - time.time()))
-        elif self._oidc is not None and credential.count(".") == 2:
+        elif self._oidc is not None and looks_like_jwt(credential):
             identity = self._oidc.identify(credential)
+            valid_until = min(valid_until, now + (_jwt_expiry(credential) - time.time()))
         else:
             raise Unauthenticated("invalid bearer token")
         with self._lock:
@@ -156,6 +160,11 @@ def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:
                 raise Unauthenticated("malformed Authorization header: expected 'Bearer <token>'")
             return credential.strip()
     return None
+
+
+def _jwt_expiry(verified_token: str) -> float:
+    """The ``exp`` of a token whose signature and claims were just verified, so a cached identity ends with it."""
+    return float(jwt.decode(verified_token, options={"verify_signature": False})["exp"])
 
 
 def _key(credential: str) -> str:

@@ -22,6 +22,9 @@ api = r._api
 name = unique("mnist")
 uri = f"s3://models-bucket/{name}/1/"
 metadata = {"framework": "pytorch", "epochs": 12, "offset": -3, "accuracy": 0.975, "quantized": False, "label": ""}
+# modelreg keeps each version's lifecycle stage in the custom property "Lifecycle"; a client's update that leaves it
+# out keeps it (only the governance API changes it).
+STAGE = {"Lifecycle": "development"}
 
 step("register_model with every argument")
 rm = r.register_model(
@@ -65,7 +68,9 @@ expect(mv.registered_model_id, rm.id, "version registeredModelId")
 expect(mv.author, "alice", "version author")
 expect(mv.description, "first version", "version description")
 expect(mv.state, ModelVersionState.LIVE, "version state")
-expect(mv.custom_properties, metadata, "version metadata (str/int/negative int/float/bool/empty-string label)")
+expect(
+    mv.custom_properties, {**metadata, **STAGE}, "version metadata (str/int/negative int/float/bool/empty-string label)"
+)
 expect(r.async_runner(api.get_model_version_by_id(mv.id)).name, "1.0.0", "version by id")
 
 step("get_model_artifact")
@@ -154,7 +159,11 @@ mv.description = "retrained"
 mv.custom_properties = {"framework": "pytorch", "accuracy": 0.99}
 mv_updated = r.update(mv)
 expect(mv_updated.description, "retrained", "updated version description")
-expect(mv_updated.custom_properties, {"framework": "pytorch", "accuracy": 0.99}, "version custom properties replaced")
+expect(
+    mv_updated.custom_properties,
+    {"framework": "pytorch", "accuracy": 0.99, **STAGE},
+    "version custom properties replaced, the stage kept",
+)
 check(
     int(mv_updated.last_update_time_since_epoch) > mv_before,
     "version lastUpdateTimeSinceEpoch grows",
@@ -162,7 +171,7 @@ check(
     mv_updated.last_update_time_since_epoch,
 )
 mv_reread = r.get_model_version(name, "1.0.0")
-expect(mv_reread.custom_properties, {"framework": "pytorch", "accuracy": 0.99}, "version update persisted")
+expect(mv_reread.custom_properties, {"framework": "pytorch", "accuracy": 0.99, **STAGE}, "version update persisted")
 expect(mv_reread.author, "alice", "author kept by an update")
 
 step("update the model artifact")
@@ -178,7 +187,7 @@ expect((ma_updated.uri, ma_updated.model_format_name), (uri, "onnx"), "artifact 
 check(int(ma_updated.last_update_time_since_epoch) > ma_before, "artifact lastUpdateTimeSinceEpoch grows")
 expect(r.get_model_artifact(name, "1.0.0").storage_path, f"{name}/1-fixed", "artifact update persisted")
 
-step("archive a version, then the model; no cascade")
+step("archive a version, then the model, which archives its live versions with it")
 mv_reread.state = ModelVersionState.ARCHIVED
 expect(r.update(mv_reread).state, ModelVersionState.ARCHIVED, "archived version state")
 expect(r.get_model_version(name, "1.0.0").state, ModelVersionState.ARCHIVED, "archived version read back")
@@ -188,8 +197,8 @@ expect(r.update(reread).state, RegisteredModelState.ARCHIVED, "archived model st
 archived = r.get_registered_model(name)
 expect(archived.state, RegisteredModelState.ARCHIVED, "archived model read back")
 expect(archived.description, "MNIST digits classifier", "archiving keeps the description")
-expect(r.get_model_version(name, "v2:tagged").state, ModelVersionState.LIVE, "archiving a model keeps its versions")
-check(rm.id in {m.id for m in r.get_registered_models()}, "an archived model is still listed")
+expect(r.get_model_version(name, "v2:tagged").state, ModelVersionState.ARCHIVED, "archived with its model")
+check(rm.id not in {m.id for m in r.get_registered_models()}, "an archived model leaves the default listing")
 status, body = http_get(f"{API_BASE}/registered_models/{rm.id}")
 expect((status, body.get("state") if isinstance(body, dict) else body), (200, "ARCHIVED"), "raw GET of archived model")
 
@@ -228,4 +237,6 @@ step("restore")
 archived.state = RegisteredModelState.LIVE
 expect(r.update(archived).state, RegisteredModelState.LIVE, "restored model state")
 expect(r.get_registered_model(name).state, RegisteredModelState.LIVE, "restored model read back")
+expect(r.get_model_version(name, "v2:tagged").state, ModelVersionState.LIVE, "restored with its model")
+expect(r.get_model_version(name, "1.0.0").state, ModelVersionState.ARCHIVED, "archived on its own: stays archived")
 done()

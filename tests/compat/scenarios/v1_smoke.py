@@ -28,7 +28,11 @@ name = names[0]
 rm = r.get_registered_model(name)
 check(rm is not None and rm.id, "registered model found", rm)
 mv = r.get_model_version(name, "1")
-expect((mv.registered_model_id, mv.author, mv.custom_properties), (rm.id, "tester", {"rank": 0}), "version")
+expect(
+    (mv.registered_model_id, mv.author, mv.custom_properties),
+    (rm.id, "tester", {"rank": 0, "Lifecycle": "development"}),
+    "version",
+)
 ma = r.get_model_artifact(name, "1")
 expect((ma.uri, ma.model_format_name, ma.storage_path), (f"s3://b/{name}", "sklearn", "p/0"), "model artifact")
 status, body = http_get(f"{API_BASE}/registered_models/{rm.id}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
 from modelreg.api.governance.common import AccessDep, AuthenticatorDep, requires
@@ -15,6 +15,13 @@ from modelreg.auth.principal import Permission
 from modelreg.services.access import parse_duration
 from modelreg.services.entities import parse_id
 
+# A user or group name: printable, no surrounding spaces (services/access.py::check_subject says the same).
+Subject = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=255, pattern=r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
+    ),
+]
 router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description": "Forbidden"}})
 MANAGE = requires(Permission.MANAGE, "manage role bindings and API tokens")
 
@@ -22,14 +29,14 @@ MANAGE = requires(Permission.MANAGE, "manage role bindings and API tokens")
 class BindingCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subjectKind: Literal["user", "group"]
-    subject: str = Field(min_length=1, max_length=255)
+    subject: Subject
     role: Literal["admin", "developer", "viewer"]
 
 
 class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    user: str = Field(min_length=1, max_length=255)
-    groups: list[str] = Field(default_factory=list, max_length=100)
+    user: Subject
+    groups: list[Subject] = Field(default_factory=list, max_length=100)
     expiresIn: str | None = Field(default=None, description="e.g. 30d, 12h; default: never", examples=["30d"])
     description: str | None = Field(default=None, max_length=1000)
 
