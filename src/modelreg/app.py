@@ -16,7 +16,9 @@ from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.auth.authenticator import Authenticator
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
+from modelreg.services.audit import AuditService
 from modelreg.services.experiments import ExperimentService
+from modelreg.services.lifecycle import LifecycleService, Policy
 from modelreg.services.registry import RegistryService
 from modelreg.settings import Settings
 from modelreg.storage.db import Database
@@ -43,11 +45,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.experiments = ExperimentService(registry)
     app.state.access = access = AccessService(db)
     app.state.archive = ArchiveService(registry)
+    app.state.audit = AuditService(db)
+    app.state.lifecycle = LifecycleService(registry, Policy.load(settings.governance.policy_file))
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
 
     errors.install(app)
     app.add_middleware(DefaultJsonContentType)
-    app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline)
+    app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline and not authenticator.may_block)
     app.include_router(health.router)
     app.include_router(build_router(experiments_api=True), prefix=V1ALPHA3)
     app.include_router(build_router(experiments_api=False), prefix=V1)

@@ -6,10 +6,8 @@ import ipaddress
 import os
 
 import typer
-import uvicorn
 from rich.console import Console
 
-from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
 from modelreg.services.access import AccessService
@@ -43,6 +41,10 @@ def serve(
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the registry server (migrates the database first)."""
+    import uvicorn  # here, not at the top: every other command starts faster without the web stack
+
+    from modelreg.app import create_app
+
     settings = settings_for(
         database_url,
         config,
@@ -66,8 +68,12 @@ def serve(
     else:
         console.print(f"modelreg: authentication: {', '.join(settings.auth.methods)}")
     console.print(f"modelreg: serving on http://{settings.host}:{settings.port}")
+    try:
+        app = create_app(settings, db)  # also checks the policy file and the OIDC settings before any worker starts
+    except ValueError as exc:
+        console.print(f"modelreg: {exc}")
+        raise typer.Exit(2) from None
     if settings.workers == 1:
-        app = create_app(settings, db)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
         return
     db.dispose()

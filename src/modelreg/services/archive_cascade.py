@@ -19,7 +19,7 @@ def cascade(conn: Connection, registered_model_id: int, action: str) -> None:
     if action == "archive":
         where = [mv.registered_model_id == registered_model_id, mv.state == "LIVE"]
         values = {"state": "ARCHIVED", "archived_with_model": True}
-        before = {"state": "LIVE"}
+        before = {"state": "LIVE", "archived_with_model": None}
     else:
         where = [mv.registered_model_id == registered_model_id, mv.archived_with_model.is_(True)]
         values = {"state": "LIVE", "archived_with_model": None}

@@ -177,7 +177,8 @@ def apply_update(
     if props is not None:
         properties.replace(conn, kind.name, current["id"], props)
     before, after = audit.diff(current, values, old_props, props)
-    audit.stage(conn, action, kind.audit_name, current["id"], current.get("name"), before, after)
+    if before or after:  # a PATCH that changes nothing leaves no record
+        audit.stage(conn, action, kind.audit_name, current["id"], current.get("name"), before, after)
     return action
 
 

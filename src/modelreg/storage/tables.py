@@ -286,7 +286,7 @@ api_tokens = _table(
 # The audit trail: append-only, each record chained to the previous one by SHA-256 (services/audit.py).
 audit_log = _table(
     "audit_log",
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
     Column("time_ms", BigInteger, nullable=False, index=True),
     Column("actor", _name(), nullable=False),
     Column("via", String(16), nullable=False),

@@ -37,7 +37,9 @@ class TokenCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     user: Subject
     groups: list[Subject] = Field(default_factory=list, max_length=100)
-    expiresIn: str | None = Field(default=None, description="e.g. 30d, 12h; default: never", examples=["30d"])
+    expiresIn: str | None = Field(
+        default=None, pattern=r"^[1-9][0-9]{0,5}[smhdw]$", description="e.g. 30d, 12h; default: never", examples=["30d"]
+    )
     description: str | None = Field(default=None, max_length=1000)
 
 

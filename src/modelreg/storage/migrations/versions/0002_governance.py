@@ -52,7 +52,7 @@ def upgrade() -> None:
     op.bulk_insert(audit_head, [{"id": 1}])  # the row appenders lock
     op.create_table(
         "audit_log",
-        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=False, nullable=False),
         sa.Column("time_ms", sa.BigInteger(), nullable=False),
         sa.Column("actor", sa.String(length=255), nullable=False),
         sa.Column("via", sa.String(length=16), nullable=False),
