@@ -16,19 +16,27 @@ router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description":
 Collection = Literal["registered_models", "model_versions"]
 
 
-@router.post("/{collection}/{entityId}/archive", tags=["Governance"], dependencies=[requires(Permission.ARCHIVE)])
+@router.post(
+    "/{collection}/{entityId}/archive",
+    tags=["Governance"],
+    dependencies=[requires(Permission.ARCHIVE, "archive or restore")],
+)
 def archive(svc: ArchiveDep, collection: Collection, entityId: PathId) -> Response:
     kind = ARCHIVABLE[collection]
     return one(svc.archive(kind, parse_id(entityId, kind.label)))
 
 
-@router.post("/{collection}/{entityId}/restore", tags=["Governance"], dependencies=[requires(Permission.ARCHIVE)])
+@router.post(
+    "/{collection}/{entityId}/restore",
+    tags=["Governance"],
+    dependencies=[requires(Permission.ARCHIVE, "archive or restore")],
+)
 def restore(svc: ArchiveDep, collection: Collection, entityId: PathId) -> Response:
     kind = ARCHIVABLE[collection]
     return one(svc.restore(kind, parse_id(entityId, kind.label)))
 
 
-@router.delete("/{collection}/{entityId}", tags=["Governance"], dependencies=[requires(Permission.DELETE)])
+@router.delete("/{collection}/{entityId}", tags=["Governance"], dependencies=[requires(Permission.DELETE, "delete")])
 def delete(svc: ArchiveDep, collection: Collection, entityId: PathId) -> Response:
     """Only archived entities; leaves a tombstone record in the audit trail."""
     kind = ARCHIVABLE[collection]
