@@ -34,6 +34,8 @@ class Authentication:
         self.authenticator = authenticator
         self.inline = inline  # SQLite: a cache miss is answered on the event loop (see Database.inline)
         self.protected = tuple(protected)
+        # Authenticated callers without any role may still ask who they are (to request the right binding).
+        self.open_to_all = frozenset({"/api/governance/v1/whoami"})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(self.protected):
@@ -49,7 +51,8 @@ class Authentication:
                     principal = self.authenticator.authenticate(headers, client)
                 else:
                     principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, client)
-            context.require_of(principal, _baseline(scope["method"]))
+            if scope["path"] not in self.open_to_all:
+                context.require_of(principal, _baseline(scope["method"]))
         except RegistryError as exc:
             response = error_response(exc.status_code, exc.message, exc.code)
             response.headers["X-Request-Id"] = request_id

@@ -55,7 +55,7 @@ class Authenticator:
     def cached(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Principal | None:
         """The principal if it can be had without the database (local mode, a cached credential), else None."""
         if not self.methods:
-            return LOCAL
+            return self._local(client)
         identity = self._proxy_identity(headers, client)
         if identity is None:
             credential = _bearer(headers)
@@ -73,7 +73,7 @@ class Authenticator:
     def authenticate(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Principal:
         """The principal behind the request, or ``Unauthenticated``; may query the database."""
         if not self.methods:
-            return LOCAL
+            return self._local(client)
         identity = self._proxy_identity(headers, client)
         if identity is None:
             credential = _bearer(headers)
@@ -87,6 +87,13 @@ class Authenticator:
         with self._lock:
             self._verified.clear()
             self._bindings = (-1.0, {})
+
+    def _local(self, client: str | None) -> Principal:
+        """Local mode makes every caller an admin, so it answers loopback clients only (whatever address the
+        server was bound to), unless ``insecure_no_auth`` says otherwise."""
+        if self.settings.insecure_no_auth or (client is not None and _loopback(client)):
+            return LOCAL
+        raise Unauthenticated("this server runs without authentication and answers local (loopback) clients only")
 
     # --- methods -----------------------------------------------------------------------------------------------
 
@@ -150,6 +157,13 @@ class Authenticator:
         for group in identity.groups:
             roles = roles | table.get(("group", group), frozenset())
         return roles
+
+
+def _loopback(client: str) -> bool:
+    try:
+        return ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        return False
 
 
 def _bearer(headers: list[tuple[bytes, bytes]]) -> str | None:

@@ -136,6 +136,8 @@ def create(
     check_name(kind, row.get("name") or "", scope)
     if kind is MODEL_VERSION:
         props = _initial_lifecycle(props)
+    if row.get("state") == "ARCHIVED":  # born archived: the same permission as archiving
+        context.require(Permission.ARCHIVE, f"create an archived {kind.label}")
     row["create_time"] = row["last_update_time"] = clock.now_ms()
     if kind.id_sequence is not None:
         row["id"] = repository.insert_row(conn, kind.id_sequence, {})
@@ -166,7 +168,7 @@ def apply_update(
     state = values.get("state")
     if state is not None and state != current.get("state") and "ARCHIVED" in (state, current.get("state")):
         action = "archive" if state == "ARCHIVED" else "restore"
-        context.require(Permission.ARCHIVE, f"{action} a {kind.label}")
+        context.require(Permission.ARCHIVE, f"{action} this {kind.label}")
     old_props = None
     if props is not None:
         old_props = properties.load(conn, kind.name, [current["id"]])[current["id"]]

@@ -95,6 +95,10 @@ class RegistryService:
         """Create a version; with ``version_id`` (a nested POST whose body has an id) update that version."""
         rm_id = values["registered_model_id"]
         if version_id is not None:
+            owner = self.get(e.MODEL_VERSION, version_id).row["registered_model_id"]
+            if owner != rm_id:  # an update through another model's path must not move the version
+                raise InvalidInput(f"model version {version_id} belongs to registered model {owner}, not {rm_id}")
+            values = {k: v for k, v in values.items() if k != "registered_model_id"}
             return self.update(e.MODEL_VERSION, version_id, values, props or None)
 
         def run(conn: Connection) -> Record:
