@@ -9,8 +9,8 @@ put in ``auth.context`` for the services and the audit trail.
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Iterable
 
 import anyio.to_thread
@@ -81,7 +81,7 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
             text = value.decode("latin-1")
             if _REQUEST_ID.match(text):
                 return text
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()
 
 
 __all__ = ["Authentication", "Principal"]

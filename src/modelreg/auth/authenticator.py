@@ -8,6 +8,7 @@ server processes; in the process that made the change it stops at once (``forget
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import threading
@@ -38,6 +39,7 @@ class Authenticator:
         self._lock = threading.Lock()
         self._oidc = OidcVerifier(settings.oidc) if "oidc" in self.methods else None
         self._trusted = [ipaddress.ip_network(a, strict=False) for a in settings.proxy.trusted_addresses]
+        self._trusted_clients: dict[str, bool] = {}
         self._user_header = settings.proxy.user_header.lower().encode()
         self._groups_header = settings.proxy.groups_header.lower().encode()
 
@@ -135,11 +137,16 @@ class Authenticator:
         return Identity(user, tuple(groups), "proxy")
 
     def _trusted_client(self, client: str) -> bool:
-        try:
-            address = ipaddress.ip_address(client)
-        except ValueError:
-            return False
-        return any(address in network for network in self._trusted)
+        trusted = self._trusted_clients.get(client)
+        if trusted is None:
+            try:
+                address = ipaddress.ip_address(client)
+                trusted = any(address in network for network in self._trusted)
+            except ValueError:
+                trusted = False
+            if len(self._trusted_clients) < _MAX_CACHED:
+                self._trusted_clients[client] = trusted
+        return trusted
 
     # --- roles -------------------------------------------------------------------------------------------------
 
@@ -159,6 +166,7 @@ class Authenticator:
         return roles
 
 
+@functools.lru_cache(maxsize=1024)
 def _loopback(client: str) -> bool:
     try:
         return ipaddress.ip_address(client).is_loopback

@@ -83,6 +83,7 @@ MODEL_VERSION = _target(
     ("registeredModelId", "registered_model_id", "int"),
     ("author", "author", "str"),
     ("state", "state", "str"),
+    ("Lifecycle", "stage", "str"),  # the lifecycle stage, which clients see as this custom property
 )
 
 SERVING_ENVIRONMENT = _target(tables.serving_environments, *_COMMON)

@@ -136,6 +136,7 @@ def create(
     check_name(kind, row.get("name") or "", scope)
     if kind is MODEL_VERSION:
         props = _initial_lifecycle(props)
+        row.setdefault("stage", INITIAL_STAGE)
     if row.get("state") == "ARCHIVED":  # born archived: the same permission as archiving
         context.require(Permission.ARCHIVE, f"create an archived {kind.label}")
     row["create_time"] = row["last_update_time"] = clock.now_ms()
@@ -144,7 +145,7 @@ def create(
     row["id"] = repository.insert_row(conn, kind.table, row)
     properties.add(conn, kind.name, row["id"], props)
     audit.stage(conn, "create", kind.audit_name, row["id"], row["name"], None, audit.snapshot(row, props))
-    return Record(kind.name, _full_row(kind, row), dict(props))
+    return _record(kind, _full_row(kind, row), dict(props))
 
 
 @cache
@@ -173,7 +174,7 @@ def apply_update(
     if props is not None:
         old_props = properties.load(conn, kind.name, [current["id"]])[current["id"]]
         if kind is MODEL_VERSION:
-            props = _kept_lifecycle(old_props, props)
+            props = _kept_lifecycle(current["stage"], props)
     values["last_update_time"] = clock.now_ms(at_least=current["last_update_time"] + 1)
     repository.update_row(conn, kind.table, current["id"], values)
     if props is not None:
@@ -185,33 +186,43 @@ def apply_update(
 
 
 def _initial_lifecycle(props: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
-    """New versions start in the first stage; a client may say so, but cannot start elsewhere."""
+    """New versions start in the first stage; a client may say so, but cannot start elsewhere. The stage is a
+    column of the version (``stage``), so it is not stored as a custom property."""
     given = props.get(LIFECYCLE_PROPERTY)
-    if given is not None and given != _INITIAL:
-        raise Forbidden(_LIFECYCLE_MANAGED)
-    return {**props, LIFECYCLE_PROPERTY: _INITIAL}
-
-
-def _kept_lifecycle(old: Mapping[str, PropValue], new: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
-    """A PATCH that omits ``Lifecycle`` keeps it; one that changes it is refused."""
-    current, given = old.get(LIFECYCLE_PROPERTY), new.get(LIFECYCLE_PROPERTY)
     if given is None:
-        return new if current is None else {**new, LIFECYCLE_PROPERTY: current}
-    if given != current:
+        return props
+    if given != _INITIAL:
         raise Forbidden(_LIFECYCLE_MANAGED)
-    return new
+    return {k: v for k, v in props.items() if k != LIFECYCLE_PROPERTY}
+
+
+def _kept_lifecycle(stage: str, new: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
+    """A PATCH that omits ``Lifecycle`` keeps the stage; one that changes it is refused."""
+    given = new.get(LIFECYCLE_PROPERTY)
+    if given is None:
+        return new
+    if given != PropValue("string", stage):
+        raise Forbidden(_LIFECYCLE_MANAGED)
+    return {k: v for k, v in new.items() if k != LIFECYCLE_PROPERTY}
+
+
+def _record(kind: Kind, row: Mapping[str, Any], props: dict[str, PropValue]) -> Record:
+    """A record as clients see it: a version's stage shows as its custom property ``Lifecycle``."""
+    if kind is MODEL_VERSION:
+        props[LIFECYCLE_PROPERTY] = PropValue("string", row["stage"])
+    return Record(kind.name, row, props)
 
 
 def load(conn: Connection, kind: Kind, id_: int) -> Record:
     row = repository.get_row(conn, kind.table, id_)
     if row is None:
         raise NotFound(f"no {kind.label} found for id {id_}")
-    return Record(kind.name, row, properties.load(conn, kind.name, [id_])[id_])
+    return _record(kind, row, properties.load(conn, kind.name, [id_])[id_])
 
 
 def records(conn: Connection, kind: Kind, rows: Sequence[RowMapping]) -> list[Record]:
     props = properties.load(conn, kind.name, (r["id"] for r in rows))
-    return [Record(kind.name, r, props[r["id"]]) for r in rows]
+    return [_record(kind, r, props[r["id"]]) for r in rows]
 
 
 def list_page(

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
-from sqlalchemy import Connection, and_, delete, exists, select
+from sqlalchemy import Connection, and_, exists, select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
@@ -32,7 +32,6 @@ from modelreg.services import entities as e  # partly initialised when entities 
 from modelreg.services.properties import PropValue
 from modelreg.storage import repository
 from modelreg.storage.tables import artifact_attributions, artifacts, model_versions, registered_models
-from modelreg.storage.tables import properties as property_rows
 
 if TYPE_CHECKING:
     from modelreg.services.entities import Record
@@ -266,20 +265,10 @@ def _resolve(conn: Connection, model_name: str, version_name: str) -> int:
 
 
 def _set_stage(conn: Connection, version: Record, old: str, new: str, comment: str | None) -> Record:
-    """Write the stage property alone (leaving the version's other properties as another writer left them),
-    bump the version's update time and stage the audit record."""
+    """Write the stage column, bump the version's update time and stage the audit record."""
     id_ = version.row["id"]
-    conn.execute(
-        delete(property_rows).where(
-            property_rows.c.owner_kind == e.MODEL_VERSION.name,
-            property_rows.c.owner_id == id_,
-            property_rows.c.name == LIFECYCLE_PROPERTY,
-        )
-    )
-    properties.add(conn, e.MODEL_VERSION.name, id_, {LIFECYCLE_PROPERTY: PropValue("string", new)})
-    repository.update_row(
-        conn, model_versions, id_, {"last_update_time": clock.now_ms(at_least=version.row["last_update_time"] + 1)}
-    )
+    last_update = clock.now_ms(at_least=version.row["last_update_time"] + 1)
+    repository.update_row(conn, model_versions, id_, {"stage": new, "last_update_time": last_update})
     after: dict[str, Any] = {LIFECYCLE_PROPERTY: new}
     if comment is not None:
         after["comment"] = comment
@@ -319,16 +308,10 @@ def _has_model_artifact_uri(conn: Connection, version_id: int) -> bool:
 
 
 def _other_production_versions(conn: Connection, model_id: int, version_id: int) -> list[int]:
-    p, v = property_rows.c, model_versions.c
+    v = model_versions.c
     query = (
         select(v.id)
-        .join(property_rows, and_(p.owner_kind == e.MODEL_VERSION.name, p.owner_id == v.id))
-        .where(
-            v.registered_model_id == model_id,
-            v.id != version_id,
-            p.name == LIFECYCLE_PROPERTY,
-            p.string_value == "production",
-        )
+        .where(v.registered_model_id == model_id, v.id != version_id, v.stage == "production")
         .order_by(v.id)
     )
     return [int(row[0]) for row in conn.execute(query)]

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, select
 
+from modelreg.storage import repository
 from modelreg.storage.tables import properties
 
 _COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
@@ -21,7 +22,17 @@ _p = properties.c
 _SELECT = select(_p.owner_id, _p.name, _p.value_type, _p.string_value, _p.int_value, _p.double_value, _p.bool_value)
 # Statements built once: the single-owner case is on every get-by-id.
 _FOR_ONE = _SELECT.where(_p.owner_kind == bindparam("kind"), _p.owner_id == bindparam("id"))
-_INSERT = insert(properties)
+_INSERT_COLUMNS = (
+    "owner_kind",
+    "owner_id",
+    "name",
+    "value_type",
+    "string_value",
+    "int_value",
+    "double_value",
+    "bool_value",
+)
+_POSITION = {name: i for i, name in enumerate(_INSERT_COLUMNS)}
 _FOR_MANY = _SELECT.where(_p.owner_kind == bindparam("kind"), _p.owner_id.in_(bindparam("ids", expanding=True)))
 
 
@@ -54,19 +65,12 @@ def add(conn: Connection, owner_kind: str, owner_id: int, props: Mapping[str, Pr
         return
     rows = []
     for name, prop in props.items():
-        row: dict[str, Any] = {
-            "owner_kind": owner_kind,
-            "owner_id": owner_id,
-            "name": name,
-            "value_type": prop.type,
-            "string_value": None,
-            "int_value": None,
-            "double_value": None,
-            "bool_value": None,
-        }
-        row[_COLUMN.get(prop.type, "string_value")] = prop.value if prop.type != "proto" else _text(prop.value)
-        rows.append(row)
-    conn.execute(_INSERT, rows)
+        values: list[Any] = [owner_kind, owner_id, name, prop.type, None, None, None, None]
+        values[_POSITION[_COLUMN.get(prop.type, "string_value")]] = (
+            prop.value if prop.type != "proto" else _text(prop.value)
+        )
+        rows.append(tuple(values))
+    repository.insert_raw(conn, properties, _INSERT_COLUMNS, rows)
 
 
 def delete_all(conn: Connection, owner_kind: str, owner_ids: Iterable[int]) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from modelreg.storage import repository
 from modelreg.storage.tables import audit_head, audit_log
 
 GENESIS = "0" * 64  # the prev_hash of record 1
@@ -41,11 +42,6 @@ _LAST = f"SELECT seq, hash FROM {audit_log.name} ORDER BY seq DESC LIMIT 1"
 _LOCK_HEAD = f"SELECT id FROM {audit_head.name} WHERE id = 1 FOR UPDATE"
 
 
-def _insert_sql(paramstyle: str) -> str:
-    marker = "?" if paramstyle == "qmark" else "%s"
-    return f"INSERT INTO {audit_log.name} ({', '.join(_COLUMNS)}) VALUES ({', '.join(marker for _ in _COLUMNS)})"
-
-
 def record_hash(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps([record[name] for name in HASHED_FIELDS])).hexdigest()
 
@@ -68,10 +64,6 @@ def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
             row = {**entry, "seq": seq, "prev_hash": prev}
             row["hash"] = prev = record_hash(row)
             rows.append(tuple(row[name] for name in _COLUMNS))
-        sql = _insert_sql(conn.dialect.paramstyle)
-        if len(rows) == 1:
-            cursor.execute(sql, rows[0])
-        else:
-            cursor.executemany(sql, rows)
+        repository.insert_raw(conn, audit_log, _COLUMNS, rows, cursor)
     finally:
         cursor.close()

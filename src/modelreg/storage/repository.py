@@ -7,6 +7,7 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, Table, bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 
 from modelreg.storage.pagination import PageRequest
 
@@ -19,6 +20,38 @@ def _insert(table: Table) -> Any:
 def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> int:
     result = conn.execute(_insert(table), values)
     return int(result.inserted_primary_key[0])
+
+
+@cache
+def _raw_insert_sql(table: str, columns: tuple[str, ...], paramstyle: str) -> str:
+    marker = "?" if paramstyle == "qmark" else "%s"
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join(marker for _ in columns)})"
+
+
+def insert_raw(
+    conn: Connection, table: Table, columns: tuple[str, ...], rows: Sequence[tuple[Any, ...]], cursor: Any = None
+) -> None:
+    """Insert plain rows (str, int, float, bool, None) through the driver's cursor, in the connection's transaction.
+
+    For the rows every write adds (audit records, custom properties): SQLAlchemy's execution machinery costs several
+    times what the database needs for such an insert (bench/governance_overhead.py). Driver errors are wrapped as
+    SQLAlchemy's, so callers and the error mapping see the same exceptions as from ``conn.execute``. ``cursor``: one
+    of the caller's on this connection, else one is opened and closed here.
+    """
+    sql = _raw_insert_sql(table.name, columns, conn.dialect.paramstyle)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    own = cursor is None
+    cursor = conn.connection.cursor() if own else cursor
+    try:
+        if len(rows) == 1:
+            cursor.execute(sql, rows[0])
+        else:
+            cursor.executemany(sql, rows)
+    except dbapi_error as exc:
+        raise DBAPIError.instance(sql, list(rows), exc, dbapi_error) from exc
+    finally:
+        if own:
+            cursor.close()
 
 
 @cache

@@ -92,6 +92,8 @@ model_versions = _table(
     Column("state", String(16), nullable=False, index=True),
     # Archived together with its model (not on its own): restoring the model restores it too.
     Column("archived_with_model", Boolean, nullable=True),
+    # The lifecycle stage (services/lifecycle.py); clients see it as the custom property "Lifecycle".
+    Column("stage", String(16), nullable=False, server_default="development"),
     UniqueConstraint("registered_model_id", "name"),
     Index(None, "name"),
 )
@@ -287,7 +289,7 @@ api_tokens = _table(
 audit_log = _table(
     "audit_log",
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
-    Column("time_ms", BigInteger, nullable=False, index=True),
+    Column("time_ms", BigInteger, nullable=False),
     Column("actor", _name(), nullable=False),
     Column("via", String(16), nullable=False),
     Column("action", String(32), nullable=False),
@@ -299,8 +301,9 @@ audit_log = _table(
     Column("client", String(64), nullable=True),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Only the history of one entity is looked up by index. Every index is written by every write transaction (in
+    # SQLite's WAL, a 4 KB page each), so filters by actor or time scan the log in seq order instead.
     Index(None, "entity_kind", "entity_id", "seq"),
-    Index(None, "actor", "seq"),
 )
 
 # One row whose lock serialises appends to the audit chain on server databases (SQLite writers are serial anyway).
