@@ -35,6 +35,8 @@ SEMANTIC_REFUSALS = {
         "cannot be less than",  # a run whose end time is before its start time
         "name is too long",  # the parent-scoped 255-character limit (name has no maxLength in the schema)
         "gated HuggingFace",  # serving a version marked hf_gated / hf_private
+        "needs entityKind",  # an audit query by entity id alone (ids are unique per kind only)
+        "use ISO-8601",  # an audit time range bound that is no date (the schema cannot say which strings are)
         "private HuggingFace",
         "does not fit in 64 bits",  # int_value beyond int64 where the spec's pattern is not applied
         "invalid artifact type",  # oneOf members in the spec allow any artifactType string

@@ -6,7 +6,7 @@ admins. Parameters are parsed by the service's helpers, so REST and CLI accept t
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 from starlette.responses import Response
@@ -26,23 +26,30 @@ async def _audit_service(request: Request) -> AuditService:
 
 
 AuditDep = Annotated[AuditService, Depends(_audit_service)]
+_WORD = r"^[a-z_]{1,32}$"  # as services/audit.py checks entity kinds and actions
 TimeQuery = Annotated[str | None, Query(max_length=64, description="ISO-8601 (naive = UTC) or epoch milliseconds.")]
 
 
 @router.get("/audit/records", tags=["Governance"], dependencies=[AUDIT])
 def list_records(
     svc: AuditDep,
-    entityKind: Annotated[str | None, Query(max_length=32, description="e.g. model_version.")] = None,
-    entityId: Annotated[str | None, Query(max_length=32, description="Needs entityKind.")] = None,
+    entityKind: Annotated[str | None, Query(pattern=_WORD, description="e.g. model_version.")] = None,
+    entityId: Annotated[str | None, Query(pattern=r"^[1-9][0-9]{0,18}$", description="Needs entityKind.")] = None,
     actor: Annotated[str | None, Query(max_length=255)] = None,
-    action: Annotated[str | None, Query(max_length=32, description="create, update, archive, ...")] = None,
+    action: Annotated[str | None, Query(pattern=_WORD, description="create, update, archive, ...")] = None,
     since: TimeQuery = None,
     until: TimeQuery = None,
-    pageSize: Annotated[str | None, Query(max_length=16, description="Records per page, at most 1000.")] = None,
+    pageSize: Annotated[
+        str | None, Query(pattern=r"^[1-9][0-9]{0,8}$", description="Records per page, at most 1000.")
+    ] = None,
     nextPageToken: Annotated[str | None, Query(max_length=1024)] = None,
-    order: Annotated[str | None, Query(description="asc (oldest first, the default) or desc.")] = None,
+    order: Annotated[
+        Literal["asc", "desc"] | None, Query(description="asc (oldest first, the default) or desc.")
+    ] = None,
 ) -> Response:
     """Records in chain order; ``since`` is inclusive, ``until`` exclusive."""
+    if entityId is not None and int(entityId) >= 2**63:  # no entity has such an id
+        return json_response({"items": [], "nextPageToken": "", "size": 0})
     records, token = svc.query(
         entity_kind=entityKind,
         entity_id=None if entityId is None else parse_entity_id(entityId),
