@@ -303,3 +303,20 @@ def test_effective_policy_is_readable_by_every_role(gov: Governed) -> None:
     assert list(got.json()["stages"]) == ["development", "staging", "production", "deprecated"]
     assert got.json()["stages"]["production"]["require"]["properties"] == ["License"]
     assert gov.governance(None).get("/lifecycle/policy").status_code == 401
+
+
+def test_kubeflow_clients_filter_by_stage(gov: Governed) -> None:
+    """The stage is a column shown as the custom property ``Lifecycle``; filters on it work like on any property."""
+    first = new_version(gov, "m", "v1")
+    second = new_version(gov, model_id=first["registeredModelId"], version="v2")
+    assert promote(gov, "developer", second["id"], "staging").status_code == 200
+    viewer = gov.registry("viewer")
+    for query, expected in (
+        ("Lifecycle = 'staging'", [second["id"]]),
+        ("Lifecycle.string_value = 'development'", [first["id"]]),
+        ("Lifecycle IN ('development', 'staging')", [first["id"], second["id"]]),
+        ("Lifecycle = 'production'", []),
+    ):
+        listed = viewer.get("/model_versions", params={"filterQuery": query})
+        assert listed.status_code == 200, listed.text
+        assert [v["id"] for v in listed.json()["items"]] == expected, query
