@@ -41,23 +41,8 @@ def serve(
     env = {**os.environ, "MODELREG_DATA_DIR": str(data)}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    headers = {}
+    headers = go.developer_token(sys.executable, env, db_url) if auth else {}
     cli = [sys.executable, "-m", "modelreg"]
-    if auth:
-        subprocess.run(
-            [*cli, "rolebinding", "create", "--user", "bench", "--role", "developer", "--database-url", db_url],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
-        token = subprocess.run(
-            [*cli, "token", "create", "--user", "bench", "--database-url", db_url],
-            check=True,
-            env=env,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        headers["Authorization"] = f"Bearer {token}"
     subprocess.run([*cli, "db", "upgrade", "--database-url", db_url], check=True, env=env, capture_output=True)
     port = rb.free_port()
     cmd = [

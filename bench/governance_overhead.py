@@ -44,23 +44,7 @@ def start(label: str, tmp_root: Path, python: str, pythonpath: str | None, auth:
     env = {**os.environ, "MODELREG_DATA_DIR": str(data_dir)}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
-    headers = {}
-    if auth:
-        cli = [python, "-m", "modelreg"]
-        subprocess.run(
-            [*cli, "rolebinding", "create", "--user", "bench", "--role", "developer", "--database-url", db_url],
-            check=True,
-            env=env,
-            capture_output=True,
-        )
-        token = subprocess.run(
-            [*cli, "token", "create", "--user", "bench", "--database-url", db_url],
-            check=True,
-            env=env,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        headers["Authorization"] = f"Bearer {token}"
+    headers = developer_token(python, env, db_url) if auth else {}
     port = rb.free_port()
     cmd = [python, "-m", "modelreg", "serve", "--host", rb.HOST, "--port", str(port), "--database-url", db_url]
     if auth:
@@ -79,6 +63,17 @@ def start(label: str, tmp_root: Path, python: str, pythonpath: str | None, auth:
     )
     rb.log(f"started {label} (pid {server.proc.pid}, port {port})")
     return server
+
+
+def developer_token(python: str, env: dict[str, str], db_url: str) -> dict[str, str]:
+    """Bind the user ``bench`` to the developer role and return the headers that carry a token of it."""
+    cli = [python, "-m", "modelreg"]
+    run = {"check": True, "env": env, "capture_output": True, "text": True}
+    subprocess.run(
+        [*cli, "rolebinding", "create", "--user", "bench", "--role", "developer", "--database-url", db_url], **run
+    )  # type: ignore[call-overload]
+    created = subprocess.run([*cli, "token", "create", "--user", "bench", "--database-url", db_url], **run)  # type: ignore[call-overload]
+    return {"Authorization": f"Bearer {created.stdout.strip()}"}
 
 
 def worktree(ref: str, tmp_root: Path) -> Path:

@@ -87,6 +87,7 @@ class LiveServer:
     url: str
     log: Path
     proc: subprocess.Popen[bytes]
+    token: str | None = None  # an admin's API token, which every scenario's client sends
 
     def log_tail(self, lines: int = 60) -> str:
         try:
@@ -105,13 +106,23 @@ def _healthy(url: str) -> bool:
 
 
 def start_server(workdir: Path) -> LiveServer:
+    """``modelreg serve --auth token``, as a platform runs it: the scenarios' clients send an admin's token (the
+    upstream client's ``user_token``), so the whole compatibility suite runs with authentication on."""
     port = _free_port()
     log = workdir / "serve.log"
     url = f"http://127.0.0.1:{port}"
-    command = [*_modelreg_command(), "serve", "--port", str(port), "--database-url", f"sqlite:///{workdir / 'r.db'}"]
+    database = ["--database-url", f"sqlite:///{workdir / 'r.db'}"]
+    cli = {"capture_output": True, "text": True, "check": True, "cwd": workdir, "env": os.environ.copy()}
+    subprocess.run(
+        [*_modelreg_command(), "rolebinding", "create", "--user", "compat", "--role", "admin", *database], **cli
+    )
+    token = subprocess.run(
+        [*_modelreg_command(), "token", "create", "--user", "compat", *database], **cli
+    ).stdout.strip()
+    command = [*_modelreg_command(), "serve", "--port", str(port), "--auth", "token", *database]
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=os.environ.copy())
-    server = LiveServer(url=url, log=log, proc=proc)
+    server = LiveServer(url=url, log=log, proc=proc, token=token)
     deadline = time.monotonic() + STARTUP_TIMEOUT
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -165,6 +176,8 @@ def run_scenario() -> ScenarioRunner:
         python = client_python(version)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
         env["PYTHONUNBUFFERED"] = "1"
+        if server.token:
+            env["MODELREG_COMPAT_TOKEN"] = server.token
         env.pop("KF_PIPELINES_SA_TOKEN_PATH", None)  # the client would read a token from there
         started = time.monotonic()
         try:

@@ -48,5 +48,5 @@ def test_v1_smoke_0_3_18_then_read_back_with_0_3_10(live_server: LiveServer, run
 
 @BOTH
 def test_bearer_token_is_accepted(version: str, live_server: LiveServer, run_scenario: ScenarioRunner) -> None:
-    """``user_token`` makes the client send ``Authorization: Bearer``; the server (no auth yet) ignores it."""
+    """``user_token`` makes the client send ``Authorization: Bearer``, which the server checks."""
     run_scenario(version, "bearer_token", live_server)

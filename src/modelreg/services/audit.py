@@ -309,9 +309,10 @@ class AuditService:
     ) -> tuple[list[dict[str, Any]], str]:
         """One page of records in seq order and the next page's token (``""`` on the last page).
 
-        Keyset pagination on seq: records appended meanwhile never shift a page boundary. Entity and actor filters
-        walk indexes that end in seq, so their pages cost the same deep in a long trail as at its start; time
-        bounds use the time_ms index; ``action`` only narrows what the others select."""
+        Keyset pagination on seq: records appended meanwhile never shift a page boundary. An entity filter walks the
+        (entity_kind, entity_id, seq) index, so its pages cost the same deep in a long trail as at its start; actor,
+        action and time filters narrow a walk in seq order (no index of their own: every index on this table costs
+        every write transaction, see docs/governance.md)."""
         context.require(Permission.AUDIT, "read the audit trail")
         filters = Filters(entity_kind, entity_id, actor, action, since_ms, until_ms)
         if page_size <= 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import time
 import urllib.error
@@ -27,6 +28,8 @@ SERVER_URL = sys.argv[1].rstrip("/")
 ARGS = sys.argv[2:]
 CLIENT_VERSION = _dist_version("model-registry")
 # the client generation decides the API base path: 0.3.10 speaks v1alpha3, 0.3.12+ speak v1
+# the server runs with --auth token; the runner hands the scenario an admin's token (tests/compat/conftest.py)
+TOKEN = os.environ.get("MODELREG_COMPAT_TOKEN")
 API_BASE = "/api/model_registry/v1alpha3" if CLIENT_VERSION.startswith("0.3.10") else "/api/model_registry/v1"
 
 
@@ -35,6 +38,8 @@ def connect(url: str = SERVER_URL, **kwargs: Any):
     from model_registry import ModelRegistry
 
     parts = urlsplit(url)
+    if TOKEN and "user_token" not in kwargs:
+        kwargs["user_token"] = TOKEN
     return ModelRegistry(
         f"{parts.scheme}://{parts.hostname}",
         parts.port,
@@ -91,7 +96,10 @@ def millis(value: str | None, what: str) -> int:
 def http_get(path: str) -> tuple[int, Any]:
     """Raw GET on the server (for what the client hides), returns (status, decoded JSON or text)."""
     try:
-        with urllib.request.urlopen(f"{SERVER_URL}{path}", timeout=30) as response:
+        headers = {"Authorization": f"Bearer {TOKEN}"} if TOKEN else {}
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{SERVER_URL}{path}", headers=headers), timeout=30
+        ) as response:
             status, body = response.status, response.read().decode()
     except urllib.error.HTTPError as err:
         status, body = err.code, err.read().decode()

@@ -1,4 +1,5 @@
-"""A client given ``user_token`` sends ``Authorization: Bearer <token>``; the server (no auth yet) ignores it.
+"""A client given ``user_token`` sends ``Authorization: Bearer <token>`` on every request, and the server (run with
+``--auth token``) accepts it.
 
 The client talks to the server through a small recording proxy started here, so the header is seen on the wire.
 """
@@ -8,7 +9,7 @@ import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from _support import SERVER_URL, check, connect, done, expect, step, unique
+from _support import SERVER_URL, TOKEN, check, connect, done, expect, step, unique
 
 seen: list[tuple[str, str, str | None]] = []
 HOP_BY_HOP = {"host", "connection", "content-length", "transfer-encoding", "keep-alive", "server", "date"}
@@ -44,7 +45,7 @@ class RecordingProxy(BaseHTTPRequestHandler):
 
 proxy = ThreadingHTTPServer(("127.0.0.1", 0), RecordingProxy)
 threading.Thread(target=proxy.serve_forever, daemon=True).start()
-r = connect(f"http://127.0.0.1:{proxy.server_address[1]}", user_token="abc")
+r = connect(f"http://127.0.0.1:{proxy.server_address[1]}", user_token=TOKEN)
 
 step("register, read and list with a bearer token")
 name = unique("token")
@@ -56,9 +57,9 @@ check(name in {m.name for m in r.get_registered_models().page_size(50)}, "listin
 rm.description = "with token"
 expect(r.update(rm).description, "with token", "update with a bearer token")
 
-step("every request carried Authorization: Bearer abc")
+step("every request carried Authorization: Bearer <the token>")
 check(len(seen) >= 8, "requests went through the proxy", seen)
-expect({auth for _, _, auth in seen}, {"Bearer abc"}, "Authorization headers sent")
+expect({auth for _, _, auth in seen}, {f"Bearer {TOKEN}"}, "Authorization headers sent")
 expect({method for method, _, _ in seen}, {"GET", "POST", "PATCH"}, "methods seen")
 proxy.shutdown()
 done()

@@ -1,14 +1,14 @@
 """Client 0.3.12+ (0.3.18) on /api/model_registry/v1, built from a URL that carries the port (scheme decides
 is_secure). Prints ``MODEL <name>`` so the test can read the same model back with the v1alpha3 client."""
 
-from _support import API_BASE, SERVER_URL, check, done, expect, http_get, step, unique
+from _support import API_BASE, SERVER_URL, TOKEN, check, done, expect, http_get, step, unique
 from model_registry import ModelRegistry
 from model_registry.types import ModelVersionState, RegisteredModelState
 
 expect(API_BASE, "/api/model_registry/v1", "API base of this client")
 
 step("connect with ModelRegistry('http://127.0.0.1:<port>', author=...)")
-r = ModelRegistry(SERVER_URL, author="tester")
+r = ModelRegistry(SERVER_URL, author="tester", user_token=TOKEN)
 
 step("register_model, get")
 prefix = unique("smoke")
