@@ -164,6 +164,41 @@ def test_removing_the_last_record_needs_an_anchor(chain: Governed) -> None:
     after = AuditService(chain.database).verify()
     assert after.valid and (after.last_seq, after.last_hash) != (anchor.last_seq, anchor.last_hash)
     assert after.last_seq == 24
+    noted = f"{anchor.last_seq}:{anchor.last_hash}"
+    truncated = AuditService(chain.database).verify(anchor=(anchor.last_seq, anchor.last_hash))
+    assert truncated.first_bad is not None and truncated.first_bad.kind == "truncated", truncated
+    body = chain.governance("viewer").get("/audit/verify", params={"anchor": noted}).json()
+    assert body["valid"] is False and body["firstBad"]["problem"] == "truncated", body
+    run = run_cli("audit", "verify", "--anchor", noted, "--database-url", chain.database.url)
+    assert run.returncode == 1 and "truncated" in run.stdout, (run.stdout, run.stderr)
+
+
+def test_a_rewritten_and_rehashed_tail_is_caught_by_the_anchor(chain: Governed) -> None:
+    """Someone with write access edits record 20 and re-hashes it and everything after: the chain is consistent
+    again, but no longer holds the anchored record 22."""
+    anchor = AuditService(chain.database).verify()
+    assert anchor.valid and anchor.last_seq == 25
+    twenty_two = _row(chain.database, 22)["hash"]
+    with chain.database.engine.begin() as conn:
+        prev = conn.execute(select(audit_log.c.hash).where(_seq == 19)).scalar_one()
+        for seq in range(20, 26):
+            row = dict(conn.execute(select(audit_log).where(_seq == seq)).mappings().one())
+            row["actor"] = "someone-else" if seq == 20 else row["actor"]
+            row["prev_hash"] = prev
+            row["hash"] = prev = audit_chain.record_hash(row)
+            conn.execute(
+                audit_log.update()
+                .where(_seq == seq)
+                .values(actor=row["actor"], prev_hash=row["prev_hash"], hash=row["hash"])
+            )
+    svc = AuditService(chain.database)
+    assert svc.verify().valid  # consistent on its own
+    assert svc.verify(anchor=(25, anchor.last_hash)).first_bad.kind == "anchor"  # type: ignore[union-attr]
+    assert svc.verify(anchor=(22, twenty_two)).first_bad.seq == 22  # type: ignore[union-attr]
+    assert svc.verify(anchor=(19, _row(chain.database, 19)["hash"])).valid  # before the rewrite: intact
+    bad = chain.governance("viewer").get("/audit/verify", params={"anchor": "22:" + "0" * 64})
+    assert bad.json()["firstBad"]["problem"] == "anchor", bad.text
+    assert chain.governance("viewer").get("/audit/verify", params={"anchor": "22:xyz"}).status_code == 400
 
 
 def test_unfiltered_export_verifies_offline(chain: Governed) -> None:

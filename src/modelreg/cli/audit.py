@@ -21,7 +21,15 @@ from rich.table import Table
 from modelreg.auth import context
 from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
 from modelreg.errors import InvalidInput, RegistryError
-from modelreg.services.audit import VERIFY_BATCH, AuditService, iso_time, parse_entity_id, parse_time, to_wire
+from modelreg.services.audit import (
+    VERIFY_BATCH,
+    AuditService,
+    iso_time,
+    parse_anchor,
+    parse_entity_id,
+    parse_time,
+    to_wire,
+)
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
 
@@ -92,15 +100,18 @@ def _filters(
 def verify(
     batch: int = typer.Option(VERIFY_BATCH, "--batch", min=1, help="Records read per transaction."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    anchor: str = typer.Option(
+        None, "--anchor", help="SEQ:HASH from an earlier verify: the chain must still hold that record unchanged."
+    ),
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
     """Recompute every hash and link: exit 0 if intact, 1 at the first bad record, 2 if it could not check.
 
-    Note the last seq and hash somewhere else: removing records from the end of the chain is only detectable
-    against such an anchor."""
+    Note the last seq and hash somewhere else and pass them as --anchor next time: removing records from the end
+    of the chain, or rewriting its tail, is only detectable against such an anchor."""
     with audit_service(database_url, config) as svc:
-        result = svc.verify(batch)
+        result = svc.verify(batch, None if anchor is None else parse_anchor(anchor))
     if as_json:
         print(orjson.dumps(result.to_dict()).decode())
     elif result.first_bad is None:
@@ -110,7 +121,8 @@ def verify(
         where = f"seq {bad.seq}" + (f" (expected {bad.expected_seq})" if bad.seq != bad.expected_seq else "")
         out.print(f"audit trail BROKEN at {where}: {bad.kind}: {escape(bad.message)}")
         out.print(f"intact up to seq {result.last_seq} hash {result.last_hash}; {result.checked} records checked")
-        out.print(escape(orjson.dumps(to_wire(bad.record)).decode()))
+        if bad.record is not None:
+            out.print(escape(orjson.dumps(to_wire(bad.record)).decode()))
     if result.first_bad is not None:
         raise typer.Exit(1)
 

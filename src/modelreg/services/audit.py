@@ -128,6 +128,14 @@ def parse_time(value: str | int, what: str = "time") -> int:
     raise InvalidInput(f"invalid {what} {value!r}: use ISO-8601 (e.g. 2024-05-01T12:00:00Z) or epoch milliseconds")
 
 
+def parse_anchor(value: str) -> tuple[int, str]:
+    """``SEQ:HASH`` as ``audit verify`` prints them."""
+    seq, _, digest = value.partition(":")
+    if not (seq.isascii() and seq.isdigit() and int(seq) > 0) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise InvalidInput(f"invalid anchor {value!r}: use SEQ:HASH, e.g. 1234:<64 hex digits> from 'audit verify'")
+    return int(seq), digest
+
+
 def parse_entity_id(value: str | int, what: str = "entityId") -> int:
     """Entity ids are decimal strings on the wire, as in the Kubeflow API."""
     try:
@@ -230,10 +238,10 @@ class Problem:
     """The first record where the chain breaks, and how."""
 
     seq: int
-    kind: str  # gap | seq | prev_hash | hash
+    kind: str  # gap | seq | prev_hash | hash | anchor | truncated
     message: str
     expected_seq: int
-    record: dict[str, Any]
+    record: dict[str, Any] | None  # None: the record the anchor names is missing
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -241,7 +249,7 @@ class Problem:
             "problem": self.kind,
             "message": self.message,
             "expectedSeq": self.expected_seq,
-            "record": to_wire(self.record),
+            "record": None if self.record is None else to_wire(self.record),
         }
 
 
@@ -326,10 +334,28 @@ class AuditService:
             return rows, _encode_token(rows[-1]["seq"], newest_first)
         return rows, ""
 
-    def verify(self, batch: int = VERIFY_BATCH) -> VerifyResult:
+    def verify(self, batch: int = VERIFY_BATCH, anchor: tuple[int, str] | None = None) -> VerifyResult:
         """Walk the whole chain in seq order, ``batch`` records per short read transaction (memory stays flat and
-        no transaction stays open for minutes), and stop at the first bad record."""
+        no transaction stays open for minutes), and stop at the first bad record.
+
+        ``anchor``: a (seq, hash) noted earlier, e.g. from a previous verify. The chain must still hold that record
+        with that hash: this catches what the chain alone cannot, records removed from the end or a tail rewritten
+        and re-hashed by someone with write access to the database."""
         context.require(Permission.AUDIT, "verify the audit trail")
+        result = self._walk(batch, anchor)
+        if result.valid and anchor is not None and result.last_seq < anchor[0]:
+            message = (
+                f"the chain ends at seq {result.last_seq}, but the anchor names seq {anchor[0]}: records were removed"
+            )
+            return VerifyResult(
+                result.checked,
+                result.last_seq,
+                result.last_hash,
+                Problem(result.last_seq + 1, "truncated", message, anchor[0], None),
+            )
+        return result
+
+    def _walk(self, batch: int, anchor: tuple[int, str] | None) -> VerifyResult:
         if batch <= 0:
             raise InvalidInput(f"invalid batch {batch}: must be a positive integer")
         checked, last_seq, last_hash = 0, 0, audit_chain.GENESIS
@@ -340,6 +366,9 @@ class AuditService:
             for row in rows:
                 checked += 1
                 problem = check_record(row, last_seq + 1, last_hash)
+                if problem is None and anchor is not None and row["seq"] == anchor[0] and row["hash"] != anchor[1]:
+                    message = f"record {row['seq']} does not carry the anchored hash: the chain was rewritten"
+                    problem = Problem(row["seq"], "anchor", message, anchor[0], dict(row))
                 if problem is not None:
                     return VerifyResult(checked, last_seq, last_hash, problem)
                 last_seq, last_hash = row["seq"], row["hash"]

@@ -15,7 +15,7 @@ from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, RegistryRouter, json_response
 from modelreg.auth.principal import Permission
 from modelreg.errors import InvalidInput
-from modelreg.services.audit import DEFAULT_PAGE_SIZE, AuditService, parse_entity_id, parse_time, to_wire
+from modelreg.services.audit import DEFAULT_PAGE_SIZE, AuditService, parse_anchor, parse_entity_id, parse_time, to_wire
 
 router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description": "Forbidden"}})
 AUDIT = requires(Permission.AUDIT, "read the audit trail")
@@ -66,9 +66,14 @@ def list_records(
 
 
 @router.get("/audit/verify", tags=["Governance"], dependencies=[AUDIT])
-def verify(svc: AuditDep) -> Response:
+def verify(
+    svc: AuditDep,
+    anchor: Annotated[
+        str | None, Query(pattern=r"^[1-9][0-9]{0,18}:[0-9a-f]{64}$", description="SEQ:HASH from an earlier verify.")
+    ] = None,
+) -> Response:
     """200 either way: ``valid`` says whether the chain is intact, ``firstBad`` where it breaks."""
-    return json_response(svc.verify().to_dict())
+    return json_response(svc.verify(anchor=None if anchor is None else parse_anchor(anchor)).to_dict())
 
 
 def _page_size(value: str | None) -> int:
