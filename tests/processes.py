@@ -29,6 +29,11 @@ class ServeProcess:
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def database_url(self) -> str:
+        """The ``--database-url`` the server was started with."""
+        return self.args[self.args.index("--database-url") + 1]
+
     def __enter__(self) -> ServeProcess:
         out = open(self.log, "wb") if self.log else subprocess.DEVNULL
         self.proc = subprocess.Popen([*MODELREG, *self.args], stdout=out, stderr=subprocess.STDOUT, env=self.env)
