@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelreg import __version__
-from modelreg.api import errors, governance, health
+from modelreg.api import errors, governance, health, storage
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import DefaultJsonContentType
 from modelreg.api.registry import V1, V1ALPHA3, build_router
@@ -17,9 +17,11 @@ from modelreg.auth.authenticator import Authenticator
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
 from modelreg.services.audit import AuditService
+from modelreg.services.connections import ConnectionService
 from modelreg.services.experiments import ExperimentService
 from modelreg.services.lifecycle import LifecycleService, Policy
 from modelreg.services.registry import RegistryService
+from modelreg.services.secrets import SecretBox
 from modelreg.settings import Settings
 from modelreg.storage.db import Database
 
@@ -47,6 +49,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.archive = ArchiveService(registry)
     app.state.audit = AuditService(db)
     app.state.lifecycle = LifecycleService(registry, Policy.load(settings.governance.policy_file))
+    app.state.connections = ConnectionService(
+        db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts"
+    )
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
 
     errors.install(app)
@@ -56,4 +61,5 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(build_router(experiments_api=True), prefix=V1ALPHA3)
     app.include_router(build_router(experiments_api=False), prefix=V1)
     app.include_router(governance.build_router(), prefix=governance.PREFIX)
+    app.include_router(storage.build_router(), prefix=storage.PREFIX)
     return app

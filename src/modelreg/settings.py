@@ -79,6 +79,17 @@ class GovernanceSettings(BaseModel):
     policy_file: Path | None = Field(default=None, description="Lifecycle stage policy (YAML); default: built in")
 
 
+class StorageSettings(BaseModel):
+    """How data connection secrets are encrypted (services/secrets.py)."""
+
+    secret_key: str | None = Field(
+        default=None, repr=False, description="urlsafe-base64 of 32 random bytes; wins over secret_key_file"
+    )
+    secret_key_file: Path | None = Field(
+        default=None, description="A file holding the key; default: <data_dir>/secret.key, created on first use"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELREG_", env_nested_delimiter="__", extra="ignore")
 
@@ -92,6 +103,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     auth: AuthSettings = Field(default_factory=AuthSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
 
     def resolved_database_url(self) -> str:
         """The URL to connect to; for the SQLite default this also creates the data directory."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from modelreg.cli import access, audit, db, lifecycle, server
+from modelreg.cli import access, audit, connections, db, lifecycle, server
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance.")
 app.command("serve")(server.serve)
@@ -14,6 +14,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(access.tokens, name="token")
 app.add_typer(access.bindings, name="rolebinding")
 app.add_typer(audit.app, name="audit")
+app.add_typer(connections.app, name="connection")
 
 if __name__ == "__main__":
     app()

@@ -309,7 +309,32 @@ audit_log = _table(
 # One row whose lock serialises appends to the audit chain on server databases (SQLite writers are serial anyway).
 audit_head = _table("audit_head", Column("id", Integer, primary_key=True, autoincrement=False))
 
-GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log]
+# --- storage ----------------------------------------------------------------------------------------------------
+
+# Named storage locations (services/connections.py): an S3 bucket, a read-only HTTP(S) location or a directory.
+# The secret access key is only ever stored encrypted (services/secrets.py), never in plain text.
+data_connections = _table(
+    "data_connections",
+    _id(),
+    Column("name", _name(), nullable=False),
+    Column("type", String(8), nullable=False),  # s3 | uri | local
+    Column("description", Text, nullable=True),
+    Column("endpoint", Text, nullable=True),  # s3
+    Column("region", _short(), nullable=True),  # s3
+    Column("bucket", _short(), nullable=True),  # s3
+    Column("prefix", Text, nullable=True),  # s3
+    Column("path_style", Boolean, nullable=False),  # s3
+    Column("base_url", Text, nullable=True),  # uri
+    Column("directory", Text, nullable=True),  # local
+    Column("access_key_id", _short(), nullable=True),  # s3; not a secret, shown
+    Column("secret_ciphertext", Text, nullable=True),  # s3; "v1:..." (services/secrets.py)
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    UniqueConstraint("name"),
+)
+
+GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [

@@ -1,0 +1,84 @@
+"""``/connections``: create (admin), list, get, delete (admin). No response ever carries the secret access key;
+``hasSecret`` says whether one is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import Depends, Path, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from modelreg.api.governance.common import requires
+from modelreg.api.registry.common import ERRORS, RegistryRouter, json_response
+from modelreg.auth.principal import Permission
+from modelreg.services.connections import ConnectionService
+
+router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description": "Forbidden"}})
+MANAGE = requires(Permission.MANAGE, "manage data connections")
+READ = requires(Permission.READ, "read data connections")
+ConnectionName = Annotated[str, Path(min_length=1, max_length=255, description="The connection's name.")]
+
+
+async def _service(request: Request) -> ConnectionService:
+    return request.app.state.connections  # type: ignore[no-any-return]
+
+
+ConnectionsDep = Annotated[ConnectionService, Depends(_service)]
+
+
+class ConnectionCreate(BaseModel):
+    """A new connection. Which fields apply depends on ``type``; the service says which are missing or extra."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    name: str = Field(min_length=1, max_length=255)
+    type: Literal["s3", "uri", "local"]
+    description: str | None = Field(default=None, max_length=1000)
+    # s3
+    endpoint: str | None = Field(default=None, max_length=2048, examples=["https://minio.example.com:9000"])
+    region: str | None = Field(default=None, max_length=255)
+    bucket: str | None = Field(default=None, max_length=63)
+    prefix: str | None = Field(default=None, max_length=1024)
+    pathStyle: bool = False
+    accessKeyId: str | None = Field(default=None, max_length=255)
+    secretAccessKey: str | None = Field(
+        default=None, max_length=4096, description="Write-only: stored encrypted, never returned."
+    )
+    # uri
+    baseUrl: str | None = Field(default=None, max_length=2048, examples=["https://example.com/models/"])
+    # local
+    directory: str | None = Field(default=None, max_length=4096)
+
+
+@router.get("/connections", tags=["Storage"], dependencies=[READ])
+def list_connections(svc: ConnectionsDep) -> Response:
+    return json_response({"items": [c.to_dict() for c in svc.list()]})
+
+
+@router.post("/connections", status_code=201, tags=["Storage"], dependencies=[MANAGE])
+def create_connection(svc: ConnectionsDep, body: ConnectionCreate) -> Response:
+    created = svc.create(
+        body.name,
+        body.type,
+        description=body.description,
+        endpoint=body.endpoint,
+        region=body.region,
+        bucket=body.bucket,
+        prefix=body.prefix,
+        path_style=body.pathStyle,
+        access_key_id=body.accessKeyId,
+        secret_access_key=body.secretAccessKey,
+        base_url=body.baseUrl,
+        directory=body.directory,
+    )
+    return json_response(created.to_dict(), 201)
+
+
+@router.get("/connections/{name}", tags=["Storage"], dependencies=[READ])
+def get_connection(svc: ConnectionsDep, name: ConnectionName) -> Response:
+    return json_response(svc.get(name).to_dict())
+
+
+@router.delete("/connections/{name}", tags=["Storage"], dependencies=[MANAGE])
+def delete_connection(svc: ConnectionsDep, name: ConnectionName) -> Response:
+    return json_response(svc.delete(name).to_dict())

@@ -1,0 +1,145 @@
+"""``modelreg connection``: data connections (named storage locations), on the database directly like ``token``,
+acting as ``cli:<OS user>`` and audited. The secret access key is never a plain argument (it would show in the
+process list and the shell history): it comes from an environment variable or from stdin."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from modelreg.auth import context
+from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
+from modelreg.errors import RegistryError
+from modelreg.services.connections import TYPES, ConnectionService
+from modelreg.services.secrets import SecretBox
+from modelreg.storage import migrations
+from modelreg.storage.db import Database
+
+app = typer.Typer(no_args_is_help=True, help="Data connections: named storage locations (S3, HTTP(S), directory).")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+@contextmanager
+def connection_service(database_url: str | None, config: ConfigFile) -> Iterator[ConnectionService]:
+    settings = settings_for(database_url, config)
+    db = Database(settings.resolved_database_url())
+    migrations.upgrade(db.engine)
+    try:
+        with context.acting_as(context.cli_context()):
+            yield ConnectionService(db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts")
+    except RegistryError as exc:
+        err.print(f"error: {exc.message}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()
+
+
+def _when(ms: int | None) -> str:
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _read_secret(env_var: str | None, stdin: bool) -> str | None:
+    if env_var and stdin:
+        err.print("error: give at most one of --secret-access-key-env and --secret-access-key-stdin")
+        raise typer.Exit(2)
+    if env_var:
+        value = os.environ.get(env_var)
+        if not value:
+            err.print(f"error: the environment variable {env_var} is not set or empty", markup=False)
+            raise typer.Exit(2)
+        return value
+    if stdin:
+        value = sys.stdin.readline().rstrip("\r\n")
+        if not value:
+            err.print("error: no secret access key on stdin")
+            raise typer.Exit(2)
+        return value
+    return None
+
+
+@app.command("create")
+def create(
+    name: str = typer.Argument(..., help="The connection's name."),
+    type_: str = typer.Option(..., "--type", help=f"One of {', '.join(TYPES)}."),
+    description: str = typer.Option(None, "--description", help="What the connection is for."),
+    endpoint: str = typer.Option(None, "--endpoint", help="s3: the endpoint URL (default: AWS)."),
+    region: str = typer.Option(None, "--region", help="s3: the region."),
+    bucket: str = typer.Option(None, "--bucket", help="s3: the bucket."),
+    prefix: str = typer.Option(None, "--prefix", help="s3: a key prefix inside the bucket."),
+    path_style: bool = typer.Option(False, "--path-style", help="s3: path-style addressing (MinIO, Ceph)."),
+    access_key_id: str = typer.Option(None, "--access-key-id", help="s3: the access key id."),
+    secret_env: str = typer.Option(
+        None, "--secret-access-key-env", metavar="VAR", help="s3: read the secret access key from this variable."
+    ),
+    secret_stdin: bool = typer.Option(
+        False, "--secret-access-key-stdin", help="s3: read the secret access key from the first line of stdin."
+    ),
+    base_url: str = typer.Option(None, "--base-url", help="uri: the http(s) base URL."),
+    directory: Path = typer.Option(None, "--directory", help="local: the directory (made absolute)."),
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Create a connection (the secret is stored encrypted and never shown again)."""
+    secret = _read_secret(secret_env, secret_stdin)
+    with connection_service(database_url, config) as svc:
+        created = svc.create(
+            name,
+            type_,
+            description=description,
+            endpoint=endpoint,
+            region=region,
+            bucket=bucket,
+            prefix=prefix,
+            path_style=path_style,
+            access_key_id=access_key_id,
+            secret_access_key=secret,
+            base_url=base_url,
+            directory=None if directory is None else str(directory.expanduser().absolute()),
+        )
+    err.print(f"data connection {created.id} {created.name!r} ({created.type}) created", markup=False)
+
+
+@app.command("list")
+def list_(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+    """List connections (never their secrets)."""
+    with connection_service(database_url, config) as svc:
+        items = svc.list()
+    table = Table("name", "type", "location", "access key id", "secret", "created", "created by", "description")
+    for c in items:
+        if c.type == "s3":
+            location = f"s3://{c.bucket}/{c.prefix or ''}" + (f" at {c.endpoint}" if c.endpoint else "")
+            location += " (path-style)" if c.path_style else ""
+        else:
+            location = (c.base_url if c.type == "uri" else c.directory) or ""
+        table.add_row(
+            c.name + (" (built-in)" if c.built_in else ""),
+            c.type,
+            location,
+            c.access_key_id or "-",
+            "set" if c.has_secret else "-",
+            _when(c.create_time),
+            c.created_by or "-",
+            c.description or "",
+        )
+    out.print(table)
+
+
+@app.command("delete")
+def delete(
+    name: str = typer.Argument(..., help="The connection's name."),
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+) -> None:
+    """Delete a connection."""
+    with connection_service(database_url, config) as svc:
+        gone = svc.delete(name)
+    err.print(f"data connection {gone.name!r} deleted", markup=False)
