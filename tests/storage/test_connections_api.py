@@ -195,7 +195,7 @@ def test_the_stored_ciphertext_decrypts_only_with_the_right_key(gov: Governed, a
         assert (config.type, config.bucket, config.prefix) == ("s3", "models", "team-a/registry")
         assert config.path_style is True
         assert config.endpoint == "http://minio.storage.svc:9000" and config.access_key_id == "AKIAEXAMPLE"
-        assert SECRET not in repr(config) and SECRET not in str(config) and "secret_access_key=***" in repr(config)
+        assert SECRET not in repr(config) and SECRET not in str(config) and "secret_access_key='***'" in repr(config)
         assert "bucket='models'" in repr(config)
         builtin = service.resolve("local")
         assert builtin.type == "local" and builtin.directory == service.builtin().directory  # type: ignore[union-attr]

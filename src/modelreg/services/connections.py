@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
+from modelreg.blobs.base import StoreConfig
 from modelreg.errors import Conflict, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock
 from modelreg.services.secrets import SecretBox
@@ -59,31 +60,6 @@ _WIRE = {  # storage column → wire name, for messages
 }
 _NOT_AUDITED = ("id", "builtIn", "hasSecret", "createdBy", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch")
 _c = data_connections.c
-
-
-@dataclass(frozen=True, repr=False)
-class ConnectionConfig:
-    """A connection with its secret in clear text, for the artifact stores only: never serialise it."""
-
-    type: str
-    name: str
-    endpoint: str | None = None
-    region: str | None = None
-    bucket: str | None = None
-    prefix: str | None = None
-    path_style: bool = False
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    directory: str | None = None
-    base_url: str | None = None
-
-    def __repr__(self) -> str:
-        shown = ", ".join(
-            f"{k}={'***' if k == 'secret_access_key' and v is not None else repr(v)}" for k, v in vars(self).items()
-        )
-        return f"ConnectionConfig({shown})"
-
-    __str__ = __repr__
 
 
 @dataclass(frozen=True)
@@ -343,22 +319,22 @@ class ConnectionService:
         with self.db.read() as conn:
             return _connection(self._row(conn, ref))
 
-    def resolve(self, name: str) -> ConnectionConfig:
-        """The configuration with the secret decrypted, for the artifact stores. Never return it to a caller."""
+    def resolve(self, name: str) -> StoreConfig:
+        """The store configuration with the secret decrypted (``blobs.open_store`` takes it). Never return it to a
+        caller; its repr masks the secret."""
         context.require(Permission.READ, "use data connections")
         builtin = self.builtin()
         if builtin is not None and name == BUILTIN_NAME:
-            return ConnectionConfig(type="local", name=name, directory=builtin.directory)
+            return StoreConfig(type="local", directory=builtin.directory)
         with self.db.read() as conn:
             row = self._row(conn, name)
         secret = row["secret_ciphertext"]
-        return ConnectionConfig(
+        return StoreConfig(
             type=row["type"],
-            name=row["name"],
             endpoint=row["endpoint"],
             region=row["region"],
             bucket=row["bucket"],
-            prefix=row["prefix"],
+            prefix=row["prefix"] or "",
             path_style=bool(row["path_style"]),
             access_key_id=row["access_key_id"],
             secret_access_key=None if secret is None else self.secrets.decrypt(secret, _associated(row["name"])),
