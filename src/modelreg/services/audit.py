@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, BinaryIO
@@ -359,10 +359,7 @@ class AuditService:
         if batch <= 0:
             raise InvalidInput(f"invalid batch {batch}: must be a positive integer")
         checked, last_seq, last_hash = 0, 0, audit_chain.GENESIS
-        after: int | None = None
-        while True:
-            with self.db.read() as conn:
-                rows = self._page(conn, Filters(), batch, after, False)
+        for rows in self._batches(Filters(), batch, newest_first=False):
             for row in rows:
                 checked += 1
                 problem = check_record(row, last_seq + 1, last_hash)
@@ -372,9 +369,7 @@ class AuditService:
                 if problem is not None:
                     return VerifyResult(checked, last_seq, last_hash, problem)
                 last_seq, last_hash = row["seq"], row["hash"]
-            if len(rows) < batch:
-                return VerifyResult(checked, last_seq, last_hash)
-            after = rows[-1]["seq"]
+        return VerifyResult(checked, last_seq, last_hash)
 
     def export(
         self,
@@ -392,15 +387,23 @@ class AuditService:
         context.require(Permission.AUDIT, "export the audit trail")
         filters = Filters(entity_kind, entity_id, actor, action, since_ms, until_ms)
         count = 0
-        after: int | None = None
-        while True:
-            with self.db.read() as conn:
-                rows = self._page(conn, filters, _EXPORT_PAGE, after, newest_first)
+        for rows in self._batches(filters, _EXPORT_PAGE, newest_first):
             for row in rows:
                 stream.write(orjson.dumps(to_wire(row), option=orjson.OPT_APPEND_NEWLINE))
             count += len(rows)
-            if len(rows) < _EXPORT_PAGE:
-                return count
+        return count
+
+    def _batches(self, filters: Filters, batch: int, newest_first: bool) -> Iterator[list[dict[str, Any]]]:
+        """Every selected record in seq order, ``batch`` per short read transaction (memory stays flat and no
+        transaction stays open for minutes)."""
+        after: int | None = None
+        while True:
+            with self.db.read() as conn:
+                rows = self._page(conn, filters, batch, after, newest_first)
+            if rows:
+                yield rows
+            if len(rows) < batch:
+                return
             after = rows[-1]["seq"]
 
     @staticmethod
