@@ -63,12 +63,10 @@ class Authenticator:
             credential = _bearer(headers)
             if credential is None:
                 return None
-            entry = self._verified.get(_key(credential))
-            if entry is None or entry[0] < self._clock():
+            identity = self._still_verified(credential)
+            if identity is None:
                 return None
-            identity = entry[1]
-        now = self._clock()
-        if self._bindings[0] < now:
+        if self._bindings[0] < self._clock():
             return None
         return Principal(identity, self._roles(identity, self._bindings[1]))
 
@@ -99,12 +97,16 @@ class Authenticator:
 
     # --- methods -----------------------------------------------------------------------------------------------
 
+    def _still_verified(self, credential: str) -> Identity | None:
+        """The identity of a credential verified less than ``cache_seconds`` ago (and not expired since)."""
+        entry = self._verified.get(_key(credential))
+        return entry[1] if entry is not None and entry[0] >= self._clock() else None
+
     def _verify(self, credential: str) -> Identity:
-        key = _key(credential)
+        cached = self._still_verified(credential)
+        if cached is not None:
+            return cached
         now = self._clock()
-        entry = self._verified.get(key)
-        if entry is not None and entry[0] >= now:
-            return entry[1]
         valid_until = now + self._ttl
         if credential.startswith(TOKEN_PREFIX) and "token" in self.methods:
             identity, expire_ms = self.access.identity_for_token(credential)
@@ -118,7 +120,7 @@ class Authenticator:
         with self._lock:
             if len(self._verified) >= _MAX_CACHED:
                 self._verified.clear()
-            self._verified[key] = (valid_until, identity)
+            self._verified[_key(credential)] = (valid_until, identity)
         return identity
 
     def _proxy_identity(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Identity | None:
