@@ -8,7 +8,8 @@ from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import Response
 
-from modelreg.api.governance.common import AccessDep, AuthenticatorDep, requires
+from modelreg.api.deps import AccessDep, AuthenticatorDep
+from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, PathId, RegistryRouter, json_response
 from modelreg.auth import context
 from modelreg.auth.principal import Permission

@@ -6,7 +6,8 @@ from typing import Literal
 
 from starlette.responses import Response
 
-from modelreg.api.governance.common import ArchiveDep, requires
+from modelreg.api.deps import ArchiveDep
+from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, PathId, RegistryRouter, json_response, one
 from modelreg.auth.principal import Permission
 from modelreg.services.archive import ARCHIVABLE

@@ -8,24 +8,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Depends, Query, Request
+from fastapi import Query
 from starlette.responses import Response
 
+from modelreg.api.deps import AuditDep
 from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, RegistryRouter, json_response
 from modelreg.auth.principal import Permission
 from modelreg.errors import InvalidInput
-from modelreg.services.audit import DEFAULT_PAGE_SIZE, AuditService, parse_anchor, parse_entity_id, parse_time, to_wire
+from modelreg.services.audit import DEFAULT_PAGE_SIZE, parse_anchor, parse_entity_id, parse_time, to_wire
 
 router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description": "Forbidden"}})
 AUDIT = requires(Permission.AUDIT, "read the audit trail")
 
 
-async def _audit_service(request: Request) -> AuditService:
-    return request.app.state.audit  # type: ignore[no-any-return]
-
-
-AuditDep = Annotated[AuditService, Depends(_audit_service)]
 _WORD = r"^[a-z_]{1,32}$"  # as services/audit.py checks entity kinds and actions
 TimeQuery = Annotated[str | None, Query(max_length=64, description="ISO-8601 (naive = UTC) or epoch milliseconds.")]
 

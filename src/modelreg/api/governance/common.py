@@ -1,17 +1,13 @@
-"""What the governance routers share: the permission dependency and the service dependencies."""
+"""The permission dependency every governance and storage route uses (services come from ``api/deps.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from modelreg.auth import context
-from modelreg.auth.authenticator import Authenticator
 from modelreg.auth.principal import Permission, Principal
-from modelreg.services.access import AccessService
-from modelreg.services.archive import ArchiveService
 
 
 def requires(permission: Permission, what: str | None = None) -> Any:
@@ -21,15 +17,3 @@ def requires(permission: Permission, what: str | None = None) -> Any:
         return context.require(permission, what)
 
     return Depends(check)
-
-
-def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
-    async def get(request: Request) -> Any:
-        return getattr(request.app.state, name)
-
-    return get
-
-
-AccessDep = Annotated[AccessService, Depends(_state("access"))]
-ArchiveDep = Annotated[ArchiveService, Depends(_state("archive"))]
-AuthenticatorDep = Annotated[Authenticator, Depends(_state("authenticator"))]

@@ -7,25 +7,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Body, Depends, Request
+from fastapi import Body
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from modelreg.api.deps import LifecycleDep
 from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, PathId, RegistryRouter, json_response, one
 from modelreg.auth.principal import Permission
 from modelreg.services import entities as e
 from modelreg.services.entities import parse_id
-from modelreg.services.lifecycle import LifecycleService, Stage
+from modelreg.services.lifecycle import Stage
 
 router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description": "Forbidden"}})
 
 
-async def _lifecycle(request: Request) -> LifecycleService:
-    return request.app.state.lifecycle  # type: ignore[no-any-return]
-
-
-LifecycleDep = Annotated[LifecycleService, Depends(_lifecycle)]
 Comment = Annotated[str | None, Field(max_length=1000, description="Why; kept in the audit record.")]
 
 

@@ -5,26 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Depends, Path, Request
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from modelreg.api.deps import ConnectionsDep
 from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, RegistryRouter, json_response
 from modelreg.auth.principal import Permission
-from modelreg.services.connections import ConnectionService
 
 router = RegistryRouter(responses={**ERRORS, 403: {"model": None, "description": "Forbidden"}})
 MANAGE = requires(Permission.MANAGE, "manage data connections")
 READ = requires(Permission.READ, "read data connections")
 ConnectionName = Annotated[str, Path(min_length=1, max_length=255, description="The connection's name.")]
-
-
-async def _service(request: Request) -> ConnectionService:
-    return request.app.state.connections  # type: ignore[no-any-return]
-
-
-ConnectionsDep = Annotated[ConnectionService, Depends(_service)]
 
 
 class ConnectionCreate(BaseModel):
