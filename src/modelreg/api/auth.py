@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from modelreg.api.errors import error_response
 from modelreg.auth import context
 from modelreg.auth.authenticator import Authenticator
-from modelreg.auth.principal import Permission, Principal
+from modelreg.auth.principal import Permission
 from modelreg.errors import RegistryError
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -83,5 +83,3 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
                 return text
     return os.urandom(16).hex()
 
-
-__all__ = ["Authentication", "Principal"]
