@@ -82,4 +82,3 @@ def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
             if _REQUEST_ID.match(text):
                 return text
     return os.urandom(16).hex()
-

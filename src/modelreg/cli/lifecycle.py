@@ -11,8 +11,9 @@ from rich.console import Console
 from modelreg.auth import context
 from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
 from modelreg.errors import RegistryError, Unavailable
-from modelreg.services.lifecycle import STAGES, LifecycleService, Policy, PolicyError, stage_of
+from modelreg.services.lifecycle import LifecycleService, Policy, PolicyError, stage_of
 from modelreg.services.registry import RegistryService
+from modelreg.services.stages import STAGES
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
 

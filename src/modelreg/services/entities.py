@@ -17,8 +17,8 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.errors import Conflict, Forbidden, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock, properties
-from modelreg.services.lifecycle import INITIAL_STAGE, LIFECYCLE_PROPERTY
 from modelreg.services.properties import PropValue
+from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
 from modelreg.storage import repository, tables
 from modelreg.storage.pagination import PageRequest
 from modelreg.storage.tables import NAME_LENGTH

@@ -1,19 +1,12 @@
 """Lifecycle stages of model versions: development → staging → production, plus deprecated.
 
-The current stage is the custom property ``Lifecycle`` of the version, so Kubeflow API clients see it; only the
+The current stage is a column of the version that clients see as its custom property ``Lifecycle``; only the
 governance API changes it (``RegistryService`` refuses changes through the Kubeflow API). A policy says, per
 stage, from which stages a version may enter it, which roles may move it there and which checks must hold
 (``docs/lifecycle-policy.example.yaml`` is the built-in default, commented).
 """
 
 from __future__ import annotations
-
-# ruff: noqa: E402
-# The constants come before the imports: ``entities`` imports them, and this module imports ``entities``, so
-# whichever of the two is imported first, the other finds them defined.
-LIFECYCLE_PROPERTY = "Lifecycle"
-STAGES = ("development", "staging", "production", "deprecated")
-INITIAL_STAGE = "development"
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,13 +21,14 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelreg.services import audit, clock, properties
-from modelreg.services import entities as e  # partly initialised when entities is imported first: used in calls
+from modelreg.services import entities as e
+from modelreg.services.entities import Record
 from modelreg.services.properties import PropValue
+from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY, STAGES
 from modelreg.storage import repository
 from modelreg.storage.tables import artifact_attributions, artifacts, model_versions, registered_models
 
 if TYPE_CHECKING:
-    from modelreg.services.entities import Record
     from modelreg.services.registry import RegistryService
 
 Stage = Literal["development", "staging", "production", "deprecated"]
@@ -254,7 +248,7 @@ class LifecycleService:
 
 
 def stage_of(props: Mapping[str, PropValue]) -> str:
-    """A version's stage; versions registered before stages existed have no property and are in development."""
+    """A version's stage, from its record's ``Lifecycle`` property (``entities`` puts the stage column there)."""
     prop = props.get(LIFECYCLE_PROPERTY)
     return INITIAL_STAGE if prop is None or prop.value in (None, "") else str(prop.value)
 
