@@ -5,18 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelreg.auth import context
-from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
-from modelreg.errors import RegistryError
+from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
 from modelreg.services.access import AccessService, parse_duration
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 tokens = typer.Typer(no_args_is_help=True, help="API tokens: create (shown once), list, revoke.")
 bindings = typer.Typer(no_args_is_help=True, help="Role bindings: which users and groups hold which role.")
@@ -26,20 +21,8 @@ err = Console(stderr=True, soft_wrap=True)
 
 @contextmanager
 def access_service(database_url: str | None, config: ConfigFile) -> Iterator[AccessService]:
-    db = Database(settings_for(database_url, config).resolved_database_url())
-    migrations.upgrade(db.engine)
-    try:
-        with context.acting_as(context.cli_context()):
-            yield AccessService(db)
-    except RegistryError as exc:
-        err.print(f"error: {exc.message}")
-        raise typer.Exit(1) from None
-    finally:
-        db.dispose()
-
-
-def _when(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    with database_session(settings_for(database_url, config), migrate=True) as db:
+        yield AccessService(db)
 
 
 @tokens.command("create")
@@ -55,7 +38,7 @@ def token_create(
     with access_service(database_url, config) as svc:
         expires = parse_duration(expires_in) if expires_in else None
         secret, info = svc.create_token(user, group, expires, description)
-    err.print(f"token {info.id} for user {info.user!r}, expires {_when(info.expire_time)}; keep it secret")
+    err.print(f"token {info.id} for user {info.user!r}, expires {when(info.expire_time)}; keep it secret")
     print(secret)
 
 
@@ -75,9 +58,9 @@ def token_list(
             str(t.id),
             t.user,
             ",".join(t.groups),
-            _when(t.create_time),
-            _when(t.expire_time),
-            _when(t.revoke_time),
+            when(t.create_time),
+            when(t.expire_time),
+            when(t.revoke_time),
             t.created_by or "-",
             t.description or "",
         )
@@ -126,7 +109,7 @@ def binding_list(
         items = svc.list_bindings(subject, role)
     table = Table("id", "kind", "subject", "role", "created", "created by")
     for b in items:
-        table.add_row(str(b.id), b.subject_kind, b.subject, b.role, _when(b.create_time), b.created_by or "-")
+        table.add_row(str(b.id), b.subject_kind, b.subject, b.role, when(b.create_time), b.created_by or "-")
     out.print(table)
 
 

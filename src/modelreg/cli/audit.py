@@ -18,9 +18,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from modelreg.auth import context
-from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
-from modelreg.errors import InvalidInput, RegistryError
+from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for
+from modelreg.errors import InvalidInput
 from modelreg.services.audit import (
     VERIFY_BATCH,
     AuditService,
@@ -30,8 +29,6 @@ from modelreg.services.audit import (
     parse_time,
     to_wire,
 )
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 app = typer.Typer(no_args_is_help=True, help="The audit trail: verify its hash chain, list and export records.")
 out = Console(soft_wrap=True)
@@ -49,25 +46,9 @@ UntilOpt = typer.Option(None, "--until", help="ISO-8601 (naive = UTC) or epoch m
 
 @contextmanager
 def audit_service(database_url: str | None, config: ConfigFile) -> Iterator[AuditService]:
-    db = Database(settings_for(database_url, config).resolved_database_url())
-    try:
-        _check_schema(db)
-        with context.acting_as(context.cli_context()):
-            yield AuditService(db)
-    except RegistryError as exc:
-        err.print(f"error: {escape(exc.message)}")
-        raise typer.Exit(2) from None
-    finally:
-        db.dispose()
-
-
-def _check_schema(db: Database) -> None:
-    with db.read() as conn:
-        current = migrations.current_revision(conn)
-    head = migrations.head_revision()
-    if current != head:
-        found = "no modelreg schema" if current is None else f"schema revision {current}"
-        raise InvalidInput(f"{found} in this database, expected {head}: run 'modelreg db upgrade' first")
+    """Read-only: never migrates, so it works with read-only credentials; exit 2 when it cannot check at all."""
+    with database_session(settings_for(database_url, config), migrate=False, exit_code=2) as db:
+        yield AuditService(db)
 
 
 def _filters(

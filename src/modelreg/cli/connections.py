@@ -8,20 +8,15 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelreg.auth import context
-from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
-from modelreg.errors import RegistryError
+from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
 from modelreg.services.connections import TYPES, ConnectionService
 from modelreg.services.secrets import SecretBox
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 app = typer.Typer(no_args_is_help=True, help="Data connections: named storage locations (S3, HTTP(S), directory).")
 out = Console(soft_wrap=True)
@@ -31,20 +26,8 @@ err = Console(stderr=True, soft_wrap=True)
 @contextmanager
 def connection_service(database_url: str | None, config: ConfigFile) -> Iterator[ConnectionService]:
     settings = settings_for(database_url, config)
-    db = Database(settings.resolved_database_url())
-    migrations.upgrade(db.engine)
-    try:
-        with context.acting_as(context.cli_context()):
-            yield ConnectionService(db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts")
-    except RegistryError as exc:
-        err.print(f"error: {exc.message}", markup=False, highlight=False)
-        raise typer.Exit(1) from None
-    finally:
-        db.dispose()
-
-
-def _when(ms: int | None) -> str:
-    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    with database_session(settings, migrate=True) as db:
+        yield ConnectionService(db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts")
 
 
 def _read_secret(env_var: str | None, stdin: bool) -> str | None:
@@ -126,7 +109,7 @@ def list_(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
             location,
             c.access_key_id or "-",
             "set" if c.has_secret else "-",
-            _when(c.create_time),
+            when(c.create_time),
             c.created_by or "-",
             c.description or "",
         )

@@ -8,14 +8,10 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
-from modelreg.auth import context
-from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
-from modelreg.errors import RegistryError, Unavailable
+from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for
 from modelreg.services.lifecycle import LifecycleService, Policy, PolicyError, stage_of
 from modelreg.services.registry import RegistryService
 from modelreg.services.stages import STAGES
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -36,16 +32,8 @@ def promote(
     except PolicyError as exc:
         err.print(f"error: {exc}", markup=False)
         raise typer.Exit(1) from None
-    db = Database(settings.resolved_database_url())
-    try:
-        _check_schema(db)
-        with context.acting_as(context.cli_context()):
-            done = LifecycleService(RegistryService(db), policy).promote_by_name(model, version, to, comment)
-    except RegistryError as exc:
-        err.print(f"error: {exc.message}", markup=False)
-        raise typer.Exit(1) from None
-    finally:
-        db.dispose()
+    with database_session(settings, migrate=False) as db:
+        done = LifecycleService(RegistryService(db), policy).promote_by_name(model, version, to, comment)
     where = f"{model!r} version {version!r} (id {done.record.row['id']})"
     now = stage_of(done.record.props)
     if not done.changed:
@@ -55,15 +43,4 @@ def promote(
     for other in done.deprecated:
         out.print(
             f"{model!r} version {other.row['name']!r} (id {other.row['id']}): production → deprecated", markup=False
-        )
-
-
-def _check_schema(db: Database) -> None:
-    """A clear message instead of a SQL error when the URL points at an empty or older database."""
-    with db.read() as conn:
-        current = migrations.current_revision(conn)
-    if current != migrations.head_revision():
-        raise Unavailable(
-            f"the database schema is at revision {current or 'none'}, this modelreg needs "
-            f"{migrations.head_revision()}: check --database-url, or run 'modelreg db upgrade'"
         )

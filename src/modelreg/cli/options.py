@@ -1,13 +1,21 @@
-"""Options shared by every command that works on the database directly."""
+"""Options and set-up shared by every command that works on the database directly."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
+from modelreg.auth import context
+from modelreg.errors import RegistryError, Unavailable
 from modelreg.settings import Settings, load_settings
+from modelreg.storage import migrations
+from modelreg.storage.db import Database
 
 DatabaseUrl = Annotated[
     str | None,
@@ -35,3 +43,40 @@ def settings_for(database_url: str | None, config: Path | None = None, **overrid
         return load_settings(config, database_url=database_url, **overrides)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+
+
+@contextmanager
+def database_session(settings: Settings, *, migrate: bool, exit_code: int = 1) -> Iterator[Database]:
+    """The database of ``settings``, with the command acting as ``cli:<OS user>`` (an admin: whoever holds the
+    database URL is one anyway). ``migrate``: bring the schema up to date first (commands that bootstrap a fresh
+    registry), else refuse a database whose schema is not current. A refusal is printed as ``error: ...`` and
+    ends the command with ``exit_code``."""
+    db = Database(settings.resolved_database_url())
+    try:
+        if migrate:
+            migrations.upgrade(db.engine)
+        else:
+            require_current_schema(db)
+        with context.acting_as(context.cli_context()):
+            yield db
+    except RegistryError as exc:
+        Console(stderr=True, soft_wrap=True).print(f"error: {exc.message}", markup=False, highlight=False)
+        raise typer.Exit(exit_code) from None
+    finally:
+        db.dispose()
+
+
+def require_current_schema(db: Database) -> None:
+    """A clear message instead of a SQL error when the URL points at an empty or older database."""
+    with db.read() as conn:
+        current = migrations.current_revision(conn)
+    if current != migrations.head_revision():
+        raise Unavailable(
+            f"the database schema is at revision {current or 'none'}, this modelreg needs "
+            f"{migrations.head_revision()}: check --database-url, or run 'modelreg db upgrade'"
+        )
+
+
+def when(ms: int | None) -> str:
+    """An epoch-millisecond time for a table cell."""
+    return "-" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
