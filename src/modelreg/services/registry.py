@@ -56,10 +56,11 @@ class RegistryService:
         return self.write_entity(kind, values, run)
 
     def update(self, kind: Kind, id_: int, values: dict[str, Any], props: Props | None) -> Record:
+        if kind is e.MODEL_VERSION and values.get("state") == "LIVE":
+            values = {**values, "archived_with_model": None}  # restored on its own, no longer with its model
+
         def run(conn: Connection) -> Record:
             current = e.load(conn, kind, id_)
-            if kind is e.MODEL_VERSION and values.get("state") == "LIVE":
-                values["archived_with_model"] = None  # restored on its own
             action = e.apply_update(conn, kind, current.row, values, props)
             if kind is e.REGISTERED_MODEL and action in ("archive", "restore"):
                 archive.cascade(conn, id_, action)
