@@ -16,12 +16,14 @@ from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.auth.authenticator import Authenticator
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
+from modelreg.services.artifact_files import ArtifactFiles
 from modelreg.services.audit import AuditService
 from modelreg.services.connections import ConnectionService
 from modelreg.services.experiments import ExperimentService
 from modelreg.services.lifecycle import LifecycleService, Policy
 from modelreg.services.registry import RegistryService
 from modelreg.services.secrets import SecretBox
+from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings
 from modelreg.storage.db import Database
 
@@ -49,9 +51,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.archive = ArchiveService(registry)
     app.state.audit = AuditService(db)
     app.state.lifecycle = LifecycleService(registry, Policy.load(settings.governance.policy_file))
-    app.state.connections = ConnectionService(
+    app.state.connections = connections = ConnectionService(
         db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts"
     )
+    app.state.uploads = UploadService(
+        db, connections, settings.storage.default_connection, settings.storage.upload_ttl_seconds
+    )
+    app.state.artifact_files = ArtifactFiles(db, connections)
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
 
     errors.install(app)

@@ -80,7 +80,12 @@ class GovernanceSettings(BaseModel):
 
 
 class StorageSettings(BaseModel):
-    """How data connection secrets are encrypted (services/secrets.py)."""
+    """Where uploads go by default, and how data connection secrets are encrypted (services/secrets.py)."""
+
+    default_connection: str = Field(default="local", description="The data connection uploads use by default")
+    upload_ttl_seconds: int = Field(
+        default=24 * 3600, gt=0, description="An upload session idle this long is aborted and its objects deleted"
+    )
 
     secret_key: str | None = Field(
         default=None, repr=False, description="urlsafe-base64 of 32 random bytes; wins over secret_key_file"

@@ -12,11 +12,13 @@ from fastapi import Depends, Request
 from modelreg.auth.authenticator import Authenticator
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
+from modelreg.services.artifact_files import ArtifactFiles
 from modelreg.services.audit import AuditService
 from modelreg.services.connections import ConnectionService
 from modelreg.services.experiments import ExperimentService
 from modelreg.services.lifecycle import LifecycleService
 from modelreg.services.registry import RegistryService
+from modelreg.services.uploads import UploadService
 
 
 def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
@@ -34,3 +36,5 @@ AuthenticatorDep = Annotated[Authenticator, Depends(_state("authenticator"))]
 AuditDep = Annotated[AuditService, Depends(_state("audit"))]
 LifecycleDep = Annotated[LifecycleService, Depends(_state("lifecycle"))]
 ConnectionsDep = Annotated[ConnectionService, Depends(_state("connections"))]
+UploadsDep = Annotated[UploadService, Depends(_state("uploads"))]
+ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_state("artifact_files"))]

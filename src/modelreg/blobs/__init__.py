@@ -12,7 +12,7 @@ from modelreg.blobs.base import (
     open_store,
 )
 from modelreg.blobs.ops import DigestMismatch, Mismatch, download, hash_key, put_tree, verify
-from modelreg.blobs.uris import InvalidUri, Location, open_uri, parse_uri
+from modelreg.blobs.uris import InvalidUri, Location, open_uri, parse_uri, resolve_uri
 
 __all__ = [
     "BlobError",
@@ -33,5 +33,6 @@ __all__ = [
     "open_uri",
     "parse_uri",
     "put_tree",
+    "resolve_uri",
     "verify",
 ]

@@ -64,8 +64,9 @@ def _parse_s3(rest: str, uri: str) -> Location:
     return Location(config, key.strip("/"))
 
 
-def open_uri(uri: str, defaults: StoreConfig | None = None) -> tuple[BlobStore, str]:
-    """A store and key for a URI; credentials (and endpoint/region when the URI has none) come from ``defaults``.
+def resolve_uri(uri: str, defaults: StoreConfig | None = None) -> Location:
+    """The store configuration and key for a URI; credentials (and endpoint/region when the URI has none) come
+    from ``defaults``.
 
     Credentials are only lent when the URI names the same endpoint as ``defaults`` (or none), so a URI cannot make
     the server send its keys to a host of the URI writer's choosing.
@@ -82,7 +83,13 @@ def open_uri(uri: str, defaults: StoreConfig | None = None) -> tuple[BlobStore, 
             access_key_id=defaults.access_key_id if same_endpoint else None,
             secret_access_key=defaults.secret_access_key if same_endpoint else None,
         )
-    return open_store(config), location.key
+    return Location(config, location.key)
+
+
+def open_uri(uri: str, defaults: StoreConfig | None = None) -> tuple[BlobStore, str]:
+    """A store and key for a URI (see ``resolve_uri``)."""
+    location = resolve_uri(uri, defaults)
+    return open_store(location.config), location.key
 
 
 def _norm(endpoint: str | None) -> str:

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import StoreConfig
+from modelreg.blobs.base import BlobStore, StoreConfig, open_store
 from modelreg.errors import Conflict, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock
 from modelreg.services.secrets import SecretBox
@@ -58,6 +60,7 @@ _WIRE = {  # storage column → wire name, for messages
     "base_url": "baseUrl",
     "directory": "directory",
 }
+_STORE_CACHE = 32  # open stores kept (a boto3 client costs tens of milliseconds to build)
 _NOT_AUDITED = ("id", "builtIn", "hasSecret", "createdBy", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch")
 _c = data_connections.c
 
@@ -179,6 +182,8 @@ class ConnectionService:
         self.db = db
         self.secrets = secrets
         self.local_directory = local_directory
+        self._stores: OrderedDict[StoreConfig, BlobStore] = OrderedDict()
+        self._stores_lock = threading.Lock()
 
     # --- the built-in connection -------------------------------------------------------------------------------
 
@@ -342,6 +347,37 @@ class ConnectionService:
             base_url=row["base_url"],
         )
 
+    def open(self, name: str) -> BlobStore:
+        """The store of a connection. Stores are cached by their whole configuration, so a connection deleted and
+        created again under the same name (new credentials) gets a new store."""
+        return self.open_config(self.resolve(name))
+
+    def open_config(self, config: StoreConfig) -> BlobStore:
+        with self._stores_lock:
+            store = self._stores.get(config)
+            if store is not None:
+                self._stores.move_to_end(config)
+                return store
+        store = open_store(config)
+        with self._stores_lock:
+            self._stores[config] = store
+            while len(self._stores) > _STORE_CACHE:
+                self._stores.popitem(last=False)
+        return store
+
+    def matching_s3(self, bucket: str, endpoint: str | None) -> StoreConfig | None:
+        """The credentials-bearing configuration of an s3 connection for this bucket and endpoint, for artifacts
+        whose URI names no connection (written by the upstream client)."""
+        context.require(Permission.READ, "use data connections")
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(_c.name, _c.endpoint).where(_c.type == "s3", _c.bucket == bucket).order_by(_c.id)
+            ).all()
+        for name, row_endpoint in rows:
+            if endpoint is None or _same_endpoint(endpoint, row_endpoint):
+                return self.resolve(name)
+        return None
+
     def _row(self, conn: Connection, ref: str | int) -> Any:
         if isinstance(ref, str):
             found = conn.execute(select(data_connections).where(_c.name == ref)).mappings().first()
@@ -352,6 +388,10 @@ class ConnectionService:
             if found is not None:
                 return found
         raise NotFound(f"no data connection found for {ref!r}")
+
+
+def _same_endpoint(a: str | None, b: str | None) -> bool:
+    return (a or "").rstrip("/").lower() == (b or "").rstrip("/").lower()
 
 
 def _associated(name: str) -> str:

@@ -233,10 +233,7 @@ class RegistryService:
                 target_id = _artifact_id_by_name(conn, parent_kind, parent_id, artifact_type, row_values["name"])
             created = target_id is None
             if target_id is None:
-                row_values.update(artifact_type=artifact_type, **{_PARENT_COLUMN[parent_kind]: parent_id})
-                defaults = _artifact_defaults(artifact_type, row_values)
-                record = e.create(conn, e.ARTIFACT, defaults, props or {}, parent_id)
-                _link(conn, parent_kind, parent_id, record.row["id"])
+                record = create_linked_artifact(conn, parent_kind, parent_id, artifact_type, row_values, props or {})
             else:
                 current = repository.get_row(conn, artifacts, target_id)
                 if current is None or current["artifact_type"] != artifact_type:
@@ -298,6 +295,17 @@ class RegistryService:
         if artifact_type is not None and record.row["artifact_type"] != artifact_type:
             raise NotFound(f"no {artifact_type} found for the given parameters")
         return record
+
+
+def create_linked_artifact(
+    conn: Connection, parent_kind: str, parent_id: int, artifact_type: str, values: dict[str, Any], props: Props
+) -> Record:
+    """Insert an artifact owned by (and linked to) a model version or experiment run, inside the caller's
+    transaction; the parent must exist."""
+    row_values = {**values, "artifact_type": artifact_type, _PARENT_COLUMN[parent_kind]: parent_id}
+    record = e.create(conn, e.ARTIFACT, _artifact_defaults(artifact_type, row_values), props, parent_id)
+    _link(conn, parent_kind, parent_id, record.row["id"])
+    return record
 
 
 def _artifact_defaults(artifact_type: str, values: dict[str, Any]) -> dict[str, Any]:

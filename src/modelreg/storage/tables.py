@@ -334,10 +334,45 @@ data_connections = _table(
     UniqueConstraint("name"),
 )
 
+# Artifact uploads (services/uploads.py). A session collects files under its own key prefix; commit registers the
+# model, version and artifact in one transaction, so an interrupted upload never leaves a half-registered version.
+# After commit the session row is the artifact's storage record (connection, key, digests of every file).
+uploads = _table(
+    "uploads",
+    Column("id", String(32), primary_key=True),  # 128 random bits, hex
+    Column("state", String(16), nullable=False),  # open | committed | aborted
+    Column("registered_model_name", _name(), nullable=False),
+    Column("version_name", _name(), nullable=False),
+    Column("connection", _name(), nullable=False),
+    Column("key", Text, nullable=False),  # the store key (prefix for a directory) the artifact URI names
+    Column("single", Boolean, nullable=False),  # one file: the key is the file itself
+    Column("uri", Text, nullable=False),
+    Column("model_format_name", _short(), nullable=True),
+    Column("model_format_version", _short(), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("author", _name(), nullable=True),
+    Column("created_by", _name(), nullable=False),
+    Column("create_time", BigInteger, nullable=False, index=True),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("artifact_id", BigInteger, nullable=True, index=True),  # once committed
+    Column("model_version_id", BigInteger, nullable=True),
+)
+
+upload_files = _table(
+    "upload_files",
+    Column("upload_id", String(32), ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
+    Column("path", String(512), primary_key=True),  # relative, "/"-separated; the file name for a single file
+    Column("size", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+)
+
+
 GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
+    upload_files,
+    uploads,
     experiment_ids,
     properties,
     metric_history,

@@ -1,11 +1,11 @@
-"""The storage REST API under ``/api/storage/v1``: data connections (named storage locations). Admins manage them;
-every caller may list them. Secrets are write-only."""
+"""The storage REST API under ``/api/storage/v1``: data connections (named storage locations; admins manage them,
+secrets are write-only), artifact uploads, and the files of a version's artifact (download, verify, presign)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from modelreg.api.storage import connections
+from modelreg.api.storage import artifacts, connections, uploads
 
 PREFIX = "/api/storage/v1"
 
@@ -13,4 +13,6 @@ PREFIX = "/api/storage/v1"
 def build_router() -> APIRouter:
     router = APIRouter()
     router.include_router(connections.router)
+    router.include_router(uploads.router)
+    router.include_router(artifacts.router)
     return router

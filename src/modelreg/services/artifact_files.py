@@ -1,0 +1,290 @@
+"""The files of a model version's artifact: list, read, verify, presign.
+
+Two kinds of artifacts are understood. Those modelreg uploaded have a recorded manifest (path, size, SHA-256 of
+every file; ``services/uploads.py``), so reads and ``verify`` check against it. Those registered with only a URI
+(the upstream client's ``s3://bucket/path?endpoint=..&defaultRegion=..``, ``file://``, ``https://``) are listed
+from the store and hashed on demand, with nothing to compare against.
+
+The server reads with its own credentials, so a URI alone must not reach anything an admin did not configure: an
+``s3`` URI needs a data connection for its bucket and endpoint, a ``file`` URI must lie inside a ``local``
+connection's directory, and an ``http(s)`` URI under a ``uri`` connection's base URL.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from sqlalchemy import select
+
+from modelreg.auth import context
+from modelreg.auth.principal import Permission
+from modelreg.blobs.base import BlobError, BlobNotFound, BlobStore, StoreConfig, StoredFile, join_key
+from modelreg.blobs.ops import hash_key
+from modelreg.blobs.uris import InvalidUri, Location, resolve_uri
+from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.services import clock, uploads
+from modelreg.services import entities as e
+from modelreg.services.connections import ConnectionService
+from modelreg.storage.db import Database
+from modelreg.storage.tables import artifact_attributions, artifacts
+
+DEFAULT_PRESIGN_SECONDS = 3600
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of an artifact; ``size``/``sha256`` are None when nothing was recorded (and it was not read)."""
+
+    path: str
+    size: int | None
+    sha256: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class StoredArtifact:
+    artifact_id: int
+    uri: str
+    connection: str | None
+    store: BlobStore
+    base: str  # the key files are relative to; a single file is ``base/<its name>`` for uploads
+    single_key: str | None  # the object key of a single-file artifact registered by URI (``base`` is its folder)
+    files: tuple[FileEntry, ...]
+    recorded: bool
+
+    def key(self, path: str) -> str:
+        entry = self.entry(path)
+        if self.single_key is not None:
+            return self.single_key
+        return join_key(self.base, entry.path)
+
+    def entry(self, path: str) -> FileEntry:
+        for entry in self.files:
+            if entry.path == path:
+                return entry
+        raise NotFound(f"artifact {self.artifact_id} has no file {path[:200]!r}")
+
+    @property
+    def total_size(self) -> int | None:
+        sizes = [f.size for f in self.files]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifactId": str(self.artifact_id),
+            "uri": self.uri,
+            "connection": self.connection,
+            "recorded": self.recorded,
+            "totalSize": self.total_size,
+            "items": [f.to_dict() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class Check:
+    path: str
+    status: str  # ok | mismatch | missing | unrecorded
+    expected: StoredFile | None
+    actual: StoredFile | None
+
+    def to_dict(self) -> dict[str, Any]:
+        def sized(f: StoredFile | None) -> dict[str, Any] | None:
+            return None if f is None else {"size": f.size, "sha256": f.sha256}
+
+        return {
+            "path": self.path,
+            "status": self.status,
+            "expected": sized(self.expected),
+            "actual": sized(self.actual),
+        }
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    artifact: StoredArtifact
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.status in ("ok", "unrecorded") for c in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "artifactId": str(self.artifact.artifact_id),
+            "uri": self.artifact.uri,
+            "ok": self.ok,
+            "recorded": self.artifact.recorded,
+            "items": [c.to_dict() for c in self.checks],
+        }
+
+
+class ArtifactFiles:
+    def __init__(self, db: Database, connections: ConnectionService) -> None:
+        self.db = db
+        self.connections = connections
+
+    def locate(self, version_id: int) -> StoredArtifact:
+        """The version's model artifact (the newest one with a URI) and where its files are."""
+        context.require(Permission.READ, "read artifacts")
+        with self.db.read() as conn:
+            e.load(conn, e.MODEL_VERSION, version_id)  # 404 for an unknown version
+            a = artifact_attributions.c
+            row = (
+                conn.execute(
+                    select(artifacts)
+                    .where(
+                        a.parent_kind == "model_version",
+                        a.parent_id == version_id,
+                        a.artifact_id == artifacts.c.id,
+                        artifacts.c.artifact_type == "model-artifact",
+                        artifacts.c.uri.is_not(None),
+                        artifacts.c.uri != "",
+                    )
+                    .order_by(artifacts.c.id.desc())
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound(f"model version {version_id} has no model artifact with a URI")
+            upload = uploads.for_artifact(conn, row["id"], row["uri"])
+        if upload is not None:
+            return StoredArtifact(
+                artifact_id=row["id"],
+                uri=row["uri"],
+                connection=upload.connection,
+                store=self.connections.open(upload.connection),
+                base=upload.key,
+                single_key=None,
+                files=tuple(FileEntry(f.key, f.size, f.sha256) for f in upload.files),
+                recorded=True,
+            )
+        return self._by_uri(row["id"], row["uri"], row["storage_key"])
+
+    def open(self, version_id: int, path: str) -> tuple[FileEntry, IO[bytes]]:
+        stored = self.locate(version_id)
+        entry = stored.entry(path)
+        try:
+            return entry, stored.store.open_read(stored.key(path))
+        except BlobNotFound:
+            raise NotFound(f"{path!r} of artifact {stored.artifact_id} is missing from its store") from None
+        except BlobError as exc:
+            raise Conflict(f"cannot read {path!r} from {stored.uri}: {exc}") from exc
+
+    def verify(self, version_id: int) -> VerifyReport:
+        """Re-hash every file in the store and compare with what was recorded at upload."""
+        stored = self.locate(version_id)
+        return VerifyReport(stored, tuple(self._check(stored, f) for f in stored.files))
+
+    def presign(self, version_id: int, path: str | None, expires_seconds: int) -> tuple[str, FileEntry, int]:
+        """A URL that serves one file without credentials until it expires (the URL itself for http(s) stores)."""
+        if not 1 <= expires_seconds <= MAX_PRESIGN_SECONDS:
+            raise InvalidInput(f"invalid expiresIn {expires_seconds}: 1 to {MAX_PRESIGN_SECONDS} seconds")
+        stored = self.locate(version_id)
+        if path is None:
+            if len(stored.files) != 1:
+                raise InvalidInput(f"artifact {stored.artifact_id} has {len(stored.files)} files: give a path")
+            path = stored.files[0].path
+        entry = stored.entry(path)
+        url = stored.store.presign(stored.key(path), expires_seconds)
+        if url is None:
+            url = stored.store.uri(stored.key(path))
+            if not url.startswith(("http://", "https://")):
+                raise Conflict(
+                    f"the store of {stored.uri} ({stored.connection or 'a local directory'}) cannot make presigned "
+                    "URLs: download the files through this API instead"
+                )
+        return url, entry, clock.now_ms() + expires_seconds * 1000
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    def _check(self, stored: StoredArtifact, entry: FileEntry) -> Check:
+        expected = None if entry.sha256 is None else StoredFile(entry.path, entry.size or 0, entry.sha256)
+        try:
+            actual = hash_key(stored.store, stored.key(entry.path))
+        except BlobNotFound:
+            return Check(entry.path, "missing", expected, None)
+        actual = StoredFile(entry.path, actual.size, actual.sha256)
+        if expected is None:
+            return Check(entry.path, "unrecorded", None, actual)
+        same = (actual.size, actual.sha256) == (expected.size, expected.sha256)
+        return Check(entry.path, "ok" if same else "mismatch", expected, actual)
+
+    def _by_uri(self, artifact_id: int, uri: str, storage_key: str | None) -> StoredArtifact:
+        try:
+            location = resolve_uri(uri)
+        except InvalidUri as exc:
+            raise InvalidInput(f"artifact {artifact_id}: {exc}") from None
+        connection, config = self._allowed(location, storage_key, uri)
+        if config.type == "s3":
+            location = resolve_uri(uri, config)
+            config = location.config
+        store = self.connections.open_config(config)
+        key = location.key
+        if config.type == "uri":
+            name = posixpath.basename(uri.split("?", 1)[0].rstrip("/")) or "artifact"
+            files = (FileEntry(name, None, None),)
+            return StoredArtifact(artifact_id, uri, connection, store, "", "", files, False)
+        try:
+            listed = sorted(store.iter_keys(key)) if key else sorted(store.iter_keys(""))
+        except BlobError as exc:
+            raise Conflict(f"cannot list {uri}: {exc}") from exc
+        base = key.rstrip("/")
+        if listed:
+            files = tuple(FileEntry(k[len(base) :].lstrip("/") if base else k, None, None) for k in listed)
+            return StoredArtifact(artifact_id, uri, connection, store, base, None, files, False)
+        files = (FileEntry(posixpath.basename(base) or "artifact", None, None),)
+        return StoredArtifact(artifact_id, uri, connection, store, posixpath.dirname(base), base, files, False)
+
+    def _allowed(self, location: Location, storage_key: str | None, uri: str) -> tuple[str | None, StoreConfig]:
+        """The connection that covers a URI, and the configuration to read it with; refuses a URI no admin-made
+        connection covers."""
+        config = location.config
+        if config.type == "s3":
+            if storage_key:
+                try:
+                    named = self.connections.resolve(storage_key)
+                except NotFound:
+                    named = None
+                if named is not None and named.type == "s3" and named.bucket == config.bucket:
+                    return storage_key, named
+            found = self.connections.matching_s3(config.bucket or "", config.endpoint)
+            if found is None:
+                where = f" at {config.endpoint}" if config.endpoint else ""
+                raise Conflict(
+                    f"no s3 data connection for bucket {config.bucket!r}{where}: an admin must create one before "
+                    "modelreg can read this artifact"
+                )
+            return None, found
+        for connection in self.connections.list():
+            if config.type == "local" and connection.type == "local" and connection.directory:
+                path = Path("/", location.key)
+                root = Path(connection.directory).resolve()
+                if path.resolve().is_relative_to(root):
+                    return connection.name, StoreConfig(type="local", directory="/")
+            uri_type = config.type == "uri" and connection.type == "uri"
+            if uri_type and connection.base_url and _under(uri, connection.base_url):
+                return connection.name, config
+        kind = {"local": "a local connection's directory", "uri": "a uri connection's base URL"}[config.type]
+        raise Conflict(f"{uri[:200]} is not inside {kind}: modelreg only reads locations an admin configured")
+
+
+def _under(url: str, base: str) -> bool:
+    base = base if base.endswith("/") else base + "/"
+    return url.startswith(base) or url == base.rstrip("/")
+
+
+def iter_blocks(stream: IO[bytes], block: int = 1024 * 1024) -> Iterator[bytes]:
+    """Read a store stream in blocks and close it, for streamed responses."""
+    try:
+        while data := stream.read(block):
+            yield data
+    finally:
+        stream.close()

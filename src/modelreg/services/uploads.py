@@ -1,0 +1,413 @@
+"""Artifact uploads: a session collects files, and commit registers them in one transaction.
+
+Why sessions: a directory is many files and each may be gigabytes, so no single request can carry an upload and
+stay resumable per file. A session (``begin``) names the model, version and connection and owns a fresh key prefix;
+each file is streamed into the store with ``put`` (hashed on the way, so the server knows every digest without
+trusting the client); ``commit`` then creates whatever is missing (registered model, version) and the model
+artifact with its URI, size and digests, all in one database transaction. Until commit nothing is registered, so an
+interrupted upload never leaves a half-registered version; ``abort`` (or expiry of an idle session) deletes the
+objects. Sessions live in the database, so consecutive requests may reach different server processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from sqlalchemy import Connection, select, update
+from sqlalchemy.exc import IntegrityError
+
+from modelreg.auth import context
+from modelreg.auth.principal import Permission
+from modelreg.blobs.base import BlobError, BlobStore, InvalidKey, StoredFile, check_key, join_key
+from modelreg.blobs.local import TMP_MARK
+from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
+from modelreg.services import clock
+from modelreg.services import entities as e
+from modelreg.services.connections import ConnectionService
+from modelreg.services.properties import PropValue
+from modelreg.services.registry import create_linked_artifact
+from modelreg.storage.db import Database
+from modelreg.storage.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
+
+log = logging.getLogger(__name__)
+
+MAX_PATH = 512  # upload_files.path
+DEFAULT_TTL_SECONDS = 24 * 3600
+# Custom properties of an uploaded model artifact; the artifact's storageKey/storagePath name the connection and key.
+SHA256_PROPERTY = "modelreg.sha256"  # the file's digest, or for a directory the digest of its manifest
+SIZE_PROPERTY = "modelreg.size"
+FILES_PROPERTY = "modelreg.files"
+_SLUG = re.compile(r"[^A-Za-z0-9._-]+")
+_u = uploads.c
+_f = upload_files.c
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    state: str
+    registered_model_name: str
+    version_name: str
+    connection: str
+    key: str
+    single: bool
+    uri: str
+    created_by: str
+    create_time: int
+    last_update_time: int
+    model_format_name: str | None = None
+    model_format_version: str | None = None
+    description: str | None = None
+    author: str | None = None
+    artifact_id: int | None = None
+    model_version_id: int | None = None
+    files: tuple[StoredFile, ...] = field(default=())
+
+    @property
+    def total_size(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def to_dict(self, ttl_seconds: int | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "state": self.state,
+            "registeredModelName": self.registered_model_name,
+            "versionName": self.version_name,
+            "connection": self.connection,
+            "single": self.single,
+            "uri": self.uri,
+            "modelFormatName": self.model_format_name,
+            "modelFormatVersion": self.model_format_version,
+            "files": [file_dict(f) for f in self.files],
+            "totalSize": self.total_size,
+            "createdBy": self.created_by,
+            "createTimeSinceEpoch": str(self.create_time),
+            "lastUpdateTimeSinceEpoch": str(self.last_update_time),
+        }
+        if self.state == "open" and ttl_seconds is not None:
+            out["expiresAtSinceEpoch"] = str(self.last_update_time + ttl_seconds * 1000)
+        if self.model_version_id is not None:
+            out["modelVersionId"] = str(self.model_version_id)
+            out["artifactId"] = str(self.artifact_id)
+        return out
+
+
+@dataclass(frozen=True)
+class Committed:
+    upload: Upload
+    registered_model: e.Record
+    model_version: e.Record
+    model_artifact: e.Record
+
+
+def file_dict(f: StoredFile) -> dict[str, Any]:
+    return {"path": f.key, "size": f.size, "sha256": f.sha256}
+
+
+def manifest_digest(files: list[StoredFile]) -> str:
+    """One digest for a directory: SHA-256 of its ``sha256sum``-style manifest (sorted by path), so the same tree
+    always has the same digest and ``sha256sum -c`` can check a download."""
+    lines = "".join(f"{f.sha256}  {f.key}\n" for f in sorted(files, key=lambda f: f.key))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def _slug(name: str) -> str:
+    """A readable, safe key segment; uniqueness comes from the session id after it, not from the slug."""
+    return _SLUG.sub("-", name).strip("-.")[:64] or "x"
+
+
+def check_path(path: str) -> str:
+    """A relative ``/``-separated path inside the artifact."""
+    if len(path) > MAX_PATH:
+        raise InvalidInput(f"file path too long: {len(path)} characters, at most {MAX_PATH}")
+    try:
+        check_key(path)
+    except InvalidKey:
+        raise InvalidInput(f"invalid file path {path[:200]!r}: relative, '/'-separated, no '.' or '..'") from None
+    if any(segment.startswith(TMP_MARK) for segment in path.split("/")):
+        raise InvalidInput(f"invalid file path {path[:200]!r}: names starting with {TMP_MARK!r} are reserved")
+    return path
+
+
+def _upload(row: Mapping[str, Any], files: list[StoredFile]) -> Upload:
+    values = {k: row[k] for k in Upload.__dataclass_fields__ if k != "files"}
+    values["single"] = bool(values["single"])
+    return Upload(**values, files=tuple(files))
+
+
+def _files(conn: Connection, upload_id: str) -> list[StoredFile]:
+    rows = conn.execute(select(_f.path, _f.size, _f.sha256).where(_f.upload_id == upload_id).order_by(_f.path))
+    return [StoredFile(key=p, size=s, sha256=h) for p, s, h in rows]
+
+
+def load(conn: Connection, upload_id: str) -> Upload:
+    row = conn.execute(select(uploads).where(_u.id == upload_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"no upload found for id {upload_id[:64]!r}")
+    return _upload(row, _files(conn, upload_id))
+
+
+def for_artifact(conn: Connection, artifact_id: int, uri: str) -> Upload | None:
+    """The committed upload that stored an artifact's files, if modelreg stored them and the artifact still points
+    there (a PATCHed URI, or an id reused after a delete, no longer matches)."""
+    where = (_u.artifact_id == artifact_id, _u.state == "committed", _u.uri == uri)
+    row = conn.execute(select(uploads).where(*where)).mappings().first()
+    return None if row is None else _upload(row, _files(conn, row["id"]))
+
+
+class UploadService:
+    def __init__(
+        self,
+        db: Database,
+        connections: ConnectionService,
+        default_connection: str = "local",
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+    ) -> None:
+        self.db = db
+        self.connections = connections
+        self.default_connection = default_connection
+        self.ttl_seconds = ttl_seconds
+
+    # --- the session -------------------------------------------------------------------------------------------
+
+    def begin(
+        self,
+        registered_model_name: str,
+        version_name: str,
+        *,
+        connection: str | None = None,
+        single: bool = False,
+        model_format_name: str | None = None,
+        model_format_version: str | None = None,
+        description: str | None = None,
+        author: str | None = None,
+    ) -> Upload:
+        actor = context.require(Permission.WRITE, "upload artifacts")
+        for label, value in (("registeredModelName", registered_model_name), ("versionName", version_name)):
+            if not value or len(value) > NAME_LENGTH:
+                raise InvalidInput(f"invalid {label}: 1 to {NAME_LENGTH} characters")
+        connection = connection or self.default_connection
+        if self.connections.resolve(connection).type == "uri":
+            raise InvalidInput(f"data connection {connection!r} is read-only (type 'uri'): choose an s3 or local one")
+        self.expire_stale()
+        with self.db.read() as conn:
+            self._check_target(conn, registered_model_name, version_name)
+        store = self.connections.open(connection)
+        upload_id = secrets.token_hex(16)
+        key = join_key(_slug(registered_model_name), _slug(version_name), upload_id[:12])
+        now = clock.now_ms()
+        row = {
+            "id": upload_id,
+            "state": "open",
+            "registered_model_name": registered_model_name,
+            "version_name": version_name,
+            "connection": connection,
+            "key": key,
+            "single": single,
+            "uri": store.uri(key),  # a single file's URI is fixed once its name is known (``put``)
+            "model_format_name": model_format_name,
+            "model_format_version": model_format_version,
+            "description": description,
+            "author": (author or actor.user)[:NAME_LENGTH],
+            "created_by": actor.user[:NAME_LENGTH],
+            "create_time": now,
+            "last_update_time": now,
+            "artifact_id": None,
+            "model_version_id": None,
+        }
+        self.db.run_write(lambda conn: conn.execute(uploads.insert().values(**row)))
+        log.info("upload %s begun by %s: %r %r → %s", upload_id, actor.user, registered_model_name, version_name, key)
+        return _upload(row, [])
+
+    def get(self, upload_id: str) -> Upload:
+        context.require(Permission.READ, "read uploads")
+        with self.db.read() as conn:
+            return load(conn, upload_id)
+
+    def put(self, upload_id: str, path: str, stream: IO[bytes], size: int | None = None) -> StoredFile:
+        """Stream one file into the session's prefix and record its digest.
+
+        A path is written once per session: replacing a recorded file could change bytes a racing commit has
+        already recorded. A failed or interrupted put records nothing, so the client simply sends the file again.
+        """
+        session = self._open_session(upload_id)
+        check_path(path)
+        if any(f.key == path for f in session.files):
+            raise Conflict(f"upload {upload_id} already has {path!r}: abort the upload to start over")
+        if session.single and session.files:
+            raise Conflict(f"upload {upload_id} is a single-file upload and already has {session.files[0].key!r}")
+        store = self.connections.open(session.connection)
+        key = join_key(session.key, path)
+        try:
+            stored = store.put_stream(key, stream, size)
+        except BlobError as exc:
+            raise InvalidInput(f"upload of {path!r} failed: {exc}") from exc
+        result = StoredFile(key=path, size=stored.size, sha256=stored.sha256)
+
+        def record(conn: Connection) -> None:
+            state = conn.execute(select(_u.state).where(_u.id == upload_id).with_for_update()).scalar()
+            if state != "open":
+                raise Conflict(f"upload {upload_id} is {state} and takes no more files")
+            values: dict[str, Any] = {"last_update_time": clock.now_ms()}
+            if session.single:
+                values["uri"] = store.uri(key)
+            conn.execute(update(uploads).where(_u.id == upload_id).values(**values))
+            conn.execute(upload_files.insert().values(upload_id=upload_id, **file_dict(result)))
+
+        try:
+            self.db.run_write(record)
+        except IntegrityError:
+            # The same path was put twice at once: which bytes won in the store is unknowable, so the session is
+            # not trustworthy any more.
+            self._close(session, "aborted")
+            raise Conflict(f"{path!r} was uploaded twice at once: upload {upload_id} is aborted") from None
+        except Conflict:
+            with self.db.read() as conn:
+                aborted = load(conn, upload_id).state == "aborted"
+            if aborted:  # its objects were deleted, maybe before this one landed
+                _delete_quietly(store, session.key)
+            raise
+        return result
+
+    def abort(self, upload_id: str) -> Upload:
+        """Delete what the session stored; a committed upload cannot be aborted (archive the version instead)."""
+        session = self._open_session(upload_id)
+        self._close(session, "aborted")
+        return self.get(upload_id)
+
+    def commit(self, upload_id: str) -> Committed:
+        """Register the uploaded files: the model and version if missing, and the model artifact, atomically."""
+        session = self._open_session(upload_id)
+        if not session.files:
+            raise InvalidInput(f"upload {upload_id} has no files yet: PUT them before committing")
+        try:
+            return self.db.run_write(lambda conn: self._register(conn, upload_id))
+        except IntegrityError:
+            # another upload created the same model or version meanwhile: look again, now it is found
+            return self.db.run_write(lambda conn: self._register(conn, upload_id))
+
+    def expire_stale(self) -> int:
+        """Abort open sessions idle for longer than the TTL (called on every ``begin``; cheap when there are none)."""
+        cutoff = clock.now_ms() - self.ttl_seconds * 1000
+        with self.db.read() as conn:
+            rows = conn.execute(select(uploads).where(_u.state == "open", _u.last_update_time < cutoff)).mappings()
+            stale = [_upload(row, []) for row in rows.all()]
+        for session in stale:
+            log.info("upload %s expired after %d s idle", session.id, self.ttl_seconds)
+            self._close(session, "aborted")
+        return len(stale)
+
+    # --- internals ---------------------------------------------------------------------------------------------
+
+    def _open_session(self, upload_id: str) -> Upload:
+        principal = context.require(Permission.WRITE, "upload artifacts")
+        with self.db.read() as conn:
+            session = load(conn, upload_id)
+        if session.created_by != principal.user[:NAME_LENGTH] and not principal.can(Permission.ARCHIVE):
+            raise Forbidden(f"upload {upload_id} belongs to {session.created_by!r}")
+        if session.state != "open":
+            raise Conflict(f"upload {upload_id} is {session.state}")
+        return session
+
+    def _close(self, session: Upload, state: str) -> None:
+        def mark(conn: Connection) -> int:
+            return conn.execute(
+                update(uploads)
+                .where(_u.id == session.id, _u.state == "open")
+                .values(state=state, last_update_time=clock.now_ms())
+            ).rowcount
+
+        if self.db.run_write(mark):
+            _delete_quietly(self.connections.open(session.connection), session.key)
+
+    def _check_target(self, conn: Connection, model: str, version: str) -> tuple[int | None, int | None]:
+        """Ids of the model and version if they exist; refuses an archived model and a version with an artifact."""
+        try:
+            rm = e.find_by_name(conn, e.REGISTERED_MODEL, model, None)
+        except NotFound:
+            return None, None
+        if rm.row["state"] == "ARCHIVED":
+            raise Conflict(f"registered model {model!r} is archived: restore it before uploading to it")
+        try:
+            mv = e.find_by_name(conn, e.MODEL_VERSION, version, None, rm.row["id"])
+        except NotFound:
+            return rm.row["id"], None
+        if mv.row["state"] == "ARCHIVED":
+            raise Conflict(f"model version {version!r} of {model!r} is archived")
+        a = artifact_attributions.c
+        has_artifact = conn.execute(
+            select(artifacts.c.id).where(
+                a.parent_kind == "model_version",
+                a.parent_id == mv.row["id"],
+                a.artifact_id == artifacts.c.id,
+                artifacts.c.artifact_type == "model-artifact",
+            )
+        ).first()
+        if has_artifact is not None:
+            raise Conflict(
+                f"model version {version!r} of {model!r} already has a model artifact: upload to a new version"
+            )
+        return rm.row["id"], mv.row["id"]
+
+    def _register(self, conn: Connection, upload_id: str) -> Committed:
+        # The conditional update locks the session row: of two racing commits one registers, the other gets 409.
+        claimed = conn.execute(
+            update(uploads).where(_u.id == upload_id, _u.state == "open").values(state="committed")
+        ).rowcount
+        if not claimed:
+            raise Conflict(f"upload {upload_id} is no longer open")
+        session = load(conn, upload_id)
+        rm_id, mv_id = self._check_target(conn, session.registered_model_name, session.version_name)
+        if rm_id is None:
+            values = {"name": session.registered_model_name, "owner": session.author}
+            rm = e.create(conn, e.REGISTERED_MODEL, values, {})
+            rm_id = rm.row["id"]
+        else:
+            rm = e.load(conn, e.REGISTERED_MODEL, rm_id)
+        if mv_id is None:
+            values = {
+                "name": session.version_name,
+                "registered_model_id": rm_id,
+                "author": session.author,
+                "description": session.description,
+            }
+            mv = e.create(conn, e.MODEL_VERSION, values, {}, rm_id)
+            mv_id = mv.row["id"]
+        files = list(session.files)
+        digest = files[0].sha256 if session.single else manifest_digest(files)
+        props = {
+            SHA256_PROPERTY: PropValue("string", digest),
+            SIZE_PROPERTY: PropValue("int", session.total_size),
+            FILES_PROPERTY: PropValue("int", len(files)),
+        }
+        artifact_values = {
+            "name": session.registered_model_name,
+            "uri": session.uri,
+            "state": "LIVE",
+            "model_format_name": session.model_format_name,
+            "model_format_version": session.model_format_version,
+            "storage_key": session.connection,
+            "storage_path": join_key(session.key, files[0].key) if session.single else session.key,
+        }
+        artifact = create_linked_artifact(conn, "model_version", mv_id, "model-artifact", artifact_values, props)
+        conn.execute(
+            update(uploads)
+            .where(_u.id == upload_id)
+            .values(artifact_id=artifact.row["id"], model_version_id=mv_id, last_update_time=clock.now_ms())
+        )
+        committed = load(conn, upload_id)
+        return Committed(committed, rm, e.load(conn, e.MODEL_VERSION, mv_id), artifact)
+
+
+def _delete_quietly(store: BlobStore, key: str) -> None:
+    """Best effort: a leftover object costs space, never correctness (nothing refers to it)."""
+    try:
+        store.delete_prefix(key)
+    except Exception:
+        log.warning("could not delete %r; the objects under it are unreferenced", key, exc_info=True)
