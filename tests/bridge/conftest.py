@@ -1,0 +1,25 @@
+"""Shared fixtures: the model catalog JSON schema from the shared reference tree, when it is there."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "model-catalog-schema"
+SCHEMA_PATH = SCHEMA_DIR / "model-catalog.schema.json"
+
+
+@pytest.fixture(scope="session")
+def catalog_validator() -> Callable[[Any], None]:
+    """Validates a document against the shared schema; raises jsonschema.ValidationError on failure."""
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema is not installed (pip install -e .[dev])")
+    if not SCHEMA_PATH.is_file():
+        pytest.skip(f"model catalog schema not found at {SCHEMA_PATH} (the shared reference tree is missing)")
+    schema = json.loads(SCHEMA_PATH.read_text())
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    return validator.validate
