@@ -27,8 +27,8 @@ def list_files(svc: ArtifactFilesDep, modelversionId: PathId) -> Response:
 def download_file(svc: ArtifactFilesDep, modelversionId: PathId, path: FilePath) -> Response:
     entry, stream = svc.open(parse_id(modelversionId, "model version"), path)
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(entry.path.rsplit('/', 1)[-1], safe='')}"}
-    if entry.size is not None:
-        headers["Content-Length"] = str(entry.size)
+    # No Content-Length from the record: if the stored object changed, the client must get all of it and see the
+    # digest differ, not a connection cut at the recorded length.
     if entry.sha256 is not None:
         headers["X-Checksum-Sha256"] = entry.sha256
     return StreamingResponse(iter_blocks(stream), media_type="application/octet-stream", headers=headers)
