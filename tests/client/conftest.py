@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from blobs.conftest import bucket, s3_server
 from conftest import ServerThread, empty
 from modelreg.app import create_app
 from modelreg.auth import context
@@ -20,6 +21,7 @@ from modelreg.settings import AuthSettings, Settings
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
 
+__all__ = ["bucket", "s3_server"]  # moto's S3 server, for the storage tests
 USERS = {"admin": "ai-admin", "developer": "ai-developer", "viewer": "ai-viewer"}
 
 

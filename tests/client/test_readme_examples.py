@@ -31,4 +31,5 @@ def test_the_readme_examples_run(sdk: Sdk, monkeypatch: pytest.MonkeyPatch, caps
     namespace["registry"].close()  # type: ignore[attr-defined]
     out = capsys.readouterr().out
     assert "development apache-2.0 s3://models/my-custom-model/v1.0/" in out
-    assert "403 " in out and "['v1.0']" in out
+    assert "403 " in out and "['v1.0', 'v2.0']" in out
+    assert "/my-custom-model/v2.0/" in out and "200013 ['config.json', 'model.onnx']" in out

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MB
 DEFAULT_CONCURRENCY = 8
-DEFAULT_STREAM_PARTS = 3  # parts of a stream held in memory (and so sent in parallel); bounds put_stream memory
+DEFAULT_STREAM_PARTS = 2  # parts of a stream held in memory (and so sent in parallel); bounds put_stream memory
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
 NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 
