@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from blobs.conftest import bucket, s3_server
+
+__all__ = ["bucket", "s3_server"]  # moto's S3 server, for the upload scenario
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIOS = Path(__file__).parent / "scenarios"
 SCENARIO_TIMEOUT = 120  # seconds; a scenario normally takes a few
