@@ -236,12 +236,7 @@ class UploadService:
         A path is written once per session: replacing a recorded file could change bytes a racing commit has
         already recorded. A failed or interrupted put records nothing, so the client simply sends the file again.
         """
-        session = self._open_session(upload_id)
-        check_path(path)
-        if any(f.key == path for f in session.files):
-            raise Conflict(f"upload {upload_id} already has {path!r}: abort the upload to start over")
-        if session.single and session.files:
-            raise Conflict(f"upload {upload_id} is a single-file upload and already has {session.files[0].key!r}")
+        session = self.check_put(upload_id, path)
         store = self.connections.open(session.connection)
         key = join_key(session.key, path)
         try:
@@ -274,6 +269,16 @@ class UploadService:
                 _delete_quietly(store, session.key)
             raise
         return result
+
+    def check_put(self, upload_id: str, path: str) -> Upload:
+        """Everything ``put`` checks before it reads a byte, so the API can refuse before the body streams."""
+        session = self._open_session(upload_id)
+        check_path(path)
+        if any(f.key == path for f in session.files):
+            raise Conflict(f"upload {upload_id} already has {path!r}: abort the upload to start over")
+        if session.single and session.files:
+            raise Conflict(f"upload {upload_id} is a single-file upload and already has {session.files[0].key!r}")
+        return session
 
     def abort(self, upload_id: str) -> Upload:
         """Delete what the session stored; a committed upload cannot be aborted (archive the version instead)."""

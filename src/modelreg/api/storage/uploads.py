@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Path, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -62,6 +63,7 @@ async def put_file(svc: UploadsDep, upload_id: UploadId, path: FilePath, request
     """The body is the file's bytes, streamed into the store; the response carries the SHA-256 the server saw."""
     length = request.headers.get("content-length")
     size = int(length) if length and length.isdigit() else None
+    await run_in_threadpool(svc.check_put, upload_id, path)  # refuse before the body streams
     try:
         stored = await consume_body(request, lambda body: svc.put(upload_id, path, body, size))
     except BodyInterrupted as exc:
