@@ -9,11 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelreg import __version__
+from modelreg.api import bridge as bridge_api
 from modelreg.api import errors, governance, health, storage
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import DefaultJsonContentType
 from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.auth.authenticator import Authenticator
+from modelreg.bridge import outputs as bridge_outputs
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
 from modelreg.services.artifact_files import ArtifactFiles
@@ -33,7 +35,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        bridge_api.start(_app)
+        if _app.state.bridge_outputs is not None:
+            _app.state.bridge_outputs.start()
         yield
+        if _app.state.bridge_outputs is not None:
+            _app.state.bridge_outputs.stop()
+        bridge_api.stop(_app)
         db.dispose()
 
     app = FastAPI(
@@ -68,4 +76,6 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(build_router(experiments_api=False), prefix=V1)
     app.include_router(governance.build_router(), prefix=governance.PREFIX)
     app.include_router(storage.build_router(), prefix=storage.PREFIX)
+    bridge_api.install(app, settings, db)
+    app.state.bridge_outputs = bridge_outputs.attach(app.state.bridge_sync, db, settings.bridge)
     return app

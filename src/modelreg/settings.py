@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 AuthMethod = Literal["token", "oidc", "proxy"]
@@ -95,6 +95,130 @@ class StorageSettings(BaseModel):
     )
 
 
+BridgeAccess = Literal["open", "addresses", "token"]
+
+
+class SecretSource(BaseModel):
+    """A bearer token given inline, in a file (read at each use, so rotated tokens work) or in an env variable."""
+
+    token: SecretStr | None = Field(default=None, description="The bearer token itself")
+    token_file: Path | None = Field(default=None, description="A file holding the token (re-read at each use)")
+    token_env: str | None = Field(default=None, description="An environment variable holding the token")
+
+    def bearer_token(self) -> str | None:
+        """The current token, or None when none is configured. Raises OSError when the file cannot be read."""
+        if self.token is not None:
+            return self.token.get_secret_value().strip() or None
+        if self.token_file is not None:
+            return self.token_file.read_text().strip() or None
+        if self.token_env:
+            return os.environ.get(self.token_env, "").strip() or None
+        return None
+
+
+class RemoteRegistrySettings(SecretSource):
+    """Another registry speaking the Kubeflow Model Registry REST API, polled by the bridge (bridge/remote.py)."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$",
+        description="Short source name; prefixes every entity name of this registry (not 'local')",
+    )
+    url: str = Field(description="Base URL, e.g. https://registry.example.com (the /api/... path is added)")
+    api_version: Literal["auto", "v1alpha3", "v1"] = Field(default="auto", description="auto: v1alpha3, else v1")
+    interval_seconds: float = Field(default=60, ge=1, description="Poll interval")
+    verify_tls: bool = Field(default=True, description="Verify the registry's TLS certificate")
+    ca_file: Path | None = Field(default=None, description="CA bundle for the registry's certificate")
+    page_size: int = Field(default=500, ge=1, le=10000, description="pageSize of each list request")
+    timeout_seconds: float = Field(default=30, gt=0, description="Per-request timeout")
+
+    @field_validator("name")
+    @classmethod
+    def _not_local(cls, value: str) -> str:
+        if value == "local":
+            raise ValueError("'local' names this registry's own status row")
+        return value
+
+
+class KubernetesSettings(SecretSource):
+    """A Kubernetes API to read KServe InferenceService status from (bridge/kserve.py)."""
+
+    api_url: str = Field(description="e.g. https://kubernetes.default.svc")
+    ca_file: Path | None = Field(default=None, description="CA bundle of the API server")
+    verify_tls: bool = Field(default=True, description="Verify the API server's certificate")
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Empty: all namespaces")
+    interval_seconds: float = Field(default=30, ge=1, description="How often the InferenceService view refreshes")
+    timeout_seconds: float = Field(default=30, gt=0)
+
+    _split = field_validator("namespaces", mode="before")(_comma_list)
+
+
+class CatalogSettings(SecretSource):
+    """A Kubeflow Model Catalog API whose model readmes become model cards (bridge/cards.py)."""
+
+    url: str = Field(description="Base URL; /api/model_catalog/v1alpha1 is added")
+    verify_tls: bool = True
+    ca_file: Path | None = None
+    cache_seconds: float = Field(default=3600, ge=0, description="How long a fetched readme is reused")
+    timeout_seconds: float = Field(default=30, gt=0)
+
+
+class BridgeConfigMapSettings(BaseModel):
+    """Publish the bridge documents into Kubernetes ConfigMap(s) (`bridge/outputs.py`); in-cluster defaults."""
+
+    api_url: str | None = Field(default=None, description="Kubernetes API URL; default: https://kubernetes.default.svc")
+    namespace: str | None = Field(default=None, description="Default: the pod's namespace (service account)")
+    name: str = Field(default="modelreg-bridge", description="ConfigMap name; name-0..n when over 1 MiB")
+    token: str | None = Field(default=None, repr=False, description="Bearer token; wins over token_file")
+    token_file: Path | None = Field(default=None, description="Default: the pod's service account token")
+    ca_file: Path | None = Field(default=None, description="Default: the pod's service account CA")
+    verify_tls: bool = True
+
+
+class BridgeBackstageSettings(BaseModel):
+    """Register the YAML format's locations with a Backstage catalog (static token, `backend.auth.externalAccess`)."""
+
+    url: str = Field(description="Backstage backend base URL, e.g. https://backstage.example.com")
+    token: str | None = Field(default=None, repr=False, description="Static external-access token")
+    token_file: Path | None = Field(default=None, description="A file holding the token")
+    ca_file: Path | None = None
+    verify_tls: bool = True
+
+
+class BridgeSettings(BaseModel):
+    """The Backstage bridge's location service under ``/bridge`` (docs/backstage.md).
+
+    Backstage's model-catalog providers cannot send a modelreg credential (0.7.0 sends none, 1.1.0 its own
+    service token), so read access is by client address unless set otherwise. The documents hold no secrets.
+    """
+
+    enabled: bool = Field(default=True, description="Serve /bridge and keep its records in sync")
+    format: Literal["json", "yaml"] = Field(default="json", description="json: model catalog; yaml: catalog-info")
+    access: BridgeAccess = Field(default="addresses", description="open | addresses | token (a modelreg API token)")
+    allowed_addresses: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"],
+        description="Client networks allowed with access=addresses: loopback and private (cluster) ranges",
+    )
+    default_owner: str | None = Field(default=None, description="Owner when a model names none (DEFAULT_OWNER)")
+    default_lifecycle: str | None = Field(default=None, description="Lifecycle fallback (DEFAULT_LIFECYCLE)")
+    batch_ms: int = Field(default=20, ge=0, le=500, description="Coalesce changes this long before a refresh")
+    registries: list[RemoteRegistrySettings] = Field(
+        default_factory=list, description="Other Kubeflow Model Registry APIs to publish, each polled on an interval"
+    )
+    catalog: CatalogSettings | None = Field(default=None, description="Model cards from a Kubeflow Model Catalog API")
+    kubernetes: KubernetesSettings | None = Field(default=None, description="KServe InferenceService status source")
+    public_url: str | None = Field(
+        default=None,
+        description="modelreg's base URL as Backstage reaches it (location targets <public_url>/bridge/...)",
+    )
+    output_dir: Path | None = Field(default=None, description="Keep the exported documents in this directory (GitOps)")
+    configmap: BridgeConfigMapSettings | None = Field(default=None, description="Keep the documents in ConfigMap(s)")
+    backstage: BridgeBackstageSettings | None = Field(
+        default=None, description="Register YAML locations with this Backstage catalog API"
+    )
+
+    _split = field_validator("allowed_addresses", mode="before")(_comma_list)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MODELREG_", env_nested_delimiter="__", extra="ignore")
 
@@ -109,6 +233,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
+    bridge: BridgeSettings = Field(default_factory=BridgeSettings)
 
     def resolved_database_url(self) -> str:
         """The URL to connect to; for the SQLite default this also creates the data directory."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from modelreg.cli import access, audit, connections, db, lifecycle, server, transfer
+from modelreg.cli import bridge as bridge_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance.")
 app.command("serve")(server.serve)
@@ -19,6 +20,7 @@ app.add_typer(access.tokens, name="token")
 app.add_typer(access.bindings, name="rolebinding")
 app.add_typer(audit.app, name="audit")
 app.add_typer(connections.app, name="connection")
+app.add_typer(bridge_cli.app, name="bridge")
 
 if __name__ == "__main__":
     app()

@@ -367,10 +367,58 @@ upload_files = _table(
 )
 
 
+# --- bridge -----------------------------------------------------------------------------------------------------
+
+# The Backstage bridge's published records (bridge/store.py): one row per live model version of each source, with
+# both rendered documents, so the location service answers from one indexed read. ``key`` is the Backstage entity
+# name of the version (bridge/names.py), unique across sources because the source is its first part.
+bridge_records = _table(
+    "bridge_records",
+    Column("key", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("model_key", String(64), nullable=False, index=True),
+    Column("registered_model_id", String(64), nullable=False),
+    Column("model_version_id", String(64), nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("document", Text, nullable=False),  # model catalog JSON (JsonArrayFormat)
+    Column("model_card", Text, nullable=True),  # markdown for TechDocs
+    Column("synced_at", BigInteger, nullable=False),
+    Index(None, "source", "registered_model_id"),
+)
+
+# One row per registered model of each source: its catalog-info.yaml (one file per model, see formats/catalog_yaml).
+bridge_models = _table(
+    "bridge_models",
+    Column("model_key", String(64), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("registered_model_id", String(64), nullable=False),
+    Column("document", Text, nullable=False),  # catalog-info.yaml (CatalogInfoYamlFormat)
+    Column("synced_at", BigInteger, nullable=False),
+    Index(None, "source", "registered_model_id"),
+)
+
+# Per source: when it last synced and how that went, for ``modelreg bridge status``.
+bridge_sources = _table(
+    "bridge_sources",
+    Column("name", String(64), primary_key=True),  # "local" for this registry
+    Column("last_sync", BigInteger, nullable=True),
+    Column("last_full_sync", BigInteger, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("last_error_time", BigInteger, nullable=True),
+    # Remote sources: which server process polls the source until when (bridge/remote.py), so that several
+    # processes on one database poll each source once per interval instead of fighting over its records.
+    Column("lease_owner", String(64), nullable=True),
+    Column("lease_until", BigInteger, nullable=True),
+)
+
+
 GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
+    bridge_records,
+    bridge_models,
+    bridge_sources,
     upload_files,
     uploads,
     experiment_ids,

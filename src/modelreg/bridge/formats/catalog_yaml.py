@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 from itertools import groupby
 from typing import Any
 
-import yaml
-
+from modelreg.bridge.formats import block_yaml
 from modelreg.bridge.formats._common import (
     ANNOTATION_PREFIX,
     api_spec,
@@ -24,11 +23,6 @@ from modelreg.bridge.formats._common import (
 )
 from modelreg.bridge.names import unique_tags
 from modelreg.bridge.records import Endpoint, ModelRecord
-
-try:
-    from yaml import CSafeDumper as _Dumper
-except ImportError:  # pragma: no cover - libyaml missing
-    from yaml import SafeDumper as _Dumper  # type: ignore[assignment]
 
 API_VERSION = "backstage.io/v1alpha1"
 TECHDOCS_ANNOTATION = "backstage.io/techdocs-ref"
@@ -160,14 +154,7 @@ class CatalogInfoYamlFormat:
         return entities
 
     def render(self, records: Sequence[ModelRecord]) -> bytes:
-        return yaml.dump_all(
-            self.entities(records),
-            Dumper=_Dumper,
-            sort_keys=False,
-            allow_unicode=True,
-            encoding="utf-8",
-            width=1_000_000,
-        )
+        return block_yaml.dump_all(self.entities(records))
 
     def export(self, records: Iterable[ModelRecord]) -> dict[str, bytes]:
         """Model key → YAML bytes; records of one model are grouped whatever their order."""

@@ -1,0 +1,458 @@
+"""Optional outputs of the bridge, kept in step with its records: a directory (GitOps), Kubernetes ConfigMap(s), and
+location registration in a Backstage catalog.
+
+The sync calls `Publisher.notify` after every refresh that changed rows; the publisher's own thread then reads the
+stored documents once and hands them to each output. Each output diffs against what it published last and only
+writes the difference, so a publish is idempotent and a failed one is simply retried (with backoff) from the
+current state. Nothing here runs on the commit path or inside the sync's transaction, and an output error never
+stops the sync: it is recorded in `bridge_sources` as `output:<name>` (`modelreg bridge status`) and cleared by
+the next success.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from modelreg.bridge import store
+from modelreg.bridge.kube import KubeClient, KubeError, in_cluster_namespace
+from modelreg.bridge.sync import BridgeSync
+from modelreg.services import clock
+from modelreg.settings import BridgeBackstageSettings, BridgeConfigMapSettings, BridgeSettings
+from modelreg.storage.db import Database
+
+log = logging.getLogger(__name__)
+
+Documents = list[tuple[str, str]]  # (location URI, document), sorted by URI
+MANIFEST = ".modelreg-bridge-manifest.json"
+CONFIGMAP_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+CONFIGMAP_BUDGET = 1_000_000  # bytes of keys + values per ConfigMap: 1 MiB minus room for metadata
+MANAGED_LABEL = "modelreg.io/bridge-output"
+
+
+class Output(Protocol):
+    name: str  # the status row is "output:<name>"
+    format: store.Format  # which documents it publishes
+
+    def publish(self, documents: Documents) -> bool:
+        """Bring the target in line with `documents`; True when it wrote anything. Raises on failure."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- directory ---------------------------------------------------------------------------------------------------
+
+
+class DirectoryOutput:
+    """The files `modelreg bridge export` writes, kept current in `directory`.
+
+    A manifest (`.modelreg-bridge-manifest.json`: path → SHA-256) records what we wrote, so vanished documents are
+    deleted and every other file in the directory (a Git checkout's own files) is left alone. Files are written to
+    a temporary name beside the target and renamed, so a reader never sees half a document.
+    """
+
+    def __init__(self, directory: Path, fmt: store.Format) -> None:
+        self.name = "directory"
+        self.format = fmt
+        self.root = directory
+        self._written: dict[str, str] | None = None
+
+    def _manifest(self) -> dict[str, str]:
+        if self._written is None:
+            try:
+                self._written = dict(json.loads((self.root / MANIFEST).read_text())["files"])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._written = {}
+        return self._written
+
+    def _path(self, relative: str) -> Path:
+        path = (self.root / relative).resolve()
+        if not path.is_relative_to(self.root.resolve()):  # URIs are built from safe names; belt and braces
+            raise ValueError(f"bridge document path {relative!r} leaves {self.root}")
+        return path
+
+    def publish(self, documents: Documents) -> bool:
+        self.root.mkdir(parents=True, exist_ok=True)
+        written = self._manifest()
+        wanted = {uri.lstrip("/"): doc for uri, doc in documents}
+        changed = False
+        for relative, doc in wanted.items():
+            digest = _digest(doc)
+            path = self._path(relative)
+            if written.get(relative) == digest and path.is_file():
+                continue
+            _atomic_write(path, doc)
+            written[relative] = digest
+            changed = True
+        for relative in [r for r in written if r not in wanted]:
+            path = self._path(relative)
+            path.unlink(missing_ok=True)
+            _prune_empty(path.parent, self.root)
+            del written[relative]
+            changed = True
+        if changed or not (self.root / MANIFEST).is_file():
+            _atomic_write(self.root / MANIFEST, json.dumps({"files": written}, indent=0, sort_keys=True))
+        return changed
+
+    def close(self) -> None:
+        pass
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _prune_empty(directory: Path, root: Path) -> None:
+    """Remove directories our deletions emptied, up to (not including) `root`; rmdir refuses non-empty ones."""
+    root = root.resolve()
+    directory = directory.resolve()
+    while directory != root and directory.is_relative_to(root):
+        try:
+            directory.rmdir()
+        except OSError:
+            return
+        directory = directory.parent
+
+
+# --- ConfigMap ---------------------------------------------------------------------------------------------------
+
+
+def configmap_key(uri: str, fmt: store.Format) -> str:
+    """`<version key>.json` (JSON format) or `<model key>.yaml` (YAML): the record keys, which are unique."""
+    parts = uri.strip("/").split("/")
+    key = f"{parts[1]}.json" if fmt == "json" else f"{parts[0]}.yaml"
+    if not CONFIGMAP_KEY.match(key):
+        raise ValueError(f"{key!r} is not a valid ConfigMap key")
+    return key
+
+
+def split_configmaps(name: str, data: dict[str, str], budget: int = CONFIGMAP_BUDGET) -> dict[str, dict[str, str]]:
+    """One ConfigMap `name` when everything fits in `budget`, else `name-0..n` filled in key order.
+
+    Kubernetes caps a ConfigMap's data at 1 MiB; a single document over the budget cannot be split and is an error.
+    """
+    shards: list[dict[str, str]] = [{}]
+    size = 0
+    for key in sorted(data):
+        item = len(key.encode()) + len(data[key].encode())
+        if item > budget:
+            raise ValueError(f"bridge document {key} is {item} bytes, over the ConfigMap budget of {budget}")
+        if size + item > budget:
+            shards.append({})
+            size = 0
+        shards[-1][key] = data[key]
+        size += item
+    if len(shards) == 1:
+        return {name: shards[0]}
+    return {f"{name}-{i}": shard for i, shard in enumerate(shards)}
+
+
+class ConfigMapOutput:
+    """The documents as data keys of one ConfigMap (or `name-0..n` over 1 MiB), via the Kubernetes REST API.
+
+    Each ConfigMap is created (POST) or replaced (PUT with the `resourceVersion` just read, so a concurrent writer
+    makes us re-read, on 409, instead of being overwritten). Ours carry the label `modelreg.io/bridge-output=<name>`;
+    labelled ConfigMaps no longer needed (after a shrink or growth across the split) are deleted.
+    """
+
+    attempts = 5
+
+    def __init__(self, client: KubeClient, namespace: str, configmap: str, fmt: store.Format) -> None:
+        self.name = "configmap"
+        self.format = fmt
+        self.client = client
+        self.namespace = namespace
+        self.configmap = configmap
+        self._published: str | None = None  # digest of the last successful publish
+
+    @property
+    def _collection(self) -> str:
+        return f"/api/v1/namespaces/{self.namespace}/configmaps"
+
+    def publish(self, documents: Documents) -> bool:
+        data = {configmap_key(uri, self.format): doc for uri, doc in documents}
+        shards = split_configmaps(self.configmap, data)
+        digest = _digest(json.dumps(shards, sort_keys=True))
+        if digest == self._published:
+            return False
+        changed = False
+        for name, shard in shards.items():
+            changed |= self._apply(name, shard)
+        selector = {"labelSelector": f"{MANAGED_LABEL}={self.configmap}"}
+        for item in self.client.get(self._collection, selector).get("items", []):
+            stale = item["metadata"]["name"]
+            if stale not in shards:
+                try:
+                    self.client.delete(f"{self._collection}/{stale}")
+                except KubeError as exc:
+                    if exc.status != 404:
+                        raise
+                changed = True
+        self._published = digest
+        return changed
+
+    def _apply(self, name: str, data: dict[str, str]) -> bool:
+        labels = {MANAGED_LABEL: self.configmap, "app.kubernetes.io/managed-by": "modelreg"}
+        for _ in range(self.attempts):
+            try:
+                current = self.client.get(f"{self._collection}/{name}")
+            except KubeError as exc:
+                if exc.status != 404:
+                    raise
+                body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}}
+                try:
+                    self.client.post(self._collection, {**body, "data": data})
+                    return True
+                except KubeError as exc2:
+                    if exc2.status == 409:  # created meanwhile: read it and replace
+                        continue
+                    raise
+            metadata = current.get("metadata", {})
+            if (current.get("data") or {}) == data and labels.items() <= (metadata.get("labels") or {}).items():
+                return False
+            metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
+            body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
+            body.pop("binaryData", None)
+            try:
+                self.client.put(f"{self._collection}/{name}", body)
+                return True
+            except KubeError as exc:
+                if exc.status == 409:  # someone wrote since our GET: re-read and try again
+                    continue
+                raise
+        raise KubeError(409, f"ConfigMap {self.namespace}/{name} kept changing; gave up after {self.attempts} tries")
+
+    def close(self) -> None:
+        self.client.close()
+
+
+# --- Backstage location registration ----------------------------------------------------------------------------
+
+
+class BackstageLocations:
+    """Registers every YAML location URL with a Backstage catalog and removes the ones that vanish.
+
+    Backstage itself is the record of what is registered: each publish lists its locations and treats those whose
+    target lies under `<public_url>/bridge/` as ours, so nothing is kept locally that could go stale (the reference
+    kept location ids in its ConfigMap and dropped them on any failed look-up) and nobody else's locations are
+    touched. Registration uses the standard `url` location type; a 409 (already registered) counts as success.
+    """
+
+    def __init__(
+        self, url: str, public_url: str, *, token: str | None = None, verify: bool | str = True, timeout: float = 30
+    ) -> None:
+        self.name = "backstage"
+        self.format: store.Format = "yaml"
+        self.prefix = f"{public_url.rstrip('/')}/bridge/"
+        headers = {"Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(
+            base_url=f"{url.rstrip('/')}/api/catalog", headers=headers, verify=verify, timeout=timeout
+        )
+        self._published: set[str] | None = None
+
+    def targets(self, documents: Documents) -> set[str]:
+        return {self.prefix + uri.lstrip("/") for uri, _ in documents}
+
+    def registered(self) -> dict[str, str]:
+        """target → location id of our locations in Backstage."""
+        response = self._http.get("/locations")
+        response.raise_for_status()
+        out = {}
+        for item in response.json():
+            location = item.get("data", item)  # Backstage wraps each one in {"data": ...}
+            target = location.get("target", "")
+            if target.startswith(self.prefix) and location.get("type") == "url":
+                out[target] = location["id"]
+        return out
+
+    def publish(self, documents: Documents) -> bool:
+        wanted = self.targets(documents)
+        if wanted == self._published:
+            return False
+        have = self.registered()
+        errors: list[str] = []
+        changed = False
+        for target in sorted(wanted - have.keys()):
+            response = self._http.post("/locations", json={"type": "url", "target": target})
+            if response.status_code in (200, 201):
+                changed = True
+            elif response.status_code != 409:
+                errors.append(f"register {target}: {response.status_code} {response.text[:200]}")
+        for target in sorted(have.keys() - wanted):
+            response = self._http.delete(f"/locations/{have[target]}")
+            if response.status_code in (200, 204):
+                changed = True
+            elif response.status_code != 404:
+                errors.append(f"remove {target}: {response.status_code} {response.text[:200]}")
+        if errors:
+            more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
+            raise RuntimeError("; ".join(errors[:3]) + more)
+        self._published = wanted
+        return changed
+
+    def close(self) -> None:
+        self._http.close()
+
+
+# --- the publisher -----------------------------------------------------------------------------------------------
+
+
+class Publisher:
+    """Runs the outputs on their own thread after each change; retries failed ones with backoff."""
+
+    def __init__(self, db: Database, outputs: Sequence[Output], retry_seconds: float = 1.0, max_retry: float = 60):
+        self.db = db
+        self.outputs = list(outputs)
+        self.retry_seconds = retry_seconds
+        self.max_retry = max_retry
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._idle = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failed: set[str] = set()
+        self.errors: dict[str, str] = {}
+
+    def notify(self) -> None:
+        self._idle.clear()
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="modelreg-bridge-outputs", daemon=True)
+            self._thread.start()
+            self.notify()  # publish what is stored now; the start-up resync notifies again if it changes rows
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        for output in self.outputs:
+            output.close()
+
+    def wait_idle(self, timeout: float = 10) -> bool:
+        return self._idle.wait(timeout)
+
+    def _run(self) -> None:
+        delay = self.retry_seconds
+        while not self._stop.is_set():
+            self._wake.wait()
+            if self._stop.is_set():
+                return
+            self._wake.clear()
+            if self.publish_once():
+                delay = self.retry_seconds
+                if not self._wake.is_set():
+                    self._idle.set()
+                continue
+            self._stop.wait(delay)  # the retry publishes the state as of then, changes meanwhile included
+            delay = min(delay * 2, self.max_retry)
+            self._wake.set()
+
+    def publish_once(self) -> bool:
+        """One round over every output from the stored documents; True when all succeeded."""
+        try:
+            documents = self._read({o.format for o in self.outputs})
+        except Exception as exc:
+            log.warning("bridge outputs: cannot read the documents: %s", exc)
+            return False
+        ok = True
+        for output in self.outputs:
+            try:
+                changed = output.publish(documents[output.format])
+            except Exception as exc:
+                ok = False
+                message = f"{type(exc).__name__}: {exc}"
+                log.warning("bridge output %s failed, retrying: %s", output.name, message)
+                self.errors[output.name] = message
+                self._failed.add(output.name)
+                self._record(output.name, message)
+                continue
+            self.errors.pop(output.name, None)
+            if changed or output.name in self._failed:
+                self._failed.discard(output.name)
+                self._record(output.name, None)
+        return ok
+
+    def _read(self, formats: set[store.Format]) -> dict[store.Format, Documents]:
+        with self.db.read() as conn:
+            return {fmt: list(store.all_documents(conn, fmt)) for fmt in formats}
+
+    def _record(self, name: str, error: str | None) -> None:
+        try:
+            with self.db.write() as conn:
+                if error is None:
+                    store.mark_synced(conn, f"output:{name}", clock.now_ms(), full=False)
+                else:
+                    store.mark_failed(conn, f"output:{name}", clock.now_ms(), error)
+        except Exception:
+            log.debug("could not record the bridge output status", exc_info=True)
+
+
+def build_outputs(settings: BridgeSettings) -> list[Output]:
+    """The outputs `settings` ask for; ValueError when one is configured incompletely."""
+    outputs: list[Output] = []
+    if settings.output_dir is not None:
+        outputs.append(DirectoryOutput(settings.output_dir, settings.format))
+    if settings.configmap is not None:
+        outputs.append(_configmap(settings.configmap, settings.format))
+    if settings.backstage is not None:
+        outputs.append(_backstage(settings.backstage, settings.public_url))
+    return outputs
+
+
+def _configmap(cm: BridgeConfigMapSettings, fmt: store.Format) -> ConfigMapOutput:
+    namespace = cm.namespace or in_cluster_namespace()
+    if not namespace:
+        raise ValueError("bridge.configmap.namespace is required outside a Kubernetes pod")
+    client = KubeClient(
+        cm.api_url, token=cm.token, token_file=cm.token_file, ca_file=cm.ca_file, verify_tls=cm.verify_tls
+    )
+    return ConfigMapOutput(client, namespace, cm.name, fmt)
+
+
+def _backstage(bs: BridgeBackstageSettings, public_url: str | None) -> BackstageLocations:
+    if not public_url:
+        raise ValueError("bridge.backstage needs bridge.public_url (modelreg's URL as Backstage reaches it)")
+    token = bs.token
+    if token is None and bs.token_file is not None:
+        token = bs.token_file.read_text().strip()
+    verify: bool | str = str(bs.ca_file) if (bs.verify_tls and bs.ca_file) else bs.verify_tls
+    return BackstageLocations(bs.url, public_url, token=token, verify=verify)
+
+
+def attach(sync: BridgeSync | None, db: Database, settings: BridgeSettings) -> Publisher | None:
+    """A publisher for the configured outputs, subscribed to `sync`; None when the bridge is off or has none."""
+    outputs = build_outputs(settings) if sync is not None else []
+    if sync is None or not outputs:
+        return None
+    publisher = Publisher(db, outputs)
+    sync.on_change.append(publisher.notify)
+    return publisher

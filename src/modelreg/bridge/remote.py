@@ -1,0 +1,307 @@
+"""Remote Kubeflow Model Registry sources: polled over REST, published under their source name.
+
+Each configured registry is read whole (every page of every list: the reference read only the first page) into a
+`RegistrySnapshot`, normalized with `source=<name>` so its keys can never collide with local ones, and its records
+are replaced in one transaction. Fetching happens before the transaction, so a slow registry never holds the
+database's write lock, and any error (connection, timeout, non-200, bad JSON) raises before anything is written:
+the previous records stay and the error is recorded in `bridge_sources` for `modelreg bridge status`.
+
+Several server processes share a database: a lease row per source (`lease_owner`, `lease_until`) makes one of
+them poll each source per interval; if that process dies, another takes over when the lease runs out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import httpx
+from sqlalchemy import Connection, delete, insert, select, update
+
+from modelreg.bridge import store
+from modelreg.bridge.cards import CatalogCards, card_coordinates
+from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
+from modelreg.bridge.sources import without_userinfo
+from modelreg.services import clock
+from modelreg.settings import RemoteRegistrySettings, SecretSource
+from modelreg.storage.db import Database
+from modelreg.storage.tables import bridge_models, bridge_records, bridge_sources
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+API_PATHS = {"v1alpha3": "/api/model_registry/v1alpha3", "v1": "/api/model_registry/v1"}
+RETRY_SECONDS = 15.0  # after a failure, try again this soon (or at the interval, if shorter)
+ResolverFactory = Callable[[str], EndpointResolver]
+_s = bridge_sources.c
+_SOURCE_NAME = re.compile(RemoteRegistrySettings.model_fields["name"].metadata[0].pattern)
+
+
+class RemoteError(Exception):
+    """A registry answered with something other than the data we asked for; the message holds no credential."""
+
+
+def http_client(
+    settings: SecretSource, *, verify_tls: bool, ca_file: Any, timeout: float, base_url: str = ""
+) -> httpx.Client:
+    """An httpx client for a bearer-token API. The token goes in a header only: never in a URL, log or record."""
+    verify: Any = str(ca_file) if ca_file else verify_tls
+    return httpx.Client(base_url=base_url, verify=verify, timeout=timeout, headers={"Accept": "application/json"})
+
+
+def auth_headers(settings: SecretSource) -> dict[str, str]:
+    token = settings.bearer_token()
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def get_json(client: httpx.Client, url: str, params: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
+    """GET and decode; raises `RemoteError` on a non-200 answer or a body that is not JSON."""
+    response = client.get(url, params=params, headers=headers)
+    shown = without_userinfo(url)  # error messages end up in status output: no credentials, no page tokens
+    if response.status_code != 200:
+        raise RemoteError(f"GET {shown} answered {response.status_code}")
+    if not response.content.strip():
+        return {}  # the reference saw empty bodies for empty inference service lists
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise RemoteError(f"GET {shown} returned invalid JSON") from exc
+
+
+class RemoteRegistry:
+    """One remote registry; `fetch()` reads it whole over REST."""
+
+    def __init__(self, settings: RemoteRegistrySettings, client: httpx.Client | None = None) -> None:
+        self.settings = settings
+        self.name = settings.name
+        self.client = client or http_client(
+            settings, verify_tls=settings.verify_tls, ca_file=settings.ca_file, timeout=settings.timeout_seconds
+        )
+        self._api: str | None = None if settings.api_version == "auto" else API_PATHS[settings.api_version]
+
+    def close(self) -> None:
+        self.client.close()
+
+    def _url(self, path: str) -> str:
+        return f"{self.settings.url.rstrip('/')}{self._api}{path}"
+
+    def _detect(self, headers: Mapping[str, str]) -> None:
+        """auto: the first API path whose registered model list answers (v1alpha3 is what most registries serve)."""
+        if self._api is not None:
+            return
+        last: Exception | None = None
+        for path in API_PATHS.values():
+            self._api = path
+            try:
+                get_json(self.client, self._url("/registered_models"), {"pageSize": 1}, headers)
+                return
+            except RemoteError as exc:
+                last = exc
+        self._api = None
+        raise RemoteError(f"no Kubeflow Model Registry API found at {self.settings.url}: {last}")
+
+    def pages(self, path: str, headers: Mapping[str, str]) -> Iterator[Json]:
+        """Every item of a list endpoint, following nextPageToken until it is empty (or repeats)."""
+        params: dict[str, Any] = {"pageSize": self.settings.page_size}
+        seen: set[str] = set()
+        while True:
+            body = get_json(self.client, self._url(path), params, headers)
+            if not isinstance(body, dict):
+                raise RemoteError(f"GET {path}: expected an object, got {type(body).__name__}")
+            items = body.get("items") or []
+            if not isinstance(items, list):
+                raise RemoteError(f"GET {path}: items is not a list")
+            yield from (i for i in items if isinstance(i, dict))
+            token = body.get("nextPageToken") or ""
+            if not token or not items or token in seen:
+                return
+            seen.add(token)
+            params["nextPageToken"] = token
+
+    def fetch(self) -> RegistrySnapshot:
+        """The whole registry as REST JSON. Only live models' live versions get their artifacts fetched."""
+        headers = auth_headers(self.settings)
+        self._detect(headers)
+        models = list(self.pages("/registered_models", headers))
+        live = {str(m.get("id")) for m in models if m.get("state", "LIVE") != "ARCHIVED"}
+        versions = [
+            v
+            for v in self.pages("/model_versions", headers)
+            if str(v.get("registeredModelId")) in live and v.get("state", "LIVE") != "ARCHIVED"
+        ]
+        artifacts: dict[str, list[Json]] = {}
+        for version in versions:
+            version_id = str(version.get("id"))
+            found = []
+            for artifact in self.pages(f"/model_versions/{version_id}/artifacts", headers):
+                if artifact.get("artifactType", "model-artifact") == "model-artifact":
+                    artifact["uri"] = without_userinfo(artifact.get("uri"))
+                    found.append(artifact)
+            artifacts[version_id] = found
+        services = list(self.pages("/inference_services", headers))
+        for service in services:
+            url = (service.get("customProperties") or {}).get("url")
+            if isinstance(url, dict) and isinstance(url.get("string_value"), str):
+                url["string_value"] = without_userinfo(url["string_value"])
+        environments = list(self.pages("/serving_environments", headers))
+        return RegistrySnapshot(
+            registered_models=models,
+            model_versions=versions,
+            artifacts_by_version=artifacts,
+            inference_services=services,
+            serving_environments=environments,
+        )
+
+
+class RemotePoller:
+    """The thread that polls every remote source on its interval (polling at once on start)."""
+
+    def __init__(
+        self,
+        db: Database,
+        sources: Sequence[RemoteRegistry],
+        defaults: Defaults | None = None,
+        *,
+        resolver: ResolverFactory | None = None,
+        cards: CatalogCards | None = None,
+    ) -> None:
+        self.db = db
+        self.sources = list(sources)
+        self.defaults = defaults or Defaults()
+        self.resolver = resolver
+        self.cards = cards
+        self.owner = uuid.uuid4().hex  # this process's lease identity
+        self._due: dict[str, float] = {s.name: 0.0 for s in self.sources}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is not None or not self.sources:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="modelreg-bridge-remote", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        for source in self.sources:
+            source.close()
+
+    def poll_soon(self) -> None:
+        """Poll every source now (e.g. the cluster view changed), leases permitting."""
+        for name in self._due:
+            self._due[name] = 0.0
+        self._wake.set()
+
+    def _run(self) -> None:
+        try:
+            prune(self.db, {s.name for s in self.sources})
+        except Exception as exc:
+            log.warning("bridge: could not drop the records of unconfigured sources: %s", exc)
+        while not self._stop.is_set():
+            now = time.monotonic()
+            for source in self.sources:
+                if self._stop.is_set():
+                    return
+                if self._due[source.name] <= now:
+                    self._due[source.name] = now + self.poll(source)
+            self._wake.clear()
+            self._wake.wait(max(0.05, min(self._due.values()) - time.monotonic()))
+
+    def poll(self, source: RemoteRegistry) -> float:
+        """Poll `source` if this process holds (or can take) its lease; returns seconds until the next try."""
+        interval = source.settings.interval_seconds
+        try:
+            wait = self._acquire(source.name, interval)
+        except Exception as exc:
+            log.warning("bridge: lease of source %s: %s", source.name, exc)
+            return min(interval, RETRY_SECONDS)
+        if wait > 0:
+            return wait
+        try:
+            count = self.sync(source)
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            log.warning("bridge: polling source %s failed, keeping its records: %s", source.name, message)
+            retry = min(interval, RETRY_SECONDS)
+            try:
+                with self.db.write() as conn:
+                    store.mark_failed(conn, source.name, clock.now_ms(), message)
+                    conn.execute(
+                        update(bridge_sources)
+                        .where(_s.name == source.name, _s.lease_owner == self.owner)
+                        .values(lease_until=clock.now_ms() + int(retry * 1000))
+                    )
+            except Exception:
+                log.debug("could not record the failure of source %s", source.name, exc_info=True)
+            return retry
+        log.debug("bridge: source %s has %d live version(s)", source.name, count)
+        return interval
+
+    def _acquire(self, name: str, interval: float) -> float:
+        """Take the source's lease for one interval; 0 if taken, else seconds until the holder's lease ends."""
+        now = clock.now_ms()
+        with self.db.write() as conn:
+            row = conn.execute(select(_s.lease_owner, _s.lease_until).where(_s.name == name).with_for_update()).first()
+            if row is not None and row.lease_owner not in (None, self.owner) and (row.lease_until or 0) > now:
+                return (row.lease_until - now) / 1000 + 0.05
+            values = {"lease_owner": self.owner, "lease_until": now + int(interval * 1000)}
+            if row is None:
+                conn.execute(insert(bridge_sources).values(name=name, **values))
+            else:
+                conn.execute(update(bridge_sources).where(_s.name == name).values(**values))
+        return 0.0
+
+    def sync(self, source: RemoteRegistry) -> int:
+        """Fetch, normalize and replace the source's records; raises (writing nothing) on any error."""
+        snapshot = source.fetch()
+        resolve = self.resolver(source.name) if self.resolver else None
+        records = normalize(snapshot, source=source.name, defaults=self.defaults, endpoint_resolver=resolve)
+        readmes = {str(m["id"]): m.get("readme") for m in snapshot.registered_models}
+        cards: dict[str, str] = {}
+        keep: set[str] = set()
+        if self.cards is not None:
+            wanted = card_coordinates(snapshot, records)
+            found = self.cards.fetch(set(wanted.values()))
+            for key, coords in wanted.items():
+                if coords in found:
+                    cards[key] = found[coords]
+                elif self.cards.failed(coords):
+                    keep.add(key)
+        with self.db.write() as conn:
+            holder = conn.execute(select(_s.lease_owner).where(_s.name == source.name)).scalar()
+            if holder != self.owner:
+                raise RemoteError("another process took over this source's lease")
+            now = clock.now_ms()
+            store.replace(conn, source.name, None, records, readmes, now, cards=cards, keep_cards=keep)
+            store.mark_synced(conn, source.name, now, full=True)
+        return len(records)
+
+
+def prune(db: Database, configured: set[str]) -> None:
+    """Drop records and status rows of remote sources no longer configured, so their entities leave Backstage."""
+    with db.write() as conn:
+        gone = _unconfigured(conn, configured)
+        for name in gone:
+            conn.execute(delete(bridge_records).where(bridge_records.c.source == name))
+            conn.execute(delete(bridge_models).where(bridge_models.c.source == name))
+            conn.execute(delete(bridge_sources).where(_s.name == name))
+        if gone:
+            log.info("bridge: dropped the records of unconfigured source(s) %s", ", ".join(sorted(gone)))
+
+
+def _unconfigured(conn: Connection, configured: set[str]) -> set[str]:
+    names = set(conn.execute(select(bridge_records.c.source).distinct()).scalars())
+    names |= set(conn.execute(select(_s.name)).scalars())
+    # only names a remote source can have: other status rows (e.g. "output:<name>") belong to other parts
+    return {n for n in names if _SOURCE_NAME.fullmatch(n) and n != "local" and n not in configured}
