@@ -134,7 +134,7 @@ class BridgeExtras:
 
     def start(self) -> None:
         if self.kserve is not None:
-            self.kserve.start()  # lists once first, so the first syncs already see the cluster
+            self.kserve.start()  # lists in its thread; a changed view triggers a full resync
 
     def stop(self) -> None:
         self.remote.stop()

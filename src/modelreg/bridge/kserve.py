@@ -164,21 +164,23 @@ class KServeStatus:
     # --- the refresh thread ----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """List at once (so the first sync sees the cluster), then refresh on the interval in a thread."""
+        """List in a thread at once, then on the interval: an unreachable cluster must not hold up the server's
+        start. A listing that changes the view (the first one does) triggers a resync through ``on_change``."""
         if self._thread is not None:
             return
-        self.refresh()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="modelreg-bridge-kserve", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.settings.interval_seconds):
+        while True:
             if self.refresh() and self.on_change is not None:
                 try:
                     self.on_change()
                 except Exception:
                     log.warning("bridge: applying the KServe view failed", exc_info=True)
+            if self._stop.wait(self.settings.interval_seconds):
+                return
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
