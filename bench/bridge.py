@@ -130,14 +130,8 @@ def timed(fn: Callable[[], Any]) -> float:
 
 def write_tree(db: Database, fmt: store.Format, directory: Path) -> int:
     """What `modelreg bridge export` does after its resync."""
-    count = 0
     with db.read() as conn:
-        for uri, document in store.all_documents(conn, fmt):
-            target = directory / uri.lstrip("/")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(document)
-            count += 1
-    return count
+        return store.write_documents(conn, fmt, directory)
 
 
 def bench_export(db: Database, url: str, work: Path, runs: int) -> dict[str, list[float]]:

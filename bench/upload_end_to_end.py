@@ -32,11 +32,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-import httpx
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from upload_vs_boto3 import make_file, moto_server
+from upload_vs_boto3 import free_port, make_file, moto_server, wait_until_answers
 
 MB = 1024 * 1024
 MODELREG = [sys.executable, "-m", "modelreg"]
@@ -98,11 +97,7 @@ class Sampler:
 
 @contextmanager
 def modelreg_server(data_dir: Path, endpoint: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {**os.environ, "MODELREG_DATA_DIR": str(data_dir), "BENCH_SECRET": SECRET}
     created = subprocess.run(
         [*MODELREG, "connection", "create", "bench-s3", "--type", "s3", "--endpoint", endpoint, "--region", REGION,
@@ -119,12 +114,7 @@ def modelreg_server(data_dir: Path, endpoint: str) -> Iterator[tuple[str, subpro
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{url}/readyz/health", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
+        wait_until_answers(f"{url}/readyz/health")
         yield url, proc
     finally:
         proc.terminate()

@@ -89,11 +89,27 @@ def make_file(path: Path, size_mb: int) -> None:
             f.write(block[: min(8, size_mb - i) * MB])
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
+def free_port() -> int:
+    """A local TCP port that nothing listens on (now)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return s.getsockname()[1]
+
+
+def wait_until_answers(url: str, tries: int = 300) -> bool:
+    """GET `url` every 0.1 s until it answers at all (any status); False if it never did in `tries` attempts."""
+    for _ in range(tries):
+        try:
+            httpx.get(url, timeout=1)
+            return True
+        except httpx.TransportError:
+            time.sleep(0.1)
+    return False
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
@@ -101,13 +117,7 @@ def moto_server() -> Iterator[str]:
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        else:
+        if not wait_until_answers(f"{endpoint}/moto-api/"):
             raise RuntimeError("moto server did not start")
         yield endpoint
     finally:

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+from processes import stop_process
+
 HERE = Path(__file__).resolve().parent
 NODE_MODULES = HERE / "node_modules"
 VALIDATOR = HERE / "validate-entities.js"
@@ -110,12 +112,7 @@ class BackstageProcess:
 
     def __exit__(self, *exc: object) -> None:
         assert self.proc is not None
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
     def tail(self, lines: int = 60) -> str:
         try:

@@ -1,13 +1,17 @@
-"""Shared fixtures: the model catalog JSON schema from the shared reference tree, when it is there."""
+"""Shared fixtures: the model catalog JSON schema from the shared reference tree, when it is there, and a
+migrated database."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from modelreg.storage import migrations
+from modelreg.storage.db import Database
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "model-catalog-schema"
 SCHEMA_PATH = SCHEMA_DIR / "model-catalog.schema.json"
@@ -23,3 +27,12 @@ def catalog_validator() -> Callable[[Any], None]:
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     return validator.validate
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite registry database in the test's temporary directory."""
+    database = Database(f"sqlite:///{tmp_path / 'registry.db'}")
+    migrations.upgrade(database.engine)
+    yield database
+    database.dispose()

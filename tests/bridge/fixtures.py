@@ -4,24 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.builders import prop, props
 from modelreg.bridge.normalize import RegistrySnapshot
 
 ONNX_URI = "https://huggingface.co/tarilabs/mnist/resolve/v20231206163028/mnist.onnx"
-
-
-def prop(value: Any) -> dict[str, Any]:
-    """A typed custom property value as the REST API returns it."""
-    if isinstance(value, bool):
-        return {"metadataType": "MetadataBoolValue", "bool_value": value}
-    if isinstance(value, int):
-        return {"metadataType": "MetadataIntValue", "int_value": str(value)}
-    if isinstance(value, float):
-        return {"metadataType": "MetadataDoubleValue", "double_value": value}
-    return {"metadataType": "MetadataStringValue", "string_value": value}
-
-
-def props(**values: Any) -> dict[str, Any]:
-    return {k: prop(v) for k, v in values.items()}
 
 
 def cprops(values: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,6 @@
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,8 @@ from modelreg.bridge.kserve import AUTH_ANNOTATION, KServeStatus
 from modelreg.settings import BridgeSettings, KubernetesSettings, Settings
 from modelreg.storage import migrations
 from modelreg.storage.db import Database
+
+from .fake_http import FakeHTTP, JsonHandler, eventually
 
 TOKEN = "k8s-secret-token"
 API = "/api/model_registry/v1alpha3"
@@ -42,7 +40,7 @@ def isvc(namespace: str, name: str, url: str | None, internal: str | None, auth:
     }
 
 
-class FakeKubernetes:
+class FakeKubernetes(FakeHTTP):
     """The InferenceService list endpoints of a Kubernetes API server, from `items`; `fail` makes them 500."""
 
     def __init__(self) -> None:
@@ -51,7 +49,7 @@ class FakeKubernetes:
         self.requests: list[str] = []
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 parts = urlsplit(self.path)
                 fake.requests.append(self.path)
@@ -72,24 +70,7 @@ class FakeKubernetes:
                 more = str(start + limit) if start + limit < len(items) else ""
                 self._send(200, {"kind": "InferenceServiceList", "metadata": {"continue": more}, "items": page})
 
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture
@@ -148,15 +129,6 @@ def test_namespaces_and_errors_keep_the_last_view(cluster: FakeKubernetes) -> No
     assert not wrong.refresh() and not wrong.loaded
     status.stop()
     wrong.stop()
-
-
-def eventually(probe: Callable[[], Any], what: str, deadline: float = 5) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if value := probe():
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"{what} not seen within {deadline} s")
 
 
 def test_local_sync_publishes_cluster_endpoints(

@@ -3,10 +3,6 @@ fake (`http.server` in a thread) answers `GET /api/model_catalog/v1alpha1/source
 
 from __future__ import annotations
 
-import http.server
-import json
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,15 +18,16 @@ from modelreg.bridge.cards import CatalogCards, coordinates
 from modelreg.bridge.normalize import RegistrySnapshot
 from modelreg.bridge.remote import RemotePoller
 from modelreg.settings import BridgeSettings, CatalogSettings, RemoteRegistrySettings, Settings
-from modelreg.storage import migrations
 from modelreg.storage.db import Database
 from modelreg.storage.tables import bridge_sources
+
+from .fake_http import FakeHTTP, JsonHandler, eventually
 
 TOKEN = "catalog-token"
 PREFIX = "/api/model_catalog/v1alpha1/sources/"
 
 
-class FakeCatalog:
+class FakeCatalog(FakeHTTP):
     """`readmes` maps (source, model name) to a readme; `fail` makes every answer a 503."""
 
     def __init__(self) -> None:
@@ -39,7 +36,7 @@ class FakeCatalog:
         self.requests = 0
         fake = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 fake.requests += 1
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
@@ -53,24 +50,7 @@ class FakeCatalog:
                     return self._send(404, {"code": "404", "message": "not found"})
                 self._send(200, {"name": name, "source_id": source, "readme": readme})
 
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(Handler)
 
 
 @pytest.fixture
@@ -79,14 +59,6 @@ def catalog() -> Iterator[FakeCatalog]:
     fake.readmes[("redhat_ai", "ibm-granite/granite 3b")] = "# Granite\n\nA model card."
     yield fake
     fake.close()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrations.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def prop(value: str) -> dict[str, str]:
@@ -126,22 +98,20 @@ class StaticSource:
         pass
 
 
+# a model artifact registered from the catalog (id and artifactType are added where it is used)
+GRANITE = {
+    "name": "granite",
+    "uri": "oci://quay.io/granite:1",
+    "modelSourceKind": "catalog",
+    "modelSourceClass": "redhat_ai",
+    "modelSourceGroup": "ibm-granite",
+    "modelSourceName": "granite 3b",
+}
+
 SNAPSHOT = RegistrySnapshot(
     registered_models=[{"id": "1", "name": "granite"}],
     model_versions=[{"id": "2", "name": "v1", "registeredModelId": "1"}],
-    artifacts_by_version={
-        "2": [
-            {
-                "id": "3",
-                "name": "granite",
-                "uri": "oci://quay.io/granite:1",
-                "modelSourceKind": "catalog",
-                "modelSourceClass": "redhat_ai",
-                "modelSourceGroup": "ibm-granite",
-                "modelSourceName": "granite 3b",
-            }
-        ]
-    },
+    artifacts_by_version={"2": [{"id": "3", **GRANITE}]},
 )
 
 
@@ -180,15 +150,6 @@ def test_remote_records_get_catalog_cards_and_keep_them_on_errors(db: Database, 
     assert "Revised." in (card(db) or "") and "A model card." not in (card(db) or "")
 
 
-def eventually(probe: Callable[[], Any], what: str, deadline: float = 5) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if value := probe():
-            return value
-        time.sleep(0.02)
-    pytest.fail(f"{what} not seen within {deadline} s")
-
-
 def test_local_records_get_catalog_cards_in_the_background(
     db: Database, catalog: FakeCatalog, tmp_path: Path, catalog_validator: Callable[[Any], None]
 ) -> None:
@@ -199,15 +160,7 @@ def test_local_records_get_catalog_cards_in_the_background(
     ):
         rm = api.post("/registered_models", json={"name": "granite"}).json()
         mv = api.post("/model_versions", json={"name": "v1", "registeredModelId": rm["id"]}).json()
-        artifact = {
-            "artifactType": "model-artifact",
-            "name": "granite",
-            "uri": "oci://quay.io/granite:1",
-            "modelSourceKind": "catalog",
-            "modelSourceClass": "redhat_ai",
-            "modelSourceGroup": "ibm-granite",
-            "modelSourceName": "granite 3b",
-        }
+        artifact = {"artifactType": "model-artifact", **GRANITE}
         assert api.post(f"/model_versions/{mv['id']}/artifacts", json=artifact).status_code == 201
         text = eventually(
             lambda: (

@@ -8,9 +8,7 @@ locations API are small fakes (http.server in a thread) that keep state and answ
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,47 +33,33 @@ from modelreg.services.archive import ArchiveService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 from modelreg.settings import BridgeSettings
-from modelreg.storage import migrations
 from modelreg.storage.db import Database
 
+from .fake_http import FakeHTTP, JsonHandler
 from .test_sync import add_model
 
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any]]
 
 
-class FakeServer:
+class FakeServer(FakeHTTP):
     """Serves `handler(method, path, query, json body) -> (status, json)` on a free port."""
 
     def __init__(self, handler: Handler) -> None:
         outer = self
         self.requests: list[tuple[str, str, str | None]] = []
 
-        class _H(BaseHTTPRequestHandler):
+        class _H(JsonHandler):
             def _do(self) -> None:
                 url = urlsplit(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length)) if length else None
                 outer.requests.append((self.command, url.path, self.headers.get("Authorization")))
                 status, answer = handler(self.command, url.path, parse_qs(url.query), body)
-                payload = b"" if answer is None else json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
+                self._send(status, answer)
 
             do_GET = do_POST = do_PUT = do_DELETE = _do
 
-            def log_message(self, *_args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serve(_H)
 
 
 class FakeKube:
@@ -149,14 +133,6 @@ class FakeBackstage:
         if self.locations.pop(location_id, None) is None:
             return 404, {"error": {"name": "NotFoundError"}}
         return 204, None
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrations.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 @pytest.fixture

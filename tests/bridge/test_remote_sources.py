@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import http.server
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,15 +26,9 @@ from modelreg.storage.db import Database
 from modelreg.storage.tables import bridge_records, bridge_sources
 from processes import ServeProcess
 
+from .fake_http import FakeHTTP, JsonHandler
+
 API = "/api/model_registry/v1alpha3"
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'local.db'}")
-    migrations.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 class Remote:
@@ -159,7 +151,7 @@ def test_pagination_reads_every_page(db: Database, remote: Remote) -> None:
     assert len(tokens) >= 5  # 3 models in 2 pages, 9 versions in 5 pages
 
 
-class Failing(http.server.BaseHTTPRequestHandler):
+class Failing(JsonHandler):
     """A registry that is down behind its proxy: every request gets a 500 (under /bad-json: 200 with HTML)."""
 
     def do_GET(self) -> None:
@@ -168,18 +160,13 @@ class Failing(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(b"<html>maintenance</html>" if bad_json else b"upstream down")
 
-    def log_message(self, *args: Any) -> None:
-        pass
-
 
 @pytest.fixture
 def failing_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Failing)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    server = FakeHTTP()
+    server.serve(Failing)
+    yield server.url
+    server.close()
 
 
 def test_transient_errors_keep_records_and_recovery_clears_them(db: Database, remote: Remote, failing_url: str) -> None:

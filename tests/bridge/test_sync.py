@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -17,17 +15,8 @@ from modelreg.services import entities as e
 from modelreg.services.archive import ArchiveService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage import migrations
 from modelreg.storage.db import Database
 from modelreg.storage.tables import bridge_records
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[Database]:
-    database = Database(f"sqlite:///{tmp_path / 'registry.db'}")
-    migrations.upgrade(database.engine)
-    yield database
-    database.dispose()
 
 
 def add_model(registry: RegistryService, name: str, versions: tuple[str, ...] = ("v1",)) -> tuple[int, list[int]]:

@@ -25,6 +25,7 @@ from typing import Protocol
 import httpx
 
 from modelreg.bridge import store
+from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.kube import KubeClient, KubeError, in_cluster_namespace
 from modelreg.bridge.sync import BridgeSync
 from modelreg.services import clock
@@ -349,13 +350,8 @@ class Publisher:
             self.notify()  # publish what is stored now; the start-up resync notifies again if it changes rows
 
     def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        for output in self.outputs:
-            output.close()
+        stop_worker(self._stop, self._wake, self._thread, self.outputs, timeout)
+        self._thread = None
 
     def wait_idle(self, timeout: float = 10) -> bool:
         return self._idle.wait(timeout)

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy import Connection, delete, insert, select, update
 
 from modelreg.bridge import store
+from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.cards import CatalogCards, card_coordinates
 from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
 from modelreg.bridge.sources import without_userinfo
@@ -189,13 +190,8 @@ class RemotePoller:
         self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        for source in self.sources:
-            source.close()
+        stop_worker(self._stop, self._wake, self._thread, self.sources, timeout)
+        self._thread = None
 
     def poll_soon(self) -> None:
         """Poll every source now (e.g. the cluster view changed), leases permitting."""

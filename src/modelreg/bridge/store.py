@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 from typing import Any, Literal
 
 from sqlalchemy import Column, Connection, Table, and_, delete, func, insert, select, update
@@ -197,6 +198,18 @@ def all_documents(conn: Connection, fmt: Format) -> Iterable[tuple[str, str]]:
     else:
         for model_key, key, doc in conn.execute(select(_r.model_key, _r.key, _r.document).order_by(_r.key)):
             yield record_uri(model_key, key), doc
+
+
+def write_documents(conn: Connection, fmt: Format, directory: Path) -> int:
+    """Write every stored document in `fmt` under `directory`, at the path its URI names; how many were written.
+    `modelreg bridge export` after its resync."""
+    count = 0
+    for uri, document in all_documents(conn, fmt):
+        target = directory / uri.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(document)
+        count += 1
+    return count
 
 
 # --- sync status ---------------------------------------------------------------------------------------------------

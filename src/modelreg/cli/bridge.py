@@ -47,13 +47,8 @@ def export(
         defaults = Defaults.create(bridge.default_owner, bridge.default_lifecycle)
         resolver = kserve.resolver if kserve is not None and kserve.loaded else None
         BridgeSync(db, defaults, resolver=resolver, cards=cards).full_sync()
-        count = 0
         with db.read() as conn:
-            for uri, document in store.all_documents(conn, fmt):
-                target = directory / uri.lstrip("/")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(document)
-                count += 1
+            count = store.write_documents(conn, fmt, directory)
     out.print(f"wrote {count} {format} document(s) to {escape(str(directory))}", highlight=False)
 
 
