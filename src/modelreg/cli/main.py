@@ -1,26 +1,66 @@
-"""The ``modelreg`` command. Each command group is its own module; this one wires them together."""
+"""The ``modelreg`` command. Each command group is its own module; this one wires them together.
+
+Command modules are imported when their command runs (or when ``--help`` lists them), not at start: the client
+commands (``upload``, ``download``, ...) then start in a fraction of the time it takes to import SQLAlchemy and
+Alembic for the database-side ones, which counts against every upload's speed.
+"""
 
 from __future__ import annotations
 
+from importlib import import_module
+
+import click
 import typer
+from typer.core import TyperGroup
 
-from modelreg.cli import access, audit, connections, db, lifecycle, server, transfer
-from modelreg.cli import bridge as bridge_cli
+# command name → (module, attribute): a function is one command, a ``typer.Typer`` a group of them. In help order.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("modelreg.cli.server", "serve"),
+    "seed": ("modelreg.cli.server", "seed"),
+    "promote": ("modelreg.cli.lifecycle", "promote"),
+    "upload": ("modelreg.cli.transfer", "upload"),
+    "download": ("modelreg.cli.transfer", "download"),
+    "verify": ("modelreg.cli.transfer", "verify"),
+    "list": ("modelreg.cli.transfer", "list_"),
+    "db": ("modelreg.cli.db", "app"),
+    "token": ("modelreg.cli.access", "tokens"),
+    "rolebinding": ("modelreg.cli.access", "bindings"),
+    "audit": ("modelreg.cli.audit", "app"),
+    "connection": ("modelreg.cli.connections", "app"),
+    "bridge": ("modelreg.cli.bridge", "app"),
+}
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance.")
-app.command("serve")(server.serve)
-app.command("seed")(server.seed)
-app.command("promote")(lifecycle.promote)
-app.command("upload")(transfer.upload)
-app.command("download")(transfer.download)
-app.command("verify")(transfer.verify)
-app.command("list")(transfer.list_)
-app.add_typer(db.app, name="db")
-app.add_typer(access.tokens, name="token")
-app.add_typer(access.bindings, name="rolebinding")
-app.add_typer(audit.app, name="audit")
-app.add_typer(connections.app, name="connection")
-app.add_typer(bridge_cli.app, name="bridge")
+
+class LazyCommands(TyperGroup):
+    """A group whose subcommands are built from ``COMMANDS`` on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attribute = COMMANDS[name]
+        target = getattr(import_module(module), attribute)
+        if isinstance(target, typer.Typer):
+            command: click.Command = typer.main.get_group(target)
+        else:
+            single = typer.Typer(add_completion=False)
+            single.command(name)(target)
+            command = typer.main.get_command(single)
+        command.name = name
+        return command
+
+
+app = typer.Typer(
+    cls=LazyCommands, no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance."
+)
+
+
+@app.callback()
+def main() -> None:
+    """modelreg: a model registry with governance."""
+
 
 if __name__ == "__main__":
     app()
