@@ -60,7 +60,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.audit = AuditService(db)
     app.state.lifecycle = LifecycleService(registry, Policy.load(settings.governance.policy_file))
     app.state.connections = connections = ConnectionService(
-        db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts"
+        db,
+        SecretBox(settings.storage, settings.data_dir),
+        settings.data_dir / "artifacts",
+        sign_s3_payloads=settings.storage.sign_s3_payloads,
     )
     app.state.uploads = UploadService(
         db, connections, settings.storage.default_connection, settings.storage.upload_ttl_seconds

@@ -86,6 +86,11 @@ class StorageSettings(BaseModel):
     upload_ttl_seconds: int = Field(
         default=24 * 3600, gt=0, description="An upload session idle this long is aborted and its objects deleted"
     )
+    sign_s3_payloads: bool = Field(
+        default=False,
+        description="Sign S3 request payloads (a SHA-256 pass over every byte); off: UNSIGNED-PAYLOAD, as boto3 does "
+        "over https, with a CRC32 per request and modelreg's own SHA-256 per file",
+    )
 
     secret_key: str | None = Field(
         default=None, repr=False, description="urlsafe-base64 of 32 random bytes; wins over secret_key_file"

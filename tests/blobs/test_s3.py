@@ -271,3 +271,20 @@ def test_put_stream_memory_is_bounded_by_the_parts_in_flight(s3_server: S3Server
         sampler.join()
     assert (stored.size, stored.sha256) == (100 * MB, source.hexdigest())
     assert peak - start < 40 * MB, f"RSS grew by {(peak - start) / MB:.1f} MiB"
+
+
+@pytest.mark.parametrize("sign", [False, True], ids=["unsigned", "signed"])
+def test_payload_signing_follows_the_config(s3_server: S3Server, bucket: str, sign: bool) -> None:
+    """Unsigned by default (no SHA-256 pass over the bytes for the signature, as boto3 does over https); the bytes
+    still carry a checksum and arrive intact."""
+    store = S3Store(s3_server.config(bucket, sign_payload=sign), part_size=5 * MB)
+    sent: list[str] = []
+    store.client.meta.events.register(
+        "before-send.s3.PutObject", lambda request, **_: sent.append(request.headers["X-Amz-Content-SHA256"].decode())
+    )
+    data = b"weights" * 1000
+    stored = store.put_stream("m/w.bin", io.BytesIO(data), len(data))
+    assert stored.sha256 == hashlib.sha256(data).hexdigest()
+    assert sent == [hashlib.sha256(data).hexdigest() if sign else "UNSIGNED-PAYLOAD"]
+    with store.open_read("m/w.bin") as body:
+        assert body.read() == data

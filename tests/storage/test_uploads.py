@@ -201,9 +201,15 @@ def test_interrupted_upload_stores_and_registers_nothing(
         folder = Path(urlsplit(started["uri"]).path)
         return list(folder.rglob("*")) if folder.exists() else []
 
-    deadline = time.monotonic() + 30  # the server sees the cut when the socket closes; generous for a loaded CI
+    # The server may pick the request up after the client is gone: wait until the partial object has appeared
+    # (a temp file, or a multipart upload when the size is known) or 2 s passed, then until it is gone again.
+    appeared = time.monotonic() + 2
+    while not leftovers() and time.monotonic() < appeared:
+        time.sleep(0.02)
+    deadline = time.monotonic() + 30  # generous for a loaded CI
     while leftovers() and time.monotonic() < deadline:
         time.sleep(0.05)
+    time.sleep(0.2)
     assert leftovers() == [], "the interrupted upload left objects behind"
     session = api.get(f"/uploads/{started['id']}").json()
     assert session["files"] == [] and session["state"] == "open"

@@ -63,6 +63,10 @@ class StoreConfig:
     secret_access_key: str | None = None
     directory: str | None = None
     base_url: str | None = None
+    # S3 over plain http: sign each request's payload (a SHA-256 pass over every byte) or send UNSIGNED-PAYLOAD, as
+    # boto3 does over https. Integrity does not rest on it: every part carries a CRC32 the server checks, and
+    # modelreg records the SHA-256 of every file and verifies downloads against it.
+    sign_payload: bool = False
 
     def __repr__(self) -> str:
         parts = []

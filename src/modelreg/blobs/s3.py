@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 MB = 1024 * 1024
 DEFAULT_PART_SIZE = 16 * MB
 DEFAULT_CONCURRENCY = 8
-DEFAULT_STREAM_PARTS = 2  # parts of a stream held in memory (and so sent in parallel); bounds put_stream memory
+DEFAULT_STREAM_PART_SIZE = 8 * MB  # a stream's parts are buffered in memory, so smaller than a file's
+DEFAULT_STREAM_PARTS = 3  # parts of a stream held in memory (and so sent in parallel); bounds put_stream memory
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
 NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
 
@@ -55,8 +56,8 @@ class S3Store:
     """Objects are ``bucket/prefix/key``.
 
     Memory: ``put_file`` streams each part from disk (s3transfer opens the file per part), so it stays flat;
-    ``put_stream`` holds at most ``(stream_parts + 1) * part_size`` bytes (64 MiB by default): s3transfer reads a
-    non-seekable stream into one buffer per part, and only ``stream_parts`` of them may be in flight.
+    ``put_stream`` holds at most ``(stream_parts + 1) * stream_part_size`` bytes (32 MiB by default): s3transfer
+    reads a non-seekable stream into one buffer per part, and only ``stream_parts`` of them may be in flight.
     """
 
     def __init__(
@@ -67,6 +68,7 @@ class S3Store:
         multipart_threshold: int | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         stream_parts: int = DEFAULT_STREAM_PARTS,
+        stream_part_size: int | None = None,
     ) -> None:
         if not config.bucket:
             raise ValueError("an s3 store needs a bucket")
@@ -79,6 +81,7 @@ class S3Store:
         self.multipart_threshold = multipart_threshold or part_size
         self.concurrency = concurrency
         self.stream_parts = stream_parts
+        self.stream_part_size = stream_part_size or min(part_size, DEFAULT_STREAM_PART_SIZE)
         self._client: Any = None
         self._lock = threading.Lock()
         log.debug("s3 store %r", config)
@@ -100,17 +103,20 @@ class S3Store:
                         endpoint_url=c.endpoint,
                         config=BotoConfig(
                             signature_version="s3v4",
-                            s3={"addressing_style": "path" if c.path_style else "virtual"},
+                            s3={
+                                "addressing_style": "path" if c.path_style else "virtual",
+                                "payload_signing_enabled": c.sign_payload,
+                            },
                             max_pool_connections=max(10, self.concurrency + 2),
                             retries={"mode": "standard", "max_attempts": 5},
                         ),
                     )
         return self._client
 
-    def _transfer_config(self) -> TransferConfig:
+    def _transfer_config(self, part_size: int | None = None) -> TransferConfig:
         tc = TransferConfig(
-            multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=self.part_size,
+            multipart_threshold=min(self.multipart_threshold, part_size or self.multipart_threshold),
+            multipart_chunksize=part_size or self.part_size,
             max_concurrency=self.concurrency,
             use_threads=True,
             preferred_transfer_client="classic",  # the CRT client would ignore these limits
@@ -141,7 +147,7 @@ class S3Store:
         full = self._full(key)
         reader = HashingReader(fileobj)
         subscribers = [_ProvideSize(size)] if size is not None else None
-        with create_transfer_manager(self.client, self._transfer_config()) as manager:
+        with create_transfer_manager(self.client, self._transfer_config(self.stream_part_size)) as manager:
             manager.upload(reader, self.bucket, full, subscribers=subscribers).result()
         if size is not None and reader.size != size:
             self._delete_key(full)

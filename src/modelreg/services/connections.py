@@ -178,10 +178,13 @@ def _prefix(value: str) -> str | None:
 
 
 class ConnectionService:
-    def __init__(self, db: Database, secrets: SecretBox, local_directory: Path | None = None) -> None:
+    def __init__(
+        self, db: Database, secrets: SecretBox, local_directory: Path | None = None, sign_s3_payloads: bool = False
+    ) -> None:
         self.db = db
         self.secrets = secrets
         self.local_directory = local_directory
+        self.sign_s3_payloads = sign_s3_payloads
         self._stores: OrderedDict[StoreConfig, BlobStore] = OrderedDict()
         self._stores_lock = threading.Lock()
 
@@ -345,6 +348,7 @@ class ConnectionService:
             secret_access_key=None if secret is None else self.secrets.decrypt(secret, _associated(row["name"])),
             directory=row["directory"],
             base_url=row["base_url"],
+            sign_payload=self.sign_s3_payloads,
         )
 
     def open(self, name: str) -> BlobStore:
