@@ -56,7 +56,6 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.registry = registry
     app.state.experiments = ExperimentService(registry)
     app.state.access = access = AccessService(db)
-    app.state.archive = ArchiveService(registry)
     app.state.audit = AuditService(db)
     app.state.lifecycle = LifecycleService(registry, Policy.load(settings.governance.policy_file))
     app.state.connections = connections = ConnectionService(
@@ -69,6 +68,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         db, connections, settings.storage.default_connection, settings.storage.upload_ttl_seconds
     )
     app.state.artifact_files = ArtifactFiles(db, connections)
+    app.state.archive = ArchiveService(registry, app.state.uploads)
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
 
     errors.install(app)

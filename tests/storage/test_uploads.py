@@ -343,3 +343,34 @@ def test_racing_commits_register_one_version(gov: Governed) -> None:
         t.join()
     assert sorted(results) == [201, 409]
     assert len(registered_versions(gov)) == 1
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_hard_delete_removes_the_uploaded_files(gov: Governed, s3_server: S3Server, bucket: str, where: str) -> None:
+    """Archive is a soft delete (the files stay, still downloadable by id); a hard delete by an admin takes the files
+    that modelreg uploaded for the version with it, and only those."""
+    begin: dict[str, Any] = {}
+    if where == "s3":
+        s3_connection(gov, s3_server, bucket)
+        begin["connection"] = "minio"
+    api = storage(gov)
+    gone = upload(api, "m", "v1", {"w.bin": b"old weights", "cfg/c.json": b"{}"}, **begin)
+    kept = upload(api, "m", "v2", {"w.bin": b"new weights"}, **begin)
+
+    def stored(done: dict[str, Any]) -> list[str]:
+        if where == "s3":
+            listed = s3_server.boto3().list_objects_v2(Bucket=bucket).get("Contents", [])
+            prefix = done["modelArtifact"]["storagePath"]
+            return sorted(o["Key"] for o in listed if o["Key"].startswith(prefix + "/"))
+        folder = Path(urlsplit(done["modelArtifact"]["uri"]).path)
+        return sorted(str(p) for p in folder.rglob("*") if p.is_file())
+
+    assert len(stored(gone)) == 2 and len(stored(kept)) == 1
+    admin = gov.governance("admin")
+    version = gone["modelVersion"]["id"]
+    assert admin.post(f"/model_versions/{version}/archive").status_code == 200
+    assert len(stored(gone)) == 2  # archived: kept for audit
+    assert storage(gov, "viewer").get(f"/model_versions/{version}/files/w.bin").content == b"old weights"
+    assert admin.delete(f"/model_versions/{version}").status_code == 200
+    assert stored(gone) == [] and len(stored(kept)) == 1
+    assert api.get(f"/model_versions/{version}/files").status_code == 404

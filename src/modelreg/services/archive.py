@@ -2,7 +2,8 @@
 
 Archiving is a soft delete kept for audit: the entity leaves default listings and the catalog but stays readable
 by id. Archiving a model archives its live versions with it; restoring the model brings back exactly those.
-Hard delete removes an archived entity for good and leaves its last state in the audit trail as a tombstone.
+Hard delete removes an archived entity for good and leaves its last state in the audit trail as a tombstone; the
+files modelreg uploaded for its versions are deleted too (files it merely points at, registered by URI, are not).
 The Kubeflow API's own way of archiving, a PATCH of ``state``, takes the same path (``RegistryService.update``).
 """
 
@@ -13,7 +14,7 @@ from sqlalchemy import Connection, delete, select
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.errors import Conflict
-from modelreg.services import audit, properties
+from modelreg.services import audit, properties, uploads
 from modelreg.services import entities as e
 from modelreg.services.entities import Kind, Record
 from modelreg.services.registry import RegistryService
@@ -23,9 +24,10 @@ ARCHIVABLE = {"registered_models": e.REGISTERED_MODEL, "model_versions": e.MODEL
 
 
 class ArchiveService:
-    def __init__(self, registry: RegistryService) -> None:
+    def __init__(self, registry: RegistryService, upload_service: uploads.UploadService | None = None) -> None:
         self.registry = registry
         self.db = registry.db
+        self.uploads = upload_service
 
     def archive(self, kind: Kind, id_: int) -> Record:
         return self._set_state(kind, id_, "ARCHIVED")
@@ -44,7 +46,7 @@ class ArchiveService:
         """Remove an archived model (with its versions) or an archived version, and everything they own."""
         context.require(Permission.DELETE, f"delete a {kind.label}")
 
-        def run(conn: Connection) -> None:
+        def run(conn: Connection) -> list[uploads.Upload]:
             current = e.load(conn, kind, id_)
             if current.row["state"] != "ARCHIVED":
                 raise Conflict(f"{kind.label} {id_} is not archived: archive it before deleting it")
@@ -58,6 +60,8 @@ class ArchiveService:
             else:
                 version_ids = [id_]
             _refuse_if_served(conn, kind, id_, version_ids)
+            stored = uploads.committed_for_versions(conn, version_ids)
+            uploads.mark_deleted(conn, stored)
             for version_id in version_ids:
                 if kind is e.REGISTERED_MODEL or version_id != id_:
                     version = e.load(conn, e.MODEL_VERSION, version_id)
@@ -67,8 +71,11 @@ class ArchiveService:
                 properties.delete_all(conn, e.REGISTERED_MODEL.name, [id_])
                 conn.execute(delete(e.REGISTERED_MODEL.table).where(e.REGISTERED_MODEL.table.c.id == id_))
             _tombstone(conn, kind, current)
+            return stored
 
-        self.db.run_write(run)
+        stored = self.db.run_write(run)
+        if self.uploads is not None:
+            self.uploads.purge(stored)  # after the commit: files never vanish under a version that still exists
 
 
 def _tombstone(conn: Connection, kind: Kind, record: Record) -> None:

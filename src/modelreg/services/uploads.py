@@ -51,7 +51,7 @@ _f = upload_files.c
 @dataclass(frozen=True)
 class Upload:
     id: str
-    state: str
+    state: str  # open | committed | aborted | deleted (its version was hard-deleted, and its files with it)
     registered_model_name: str
     version_name: str
     connection: str
@@ -159,6 +159,21 @@ def for_artifact(conn: Connection, artifact_id: int, uri: str) -> Upload | None:
     where = (_u.artifact_id == artifact_id, _u.state == "committed", _u.uri == uri)
     row = conn.execute(select(uploads).where(*where)).mappings().first()
     return None if row is None else _upload(row, _files(conn, row["id"]))
+
+
+def committed_for_versions(conn: Connection, version_ids: list[int]) -> list[Upload]:
+    """The committed uploads that stored files for these versions (to delete with them)."""
+    if not version_ids:
+        return []
+    rows = conn.execute(select(uploads).where(_u.model_version_id.in_(version_ids), _u.state == "committed")).mappings()
+    return [_upload(row, []) for row in rows.all()]
+
+
+def mark_deleted(conn: Connection, sessions: list[Upload]) -> None:
+    """Their version is gone: the rows stay (what was stored, and its digests), the files go (``purge``)."""
+    if sessions:
+        ids = [s.id for s in sessions]
+        conn.execute(update(uploads).where(_u.id.in_(ids)).values(state="deleted", last_update_time=clock.now_ms()))
 
 
 class UploadService:
@@ -296,6 +311,16 @@ class UploadService:
         except IntegrityError:
             # another upload created the same model or version meanwhile: look again, now it is found
             return self.db.run_write(lambda conn: self._register(conn, upload_id))
+
+    def purge(self, sessions: list[Upload]) -> None:
+        """Delete the stored files of uploads whose versions were hard-deleted (best effort, after the commit)."""
+        for session in sessions:
+            try:
+                store = self.connections.open(session.connection)
+            except Exception:
+                log.warning("upload %s: its connection %r is gone; its files stay", session.id, session.connection)
+                continue
+            _delete_quietly(store, session.key)
 
     def expire_stale(self) -> int:
         """Abort open sessions idle for longer than the TTL (called on every ``begin``; cheap when there are none)."""
