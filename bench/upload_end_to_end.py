@@ -35,7 +35,7 @@ import boto3
 from botocore.config import Config
 
 sys.path.insert(0, str(Path(__file__).parent))
-from upload_vs_boto3 import free_port, make_file, moto_server, wait_until_answers
+from upload_vs_boto3 import free_port, make_file, moto_server, rss_of, wait_until_answers
 
 MB = 1024 * 1024
 MODELREG = [sys.executable, "-m", "modelreg"]
@@ -50,17 +50,6 @@ def cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except OSError:
         return 0.0
-
-
-def rss_of(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
 
 
 class Sampler:

@@ -44,12 +44,20 @@ from modelreg.blobs.s3 import S3Store
 MB = 1024 * 1024
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
+def rss_of(pid: int | str) -> int:
+    """Resident memory of a process (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
+
+
+def rss_bytes() -> int:
+    return rss_of("self")
 
 
 class PeakRss:

@@ -60,10 +60,10 @@ class StoredArtifact:
     recorded: bool
 
     def key(self, path: str) -> str:
-        entry = self.entry(path)
+        """The object key of a listed file (callers look the path up with ``entry`` first)."""
         if self.single_key is not None:
             return self.single_key
-        return join_key(self.base, entry.path)
+        return join_key(self.base, path)
 
     def entry(self, path: str) -> FileEntry:
         for entry in self.files:

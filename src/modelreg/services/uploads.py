@@ -208,12 +208,13 @@ class UploadService:
             if not value or len(value) > NAME_LENGTH:
                 raise InvalidInput(f"invalid {label}: 1 to {NAME_LENGTH} characters")
         connection = connection or self.default_connection
-        if self.connections.resolve(connection).type == "uri":
+        config = self.connections.resolve(connection)
+        if config.type == "uri":
             raise InvalidInput(f"data connection {connection!r} is read-only (type 'uri'): choose an s3 or local one")
         self.expire_stale()
         with self.db.read() as conn:
             self._check_target(conn, registered_model_name, version_name)
-        store = self.connections.open(connection)
+        store = self.connections.open_config(config)
         upload_id = secrets.token_hex(16)
         key = join_key(_slug(registered_model_name), _slug(version_name), upload_id[:12])
         now = clock.now_ms()

@@ -74,12 +74,13 @@ async def put_file(svc: UploadsDep, upload_id: UploadId, path: FilePath, request
 @router.post("/uploads/{upload_id}/commit", status_code=201, tags=["Storage"])
 def commit_upload(svc: UploadsDep, upload_id: UploadId) -> Response:
     done = svc.commit(upload_id)
+    upload = done.upload.to_dict()
     body = {
-        "upload": done.upload.to_dict(),
+        "upload": upload,
         "registeredModel": _wire(done.registered_model),
         "modelVersion": _wire(done.model_version),
         "modelArtifact": _wire(done.model_artifact),
-        "files": done.upload.to_dict()["files"],
+        "files": upload["files"],
         "totalSize": done.upload.total_size,
     }
     return json_response(body, 201)
