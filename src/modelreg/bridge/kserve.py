@@ -18,8 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
-import httpx
-
+from modelreg.bridge.kube import KubeClient
 from modelreg.bridge.names import backstage_name
 from modelreg.bridge.normalize import EndpointResolver, registry_endpoint
 from modelreg.bridge.records import Endpoint
@@ -72,10 +71,15 @@ def service_status(item: Json) -> ServiceStatus | None:
 class KServeStatus:
     """The cluster's InferenceServices, refreshed on an interval; `resolver(source)` plugs into `normalize`."""
 
-    def __init__(self, settings: KubernetesSettings, client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: KubernetesSettings) -> None:
         self.settings = settings
-        verify: Any = str(settings.ca_file) if settings.ca_file else settings.verify_tls
-        self.client = client or httpx.Client(verify=verify, timeout=settings.timeout_seconds)
+        self.kube = KubeClient(
+            settings.api_url,
+            ca_file=settings.ca_file,
+            verify_tls=settings.verify_tls,
+            timeout=settings.timeout_seconds,
+            bearer=settings.bearer_token,
+        )
         self._view: dict[tuple[str, str], ServiceStatus] = {}
         self.loaded = False  # a list has succeeded at least once
         self.last_error: str | None = None
@@ -86,20 +90,17 @@ class KServeStatus:
     # --- reading the cluster ---------------------------------------------------------------------------------
 
     def _paths(self) -> list[str]:
-        base = f"{self.settings.api_url.rstrip('/')}/apis/{GROUP_VERSION}"
+        base = f"/apis/{GROUP_VERSION}"
         if not self.settings.namespaces:
             return [f"{base}/inferenceservices"]
         return [f"{base}/namespaces/{quote(ns, safe='')}/inferenceservices" for ns in self.settings.namespaces]
 
-    def _items(self, url: str, headers: Mapping[str, str]) -> Iterator[Json]:
-        params: dict[str, Any] = {"limit": _PAGE}
+    def _items(self, path: str) -> Iterator[Json]:
+        params = {"limit": str(_PAGE)}
         while True:
-            response = self.client.get(url, params=params, headers=headers)
-            if response.status_code != 200:
-                raise RuntimeError(f"GET {url} answered {response.status_code}")
-            body = response.json()
+            body = self.kube.get(path, params=params)
             if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
-                raise RuntimeError(f"GET {url}: not an InferenceServiceList")
+                raise RuntimeError(f"GET {path}: not an InferenceServiceList")
             yield from (i for i in body.get("items") or [] if isinstance(i, dict))
             token = (body.get("metadata") or {}).get("continue")
             if not token:
@@ -108,13 +109,10 @@ class KServeStatus:
 
     def refresh(self) -> bool:
         """Re-list the InferenceServices; True when the view changed. Any error keeps the previous view."""
-        headers = {"Accept": "application/json"}
         try:
-            if token := self.settings.bearer_token():
-                headers["Authorization"] = f"Bearer {token}"
             view: dict[tuple[str, str], ServiceStatus] = {}
             for path in self._paths():
-                for item in self._items(path, headers):
+                for item in self._items(path):
                     if (found := service_status(item)) is not None:
                         view[(found.namespace, found.name)] = found
         except Exception as exc:
@@ -187,4 +185,4 @@ class KServeStatus:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
-        self.client.close()
+        self.kube.close()

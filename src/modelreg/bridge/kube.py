@@ -6,6 +6,7 @@ a large dependency for that. Defaults follow the in-cluster service account, so 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +44,19 @@ class KubeClient:
         verify_tls: bool = True,
         timeout: float = 10.0,
         transport: httpx.BaseTransport | None = None,
+        bearer: Callable[[], str | None] | None = None,
     ) -> None:
-        if token is None and token_file is None and (SERVICE_ACCOUNT / "token").is_file():
-            token_file = SERVICE_ACCOUNT / "token"
-        if ca_file is None and (SERVICE_ACCOUNT / "ca.crt").is_file():
-            ca_file = SERVICE_ACCOUNT / "ca.crt"
+        """``bearer`` supplies the token at each call instead of ``token``/``token_file``. The service account's
+        token and CA are the defaults only when no credential source is given at all."""
+        if token is None and token_file is None and bearer is None:
+            if (SERVICE_ACCOUNT / "token").is_file():
+                token_file = SERVICE_ACCOUNT / "token"
+            if ca_file is None and (SERVICE_ACCOUNT / "ca.crt").is_file():
+                ca_file = SERVICE_ACCOUNT / "ca.crt"
         self.api_url = (api_url or IN_CLUSTER_URL).rstrip("/")
         self._token = token
         self._token_file = Path(token_file) if token_file else None
+        self._bearer = bearer
         verify: bool | str = str(ca_file) if (verify_tls and ca_file) else verify_tls
         self._http = httpx.Client(base_url=self.api_url, verify=verify, timeout=timeout, transport=transport)
 
@@ -59,7 +65,7 @@ class KubeClient:
 
     def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/json"}
-        token = self._token
+        token = self._bearer() if self._bearer is not None else self._token
         if token is None and self._token_file is not None:
             token = self._token_file.read_text().strip()
         if token:
