@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from modelreg.blobs import InvalidUri, StoreConfig, open_uri, parse_uri
 from modelreg.blobs.http import HttpStore
 from modelreg.blobs.local import LocalStore
 from modelreg.blobs.s3 import S3Store
+from modelreg.blobs.uris import EndpointMismatch, check_http_url, http_url_under, same_endpoint
 
 
 def test_upstream_form_with_endpoint_and_region() -> None:
@@ -47,20 +49,89 @@ def test_invalid_uris(uri: str) -> None:
         parse_uri(uri)
 
 
-def test_open_uri_picks_the_store_and_lends_credentials_only_to_the_same_endpoint(tmp_path: Path) -> None:
+def test_open_uri_reads_an_s3_uri_through_its_connection_and_only_at_its_endpoint(tmp_path: Path) -> None:
     defaults = StoreConfig(
         type="s3", endpoint="http://minio:9000", region="r1", access_key_id="AK", secret_access_key="SK"
     )
-    same, key = open_uri("s3://b/k?endpoint=http://minio:9000/", defaults)
-    assert isinstance(same, S3Store) and key == "k"
+    same, key = open_uri("s3://b/k?endpoint=HTTP://Minio:9000/&defaultRegion=elsewhere", defaults)
+    assert isinstance(same, S3Store) and key == "k" and same.bucket == "b"
     assert (same.config.access_key_id, same.config.secret_access_key, same.config.region) == ("AK", "SK", "r1")
-    other, _ = open_uri("s3://b/k?endpoint=http://attacker:9000", defaults)
-    assert isinstance(other, S3Store)
-    assert (other.config.access_key_id, other.config.secret_access_key) == (None, None)
+    assert same.config.endpoint == "http://minio:9000"  # the connection's, as the admin wrote it
+    for other in ("http://attacker:9000", "http://minio:9001", "https://minio:9000", "http://127.0.0.1:9000"):
+        with pytest.raises(EndpointMismatch, match="not the connection's endpoint"):
+            open_uri(f"s3://b/k?endpoint={other}", defaults)
+    with pytest.raises(EndpointMismatch):  # the URI names an endpoint, the connection is AWS's
+        open_uri("s3://b/k?endpoint=http://minio:9000", dataclasses.replace(defaults, endpoint=None))
     bare, _ = open_uri("s3://b/k", defaults)
     assert isinstance(bare, S3Store) and bare.config.endpoint == "http://minio:9000"
     assert isinstance(open_uri((tmp_path / "x").as_uri())[0], LocalStore)
     assert isinstance(open_uri("http://h/x")[0], HttpStore)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("http://minio:9000", "http://minio:9000/", True),
+        ("HTTP://MinIO:9000", "http://minio:9000", True),
+        ("http://minio", "http://minio:80", True),
+        ("https://s3.example.com:443/", "https://s3.example.com", True),
+        ("http://minio:9000", "http://minio:9001", False),
+        ("http://minio:9000", "https://minio:9000", False),
+        ("http://minio", "https://minio", False),
+        ("http://minio:9000", "http://minio.evil:9000", False),
+        ("http://u:p@minio:9000", "http://minio:9000", False),
+        ("http://minio:9000", None, False),
+        ("http://minio:bad", "http://minio:9000", False),
+        (None, None, True),
+    ],
+)
+def test_same_endpoint_compares_normalized_urls(a: str | None, b: str | None, same: bool) -> None:
+    assert same_endpoint(a, b) is same and same_endpoint(b, a) is same
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "under"),
+    [
+        ("http://h/public/x", "http://h/public/", True),
+        ("http://h/public/x", "http://h/public", True),
+        ("http://H:80/public/a/b?sig=1", "http://h/public/", True),
+        ("http://h/public/%7Euser/x", "http://h/public/~user/", True),  # an escaped unreserved character
+        ("http://h/public", "http://h/public", True),
+        ("http://h/public", "http://h/public/", False),
+        ("http://h/publicity/x", "http://h/public", False),
+        ("http://h/publicity/x", "http://h/public/", False),
+        ("https://h/public/x", "http://h/public/", False),
+        ("http://h:8080/public/x", "http://h/public/", False),
+        ("http://user:pw@h/public/x", "http://h/public/", False),
+        ("http://h.evil/public/x", "http://h/public/", False),
+    ],
+)
+def test_http_url_under_compares_normalized_urls_on_a_path_boundary(url: str, base: str, under: bool) -> None:
+    assert http_url_under(url, base) is under
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://h/public/../private/x",
+        "http://h/public/./x",
+        "http://h/public/..",
+        "http://h/public/%2e%2e/private",
+        "http://h/public/%2E./private",
+        "http://h/public/..%2Fprivate",
+        "http://h/public/%252e%252e/private",
+        "http://h/public\\..\\private",
+        "http://h/public/%5c..%5cprivate",
+        "http://h/public/x\x00y",
+        "ftp://h/public/x",
+        "http:///public/x",
+    ],
+)
+def test_urls_that_could_be_normalized_elsewhere_are_refused(url: str) -> None:
+    with pytest.raises(InvalidUri):
+        check_http_url(url)
+    with pytest.raises(InvalidUri):
+        http_url_under(url, "http://h/public/")
 
 
 segment = st.text(

@@ -26,16 +26,17 @@ def cli_env(database: Database, tmp_path: Path) -> dict[str, str]:
 
 def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp_path: Path) -> None:
     url = ["--database-url", database.url]
+    off = [*url, "--no-check"]  # the hosts here do not exist; test_hardening.py tests the check
     created = run_cli(
         "connection", "create", "minio", "--type", "s3", "--endpoint", "http://minio:9000", "--region", "eu-1",
         "--bucket", "models", "--prefix", "team-a", "--path-style", "--access-key-id", "AKID",
-        "--secret-access-key-env", "S3_SECRET", *url, env=cli_env,
+        "--secret-access-key-env", "S3_SECRET", *off, env=cli_env,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "'minio' (s3) created" in created.stderr
-    local = run_cli("connection", "create", "scratch", "--type", "local", "--directory", "rel/dir", *url, env=cli_env)
+    local = run_cli("connection", "create", "scratch", "--type", "local", "--directory", "rel/dir", *off, env=cli_env)
     assert local.returncode == 0, local.stderr
-    web = run_cli("connection", "create", "hub", "--type", "uri", "--base-url", "https://x.org/m/", *url, env=cli_env)
+    web = run_cli("connection", "create", "hub", "--type", "uri", "--base-url", "https://x.org/m/", *off, env=cli_env)
     assert web.returncode == 0, web.stderr
 
     listed = run_cli("connection", "list", *url, env=cli_env)
@@ -73,6 +74,7 @@ def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp
 def test_secret_from_stdin_and_never_as_an_argument(database: Database, cli_env: dict[str, str]) -> None:
     url = ["--database-url", database.url]
     args = ["connection", "create", "minio", "--type", "s3", "--bucket", "models", "--access-key-id", "AKID", *url]
+    args.append("--no-check")
     plain = run_cli(*args, "--secret-access-key", SECRET, env=cli_env)
     assert plain.returncode == 2 and "No such option" in plain.stderr
     piped = subprocess.run(

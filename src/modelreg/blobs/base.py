@@ -34,6 +34,24 @@ class UnsupportedOperation(BlobError):
     """The store cannot do this (e.g. writing to a plain https URL)."""
 
 
+class StoreUnreachable(BlobError):
+    """The store could not be reached (connection refused, DNS, timeout): a retry later may work."""
+
+
+class StoreRefused(BlobError):
+    """The store answered but refused or failed: access denied, a missing bucket, a redirect, a server error, no
+    credentials. The message names the cause and never a secret."""
+
+
+@dataclass(frozen=True)
+class Partial:
+    """An unfinished write left by a crash: a local temp file, or an S3 multipart upload never completed."""
+
+    key: str  # relative to the store: the temp file's path, or the key the multipart upload was for
+    started: float  # epoch seconds: the temp file's last write, or the multipart upload's initiation
+    upload_id: str = ""  # S3's id of the multipart upload
+
+
 @dataclass(frozen=True)
 class StoredFile:
     """What a store knows about one object once it is written or re-hashed."""
@@ -67,6 +85,9 @@ class StoreConfig:
     # boto3 does over https. Integrity does not rest on it: every part carries a CRC32 the server checks, and
     # modelreg records the SHA-256 of every file and verifies downloads against it.
     sign_payload: bool = False
+    # S3: sign with boto3's default credential chain (environment, instance role, IRSA...). Off, a store signs only
+    # with its own keys, or sends unsigned requests when it has none, so no URI can borrow the server's identity.
+    use_workload_identity: bool = False
 
     def __repr__(self) -> str:
         parts = []
@@ -105,11 +126,25 @@ class BlobStore(Protocol):
         ...
 
     def delete_prefix(self, prefix: str) -> int:
-        """Delete every object under a directory-like prefix; returns how many were deleted."""
+        """Delete every object, and every unfinished write, under a directory-like prefix; returns how many objects
+        were deleted."""
         ...
 
     def presign(self, key: str, expires_seconds: int) -> str | None:
         """A time-limited URL that serves the object without credentials, or None if the store cannot make one."""
+        ...
+
+    def check(self) -> None:
+        """Reach the store and confirm it is usable (endpoint, credentials, bucket or directory); raises
+        ``StoreUnreachable``/``StoreRefused`` naming the cause."""
+        ...
+
+    def iter_partials(self, prefix: str = "") -> Iterator[Partial]:
+        """Unfinished writes under a directory-like prefix (``delete_prefix`` removes them too)."""
+        ...
+
+    def discard_partial(self, partial: Partial) -> None:
+        """Remove one unfinished write; one that is already gone is not an error."""
         ...
 
     def uri(self, key: str) -> str:

@@ -2,10 +2,18 @@
 
 Uploads go through s3transfer so large objects are sent as parallel multipart uploads; the SHA-256 is computed on
 the same pass (streams) or by one concurrent read of the file (paths), never by buffering the object.
+
+Credentials: a store signs with its own keys only. Without keys it sends unsigned requests (public buckets), and
+only a config with ``use_workload_identity`` lets boto3 look for credentials itself (environment, instance role,
+web identity). So nothing the server's environment holds is ever sent to an endpoint because a URI named it.
+
+Every botocore failure leaves as ``StoreUnreachable`` (no answer) or ``StoreRefused`` (an answer that says no),
+with the bucket, the endpoint and S3's error code in the message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -15,17 +23,29 @@ from typing import IO, Any, cast
 
 import boto3
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
+from botocore import UNSIGNED
 from botocore.config import Config as BotoConfig
-from botocore.exceptions import ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    NoCredentialsError,
+    PartialCredentialsError,
+)
 from s3transfer.subscribers import BaseSubscriber
 
 from modelreg.blobs.base import (
     BlobError,
     BlobNotFound,
     HashingReader,
+    Partial,
     SizeMismatch,
     StoreConfig,
     StoredFile,
+    StoreRefused,
+    StoreUnreachable,
     check_key,
     check_prefix,
     hash_file,
@@ -40,6 +60,10 @@ DEFAULT_STREAM_PART_SIZE = 8 * MB  # a stream's parts are buffered in memory, so
 DEFAULT_STREAM_PARTS = 3  # parts of a stream held in memory (and so sent in parallel); bounds put_stream memory
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 refuses longer
 NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+CONNECT_TIMEOUT = 10  # seconds; botocore's default of 60, retried, would hold a request for minutes
+READ_TIMEOUT = 60
+CHECK_TIMEOUT = 5  # connection create's check: one attempt, quickly
+_UNAVAILABLE_CODES = {"SlowDown", "ServiceUnavailable", "RequestTimeout", "InternalError", "503", "500"}
 
 
 class _ProvideSize(BaseSubscriber):
@@ -92,26 +116,38 @@ class S3Store:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    c = self.config
-                    session = boto3.session.Session(
-                        aws_access_key_id=c.access_key_id,
-                        aws_secret_access_key=c.secret_access_key,
-                        region_name=c.region or ("us-east-1" if c.endpoint else None),
-                    )
-                    self._client = session.client(
-                        "s3",
-                        endpoint_url=c.endpoint,
-                        config=BotoConfig(
-                            signature_version="s3v4",
-                            s3={
-                                "addressing_style": "path" if c.path_style else "virtual",
-                                "payload_signing_enabled": c.sign_payload,
-                            },
-                            max_pool_connections=max(10, self.concurrency + 2),
-                            retries={"mode": "standard", "max_attempts": 5},
-                        ),
-                    )
+                    self._client = self._make_client(max_attempts=5, connect_timeout=CONNECT_TIMEOUT)
         return self._client
+
+    def _make_client(self, *, max_attempts: int, connect_timeout: float, read_timeout: float = READ_TIMEOUT) -> Any:
+        c = self.config
+        keys = bool(c.access_key_id and c.secret_access_key)
+        # Unsigned unless the connection has keys or may use the workload identity: botocore then never consults
+        # its credential chain (environment, config files, instance metadata).
+        unsigned = not keys and not c.use_workload_identity
+        config = BotoConfig(
+            signature_version=UNSIGNED if unsigned else "s3v4",
+            s3={
+                "addressing_style": "path" if c.path_style else "virtual",
+                "payload_signing_enabled": c.sign_payload,
+            },
+            max_pool_connections=max(10, self.concurrency + 2),
+            retries={"mode": "standard", "max_attempts": max_attempts},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+        )
+        session = boto3.session.Session(region_name=c.region or ("us-east-1" if c.endpoint else None))
+        if keys:
+            # explicit keys (and no session token): botocore uses exactly these, whatever the environment holds
+            return session.client(
+                "s3",
+                endpoint_url=c.endpoint,
+                aws_access_key_id=c.access_key_id,
+                aws_secret_access_key=c.secret_access_key,
+                aws_session_token=None,
+                config=config,
+            )
+        return session.client("s3", endpoint_url=c.endpoint, config=config)
 
     def _transfer_config(self, part_size: int | None = None) -> TransferConfig:
         tc = TransferConfig(
@@ -128,12 +164,56 @@ class S3Store:
     def _full(self, key: str) -> str:
         return self.prefix + check_key(key)
 
+    @property
+    def _where(self) -> str:
+        return f"bucket {self.bucket!r} at {self.config.endpoint or 'AWS S3'}"
+
+    @contextlib.contextmanager
+    def _faults(self) -> Iterator[None]:
+        """Turn botocore's failures into ``StoreUnreachable``/``StoreRefused`` naming the bucket and the cause."""
+        try:
+            yield
+        except BlobError:
+            raise
+        except Exception as exc:
+            translated = self._translate(exc)
+            if translated is None:
+                raise
+            raise translated from None
+
+    def _translate(self, exc: BaseException) -> BlobError | None:
+        # boto3's upload_file wraps the ClientError in S3UploadFailedError: look down the chain for the cause
+        seen: BaseException | None = exc
+        while seen is not None and not isinstance(seen, ClientError | BotoCoreError):
+            seen = seen.__cause__ or seen.__context__
+        if isinstance(seen, ClientError):
+            error = seen.response.get("Error", {})
+            code = str(error.get("Code") or "")
+            status = seen.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            text = str(error.get("Message") or "")[:300]
+            if code == "NoSuchBucket":
+                return StoreRefused(f"the {self._where} does not exist")
+            answer = f"the {self._where} answered {status} {code}" + (f": {text}" if text and text != code else "")
+            if status == 503 or code in _UNAVAILABLE_CODES:
+                return StoreUnreachable(answer)
+            return StoreRefused(answer)
+        if isinstance(seen, NoCredentialsError | PartialCredentialsError | CredentialRetrievalError):
+            return StoreRefused(
+                f"no credentials to sign requests to the {self._where}: the connection uses the workload identity "
+                f"and boto3 found none ({type(seen).__name__})"
+            )
+        if isinstance(seen, ConnectionError | HTTPClientError):
+            return StoreUnreachable(f"cannot reach the {self._where}: {str(seen)[:300]}")
+        if isinstance(seen, BotoCoreError):
+            return StoreRefused(f"the {self._where}: {str(seen)[:300]}")
+        return None
+
     def put_file(self, key: str, path: str) -> StoredFile:
         full = self._full(key)
         before = os.stat(path)
         # s3transfer reads parts from the file in its worker threads; one more thread reads it once, in order, for
         # the digest. hashlib releases the GIL on big blocks, so this runs beside the upload rather than before it.
-        with ThreadPoolExecutor(1, thread_name_prefix="modelreg-sha256") as pool:
+        with ThreadPoolExecutor(1, thread_name_prefix="modelreg-sha256") as pool, self._faults():
             digest = pool.submit(hash_file, path)
             self.client.upload_file(path, self.bucket, full, Config=self._transfer_config())
             size, sha256 = digest.result()
@@ -147,7 +227,9 @@ class S3Store:
         full = self._full(key)
         reader = HashingReader(fileobj)
         subscribers = [_ProvideSize(size)] if size is not None else None
-        with create_transfer_manager(self.client, self._transfer_config(self.stream_part_size)) as manager:
+        with self._faults(), create_transfer_manager(
+            self.client, self._transfer_config(self.stream_part_size)
+        ) as manager:
             manager.upload(reader, self.bucket, full, subscribers=subscribers).result()
         if size is not None and reader.size != size:
             self._delete_key(full)
@@ -155,20 +237,22 @@ class S3Store:
         return StoredFile(key=key, size=reader.size, sha256=reader.hexdigest())
 
     def open_read(self, key: str) -> IO[bytes]:
-        try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
-                raise BlobNotFound(key) from exc
-            raise
+        with self._faults():
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._full(key))
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in NOT_FOUND_CODES:
+                    raise BlobNotFound(key) from exc
+                raise
         return cast(IO[bytes], response["Body"])  # botocore's StreamingBody: read(n), iter_chunks(), close()
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
         full_prefix = self.prefix + check_prefix(prefix)
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
-            for item in page.get("Contents", []):
-                yield item["Key"][len(self.prefix) :]
+        with self._faults():
+            paginator = self.client.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"][len(self.prefix) :]
 
     def delete_prefix(self, prefix: str) -> int:
         prefix = check_prefix(prefix)
@@ -181,29 +265,73 @@ class S3Store:
                 batch = []
         if batch:
             deleted += self._delete_batch(batch)
+        for partial in list(self.iter_partials(prefix)):  # parts of uploads a crash or a cut body left behind
+            self.discard_partial(partial)
         return deleted
 
     def _delete_batch(self, keys: list[str]) -> int:
-        response = self.client.delete_objects(
-            Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
-        )
+        with self._faults():
+            response = self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True}
+            )
         errors = response.get("Errors", [])
         if errors:
-            raise BlobError(f"could not delete {len(errors)} objects, first: {errors[0]}")
+            raise StoreRefused(f"could not delete {len(errors)} objects, first: {errors[0]}")
         return len(keys)
 
     def _delete_key(self, full: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=full)
+        with self._faults():
+            self.client.delete_object(Bucket=self.bucket, Key=full)
+
+    def iter_partials(self, prefix: str = "") -> Iterator[Partial]:
+        full_prefix = self.prefix + check_prefix(prefix)
+        with self._faults():
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
+                for upload in page.get("Uploads", []):
+                    key = upload["Key"][len(self.prefix) :]
+                    yield Partial(key, upload["Initiated"].timestamp(), upload["UploadId"])
+
+    def discard_partial(self, partial: Partial) -> None:
+        with self._faults():
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.bucket, Key=self.prefix + partial.key, UploadId=partial.upload_id
+                )
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                    raise
+
+    def check(self) -> None:
+        """HEAD the bucket with one attempt and short timeouts: reachable endpoint, accepted credentials, existing
+        bucket. A HEAD answer has no body, so its status is the message."""
+        with self._faults():
+            client = self._make_client(max_attempts=1, connect_timeout=CHECK_TIMEOUT, read_timeout=2 * CHECK_TIMEOUT)
+            try:
+                client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 404:
+                    raise StoreRefused(f"the {self._where} does not exist") from None
+                if status == 403:
+                    raise StoreRefused(
+                        f"access to the {self._where} was denied (403): check the access key, the secret and the "
+                        "bucket policy"
+                    ) from None
+                if status in (301, 307, 400):
+                    raise StoreRefused(f"the {self._where} answered {status}: is the region right?") from None
+                raise
 
     def presign(self, key: str, expires_seconds: int) -> str | None:
         if not 1 <= expires_seconds <= MAX_PRESIGN_SECONDS:
             raise ValueError(f"expires_seconds must be within 1..{MAX_PRESIGN_SECONDS}")
-        return cast(
-            str,
-            self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=expires_seconds
-            ),
-        )
+        with self._faults():
+            return cast(
+                str,
+                self.client.generate_presigned_url(
+                    "get_object", Params={"Bucket": self.bucket, "Key": self._full(key)}, ExpiresIn=expires_seconds
+                ),
+            )
 
     def uri(self, key: str) -> str:
         """``s3://bucket/key``, with the upstream client's ``?endpoint=&defaultRegion=`` when not on AWS."""

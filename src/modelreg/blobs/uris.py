@@ -8,14 +8,25 @@ percent-encoding anything, so the key is taken verbatim up to the first ``?``.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from modelreg.blobs.base import BlobStore, StoreConfig, open_store
 
 
 class InvalidUri(ValueError):
-    """A URI no store understands."""
+    """A URI no store understands, or one that could reach outside what it claims to (dot segments)."""
+
+
+class EndpointMismatch(InvalidUri):
+    """An ``s3://`` URI names another endpoint than the connection it would be read with."""
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED_ESCAPE = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -65,23 +76,22 @@ def _parse_s3(rest: str, uri: str) -> Location:
 
 
 def resolve_uri(uri: str, defaults: StoreConfig | None = None) -> Location:
-    """The store configuration and key for a URI; credentials (and endpoint/region when the URI has none) come
-    from ``defaults``.
+    """The store configuration and key for a URI. For ``s3://`` with ``defaults`` (a connection), everything but the
+    bucket and key comes from ``defaults``: the endpoint, addressing, credentials and the workload-identity flag.
 
-    Credentials are only lent when the URI names the same endpoint as ``defaults`` (or none), so a URI cannot make
-    the server send its keys to a host of the URI writer's choosing.
+    A URI that names an endpoint must name the connection's (``same_endpoint``), else ``EndpointMismatch``: the
+    server never sends a request, let alone one signed with its credentials, to a host the URI writer chose.
     """
     location = parse_uri(uri)
     config = location.config
     if defaults is not None and config.type == "s3" and defaults.type == "s3":
-        same_endpoint = config.endpoint is None or _norm(config.endpoint) == _norm(defaults.endpoint)
+        if config.endpoint is not None and not same_endpoint(config.endpoint, defaults.endpoint):
+            raise EndpointMismatch(
+                f"the URI's endpoint {config.endpoint[:200]} is not the connection's endpoint "
+                f"{defaults.endpoint or 'AWS S3 (the default)'}"
+            )
         config = dataclasses.replace(
-            config,
-            endpoint=config.endpoint or defaults.endpoint,
-            region=config.region or defaults.region,
-            path_style=defaults.path_style if config.endpoint is None else config.path_style or defaults.path_style,
-            access_key_id=defaults.access_key_id if same_endpoint else None,
-            secret_access_key=defaults.secret_access_key if same_endpoint else None,
+            defaults, bucket=config.bucket, prefix="", region=defaults.region or config.region
         )
     return Location(config, location.key)
 
@@ -92,5 +102,76 @@ def open_uri(uri: str, defaults: StoreConfig | None = None) -> tuple[BlobStore, 
     return open_store(location.config), location.key
 
 
-def _norm(endpoint: str | None) -> str:
-    return (endpoint or "").rstrip("/").lower()
+def same_endpoint(a: str | None, b: str | None) -> bool:
+    """Whether two S3 endpoints are one: scheme and host compared case-insensitively, default ports made explicit,
+    trailing slashes ignored (``HTTP://Minio:80/`` is ``http://minio``). ``None`` (AWS) equals only ``None``."""
+    if a is None or b is None:
+        return a is None and b is None
+    try:
+        return _endpoint_key(a) == _endpoint_key(b)
+    except ValueError:
+        return False
+
+
+def _endpoint_key(url: str) -> tuple[str, str, str, int | None, str]:
+    parts = urlsplit(url.strip())
+    scheme, userinfo, host, port = _authority(parts)
+    return scheme, userinfo, host, port, _normalize_escapes(parts.path).rstrip("/")
+
+
+def _authority(parts: SplitResult) -> tuple[str, str, str, int | None]:
+    """Scheme, user info, host and port with case and default ports normalized; ValueError on a bad port."""
+    scheme = parts.scheme.lower()
+    port = parts.port  # raises ValueError for a port that is no number or out of range
+    userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
+    return scheme, userinfo, (parts.hostname or "").lower(), port if port is not None else _DEFAULT_PORTS.get(scheme)
+
+
+def _normalize_escapes(path: str) -> str:
+    """RFC 3986 normalization: escapes of unreserved characters decoded, the others in upper case."""
+
+    def fix(match: re.Match[str]) -> str:
+        char = chr(int(match.group(1), 16))
+        return char if char in _UNRESERVED else f"%{match.group(1).upper()}"
+
+    return _UNRESERVED_ESCAPE.sub(fix, path)
+
+
+def check_http_url(url: str) -> SplitResult:
+    """Refuse an http(s) URL that could name something else once a client or server normalizes it: dot segments
+    (``..``, ``.``, also percent-encoded, however many times), backslashes and control characters."""
+    if _CONTROL.search(url):
+        raise InvalidUri("URL with control characters")
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+        raise InvalidUri("not an http(s) URL with a host")
+    try:
+        _authority(parts)
+    except ValueError:
+        raise InvalidUri("URL with an invalid port") from None
+    path = parts.path
+    for _ in range(4):  # %252e%252e decodes to %2e%2e, then to ..
+        if "\\" in path or any(segment in (".", "..") for segment in path.split("/")):
+            raise InvalidUri("URL with a '.' or '..' segment or a backslash (also percent-encoded)")
+        decoded = unquote(path)
+        if decoded == path:
+            return parts
+        path = decoded
+    raise InvalidUri("URL with too many levels of percent-encoding")
+
+
+def http_url_under(url: str, base: str) -> bool:
+    """Whether ``url`` names ``base`` itself or something below it, compared as normalized URLs: same scheme, user
+    info, host (any case) and port (default ports made explicit), and a path on a ``/`` boundary (``/public`` does
+    not cover ``/publicity``, nor ``/public/`` cover ``/public``). ``url`` must pass ``check_http_url``."""
+    target = check_http_url(url)
+    try:
+        allowed = urlsplit(base)
+        if _authority(target) != _authority(allowed):
+            return False
+    except ValueError:
+        return False
+    path, base_path = _normalize_escapes(target.path or "/"), _normalize_escapes(allowed.path or "/")
+    if path == base_path:
+        return True
+    return path.startswith(base_path if base_path.endswith("/") else base_path + "/")

@@ -15,11 +15,12 @@ from rich.console import Console
 from rich.table import Table
 
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
+from modelreg.cli.output import AsJson, print_json, stdout_console
 from modelreg.services.connections import TYPES, ConnectionService
 from modelreg.services.secrets import SecretBox
 
 app = typer.Typer(no_args_is_help=True, help="Data connections: named storage locations (S3, HTTP(S), directory).")
-out = Console(soft_wrap=True)
+out = stdout_console()
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -66,12 +67,22 @@ def create(
     secret_stdin: bool = typer.Option(
         False, "--secret-access-key-stdin", help="s3: read the secret access key from the first line of stdin."
     ),
+    use_workload_identity: bool = typer.Option(
+        False,
+        "--use-workload-identity",
+        help="s3: sign with the server's own identity (environment, instance role, IRSA) instead of keys; "
+        "without keys and without this, requests are unsigned.",
+    ),
     base_url: str = typer.Option(None, "--base-url", help="uri: the http(s) base URL."),
     directory: Path = typer.Option(None, "--directory", help="local: the directory (made absolute)."),
+    check: bool = typer.Option(
+        True, "--check/--no-check", help="Reach the store first (endpoint, credentials, bucket or directory)."
+    ),
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
-    """Create a connection (the secret is stored encrypted and never shown again)."""
+    """Create a connection (the secret is stored encrypted and never shown again). The store is checked first
+    from this machine, unless --no-check."""
     secret = _read_secret(secret_env, secret_stdin)
     with connection_service(database_url, config) as svc:
         created = svc.create(
@@ -87,20 +98,26 @@ def create(
             secret_access_key=secret,
             base_url=base_url,
             directory=None if directory is None else str(directory.expanduser().absolute()),
+            use_workload_identity=use_workload_identity,
+            check=check,
         )
     err.print(f"data connection {created.id} {created.name!r} ({created.type}) created", markup=False)
 
 
 @app.command("list")
-def list_(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+def list_(as_json: AsJson = False, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """List connections (never their secrets)."""
     with connection_service(database_url, config) as svc:
         items = svc.list()
+    if as_json:
+        print_json([c.to_dict() for c in items])
+        return
     table = Table("name", "type", "location", "access key id", "secret", "created", "created by", "description")
     for c in items:
         if c.type == "s3":
             location = f"s3://{c.bucket}/{c.prefix or ''}" + (f" at {c.endpoint}" if c.endpoint else "")
             location += " (path-style)" if c.path_style else ""
+            location += " (workload identity)" if c.use_workload_identity else ""
         else:
             location = (c.base_url if c.type == "uri" else c.directory) or ""
         table.add_row(

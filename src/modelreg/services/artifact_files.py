@@ -6,8 +6,10 @@ every file; ``services/uploads.py``), so reads and ``verify`` check against it. 
 from the store and hashed on demand, with nothing to compare against.
 
 The server reads with its own credentials, so a URI alone must not reach anything an admin did not configure: an
-``s3`` URI needs a data connection for its bucket and endpoint, a ``file`` URI must lie inside a ``local``
-connection's directory, and an ``http(s)`` URI under a ``uri`` connection's base URL.
+``s3`` URI needs a data connection for its bucket and endpoint (and is then read from the connection's endpoint,
+with the connection's credentials only), a ``file`` URI must lie inside a ``local`` connection's directory (read
+through that connection, so symlinks cannot lead out), and an ``http(s)`` URI under a ``uri`` connection's base URL
+(compared as normalized URLs, dot segments refused, redirects not followed).
 """
 
 from __future__ import annotations
@@ -15,20 +17,21 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from sqlalchemy import select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import BlobError, BlobNotFound, BlobStore, StoreConfig, StoredFile, join_key
+from modelreg.blobs.base import BlobNotFound, BlobStore, InvalidKey, StoreConfig, StoredFile, check_key, join_key
 from modelreg.blobs.ops import hash_key
-from modelreg.blobs.uris import InvalidUri, Location, resolve_uri
-from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.blobs.uris import EndpointMismatch, InvalidUri, Location, http_url_under, parse_uri, resolve_uri
+from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelreg.services import clock, uploads
 from modelreg.services import entities as e
 from modelreg.services.connections import ConnectionService
+from modelreg.services.store_faults import store_faults
 from modelreg.storage.db import Database
 from modelreg.storage.tables import artifact_attributions, artifacts
 
@@ -171,17 +174,17 @@ class ArtifactFiles:
     def open(self, version_id: int, path: str) -> tuple[FileEntry, IO[bytes]]:
         stored = self.locate(version_id)
         entry = stored.entry(path)
-        try:
-            return entry, stored.store.open_read(stored.key(path))
-        except BlobNotFound:
-            raise NotFound(f"{path!r} of artifact {stored.artifact_id} is missing from its store") from None
-        except BlobError as exc:
-            raise Conflict(f"cannot read {path!r} from {stored.uri}: {exc}") from exc
+        with store_faults(f"cannot read {path[:200]!r} of artifact {stored.artifact_id}"):
+            try:
+                return entry, stored.store.open_read(stored.key(path))
+            except BlobNotFound:
+                raise NotFound(f"{path[:200]!r} of artifact {stored.artifact_id} is missing from its store") from None
 
     def verify(self, version_id: int) -> VerifyReport:
         """Re-hash every file in the store and compare with what was recorded at upload."""
         stored = self.locate(version_id)
-        return VerifyReport(stored, tuple(self._check(stored, f) for f in stored.files))
+        with store_faults(f"cannot verify artifact {stored.artifact_id}"):
+            return VerifyReport(stored, tuple(self._check(stored, f) for f in stored.files))
 
     def presign(self, version_id: int, path: str | None, expires_seconds: int) -> tuple[str, FileEntry, int]:
         """A URL that serves one file without credentials until it expires (the URL itself for http(s) stores)."""
@@ -193,14 +196,13 @@ class ArtifactFiles:
                 raise InvalidInput(f"artifact {stored.artifact_id} has {len(stored.files)} files: give a path")
             path = stored.files[0].path
         entry = stored.entry(path)
-        url = stored.store.presign(stored.key(path), expires_seconds)
-        if url is None:
-            url = stored.store.uri(stored.key(path))
-            if not url.startswith(("http://", "https://")):
-                raise Conflict(
-                    f"the store of {stored.uri} ({stored.connection or 'a local directory'}) cannot make presigned "
-                    "URLs: download the files through this API instead"
-                )
+        with store_faults(f"cannot presign {path[:200]!r} of artifact {stored.artifact_id}"):
+            url = stored.store.presign(stored.key(path), expires_seconds) or stored.store.uri(stored.key(path))
+        if not url.startswith(("http://", "https://")):
+            raise Conflict(
+                f"the store of {_shown(stored.uri)} ({stored.connection or 'a local directory'}) cannot make "
+                "presigned URLs: download the files through this API instead"
+            )
         return url, entry, clock.now_ms() + expires_seconds * 1000
 
     # --- internals ---------------------------------------------------------------------------------------------
@@ -219,23 +221,17 @@ class ArtifactFiles:
 
     def _by_uri(self, artifact_id: int, uri: str, storage_key: str | None) -> StoredArtifact:
         try:
-            location = resolve_uri(uri)
+            location = parse_uri(uri)
         except InvalidUri as exc:
             raise InvalidInput(f"artifact {artifact_id}: {exc}") from None
-        connection, config = self._allowed(location, storage_key, uri)
-        if config.type == "s3":
-            location = resolve_uri(uri, config)
-            config = location.config
+        connection, config, key = self._allowed(location, storage_key, uri)
         store = self.connections.open_config(config)
-        key = location.key
         if config.type == "uri":
             name = posixpath.basename(uri.split("?", 1)[0].rstrip("/")) or "artifact"
             files = (FileEntry(name, None, None),)
             return StoredArtifact(artifact_id, uri, connection, store, "", "", files, False)
-        try:
+        with store_faults(f"cannot list artifact {artifact_id} ({_shown(uri)})"):
             listed = sorted(store.iter_keys(key)) if key else sorted(store.iter_keys(""))
-        except BlobError as exc:
-            raise Conflict(f"cannot list {uri}: {exc}") from exc
         base = key.rstrip("/")
         if listed:
             files = tuple(FileEntry(k[len(base) :].lstrip("/") if base else k, None, None) for k in listed)
@@ -243,42 +239,82 @@ class ArtifactFiles:
         files = (FileEntry(posixpath.basename(base) or "artifact", None, None),)
         return StoredArtifact(artifact_id, uri, connection, store, posixpath.dirname(base), base, files, False)
 
-    def _allowed(self, location: Location, storage_key: str | None, uri: str) -> tuple[str | None, StoreConfig]:
-        """The connection that covers a URI, and the configuration to read it with; refuses a URI no admin-made
-        connection covers."""
+    def _allowed(self, location: Location, storage_key: str | None, uri: str) -> tuple[str | None, StoreConfig, str]:
+        """The connection that covers a URI, the configuration to read it with and the key inside that store;
+        refuses a URI no admin-made connection covers."""
         config = location.config
         if config.type == "s3":
-            if storage_key:
+            return self._s3(location, storage_key, uri)
+        if config.type == "local":
+            for connection in self.connections.list():
+                if connection.type == "local" and connection.directory:
+                    key = _relative_key("/" + location.key, connection.directory)
+                    if key is not None:
+                        return connection.name, StoreConfig(type="local", directory=connection.directory), key
+            raise Conflict(
+                f"{uri[:200]} is not inside a local connection's directory: modelreg only reads locations an admin "
+                "configured"
+            )
+        try:
+            for connection in self.connections.list():
+                if connection.type == "uri" and connection.base_url and http_url_under(uri, connection.base_url):
+                    return connection.name, config, ""
+        except InvalidUri as exc:
+            raise InvalidInput(f"refusing the artifact URI {_shown(uri)}: {exc}") from None
+        raise Conflict(
+            f"{_shown(uri)} is not under a uri connection's base URL: modelreg only reads locations an admin "
+            "configured"
+        )
+
+    def _s3(self, location: Location, storage_key: str | None, uri: str) -> tuple[str | None, StoreConfig, str]:
+        """The connection the artifact names (``storageKey``), or else one for the URI's bucket and endpoint. The
+        store is the connection's: its endpoint and credentials; the URI gives only the bucket and the key."""
+        bucket = location.config.bucket or ""
+        if storage_key:
+            try:
+                named: StoreConfig | None = self.connections.resolve(storage_key)
+            except NotFound:
+                named = None
+            if named is not None and named.type == "s3" and named.bucket == bucket:
                 try:
-                    named = self.connections.resolve(storage_key)
-                except NotFound:
-                    named = None
-                if named is not None and named.type == "s3" and named.bucket == config.bucket:
-                    return storage_key, named
-            found = self.connections.matching_s3(config.bucket or "", config.endpoint)
-            if found is None:
-                where = f" at {config.endpoint}" if config.endpoint else ""
-                raise Conflict(
-                    f"no s3 data connection for bucket {config.bucket!r}{where}: an admin must create one before "
-                    "modelreg can read this artifact"
-                )
-            return None, found
-        for connection in self.connections.list():
-            if config.type == "local" and connection.type == "local" and connection.directory:
-                path = Path("/", location.key)
-                root = Path(connection.directory).resolve()
-                if path.resolve().is_relative_to(root):
-                    return connection.name, StoreConfig(type="local", directory="/")
-            uri_type = config.type == "uri" and connection.type == "uri"
-            if uri_type and connection.base_url and _under(uri, connection.base_url):
-                return connection.name, config
-        kind = {"local": "a local connection's directory", "uri": "a uri connection's base URL"}[config.type]
-        raise Conflict(f"{uri[:200]} is not inside {kind}: modelreg only reads locations an admin configured")
+                    return storage_key, resolve_uri(uri, named).config, location.key
+                except EndpointMismatch as exc:
+                    raise Forbidden(
+                        f"refusing to read {_shown(uri)} through data connection {storage_key!r}: {exc}; modelreg "
+                        "only sends requests to a connection's own endpoint"
+                    ) from None
+        found = self.connections.matching_s3(bucket, location.config.endpoint)
+        if found is None:
+            where = f" at {location.config.endpoint[:200]}" if location.config.endpoint else ""
+            raise Conflict(
+                f"no s3 data connection for bucket {bucket!r}{where}: an admin must create one before modelreg can "
+                "read this artifact"
+            )
+        name, config = found
+        return name, resolve_uri(uri, config).config, location.key
 
 
-def _under(url: str, base: str) -> bool:
-    base = base if base.endswith("/") else base + "/"
-    return url.startswith(base) or url == base.rstrip("/")
+def _relative_key(path: str, directory: str) -> str | None:
+    """``path`` as a key inside ``directory`` (as written, or with the directory's links resolved), or None if it is
+    not inside. The key is then read through the directory's store, which resolves links and confines them."""
+    target = PurePosixPath(path)
+    real_root = Path(directory).resolve()
+    for root in (PurePosixPath(directory), PurePosixPath(real_root)):
+        if target == root:
+            return ""
+        if target.is_relative_to(root):
+            try:
+                key = check_key(target.relative_to(root).as_posix())
+            except InvalidKey:
+                return None
+            # a link (to the file itself or on the way) that leads out: not inside, whatever the path says
+            return key if (real_root / key).resolve().is_relative_to(real_root) else None
+    return None
+
+
+def _shown(uri: str) -> str:
+    """An artifact URI fit for a message: its query (signatures, tokens) left out."""
+    return uri.split("?", 1)[0][:200]
 
 
 def iter_blocks(stream: IO[bytes], block: int = 1024 * 1024) -> Iterator[bytes]:

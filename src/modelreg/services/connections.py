@@ -8,6 +8,11 @@ in the table and cannot be deleted, so uploads work without any S3.
 Admins create and delete connections (``manage``); every caller may list them (``read``). The secret access key
 is write-only: stored encrypted (``services/secrets.py``), never returned, logged or audited. Only ``resolve`` hands
 the decrypted configuration out, to other services (the artifact stores), never to a response.
+
+An s3 connection signs with its own keys; without keys it sends unsigned requests (public buckets), and only with
+``use_workload_identity`` does boto3 use the server's own identity (environment, instance role, IRSA). Creating a
+connection first checks that its store answers (endpoint, credentials, bucket, directory) unless told not to, so a
+typo fails at create time with the cause, not at the first upload.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import BlobStore, StoreConfig, open_store
+from modelreg.blobs.base import BlobError, BlobStore, StoreConfig, open_store
+from modelreg.blobs.uris import InvalidUri, check_http_url, same_endpoint
 from modelreg.errors import Conflict, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock
 from modelreg.services.secrets import SecretBox
@@ -45,7 +51,16 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # S3 bucket names: 3-63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _FIELDS = {  # the fields each type takes (besides name, type, description)
-    "s3": {"endpoint", "region", "bucket", "prefix", "path_style", "access_key_id", "secret_access_key"},
+    "s3": {
+        "endpoint",
+        "region",
+        "bucket",
+        "prefix",
+        "path_style",
+        "access_key_id",
+        "secret_access_key",
+        "use_workload_identity",
+    },
     "uri": {"base_url"},
     "local": {"directory"},
 }
@@ -57,10 +72,12 @@ _WIRE = {  # storage column → wire name, for messages
     "path_style": "pathStyle",
     "access_key_id": "accessKeyId",
     "secret_access_key": "secretAccessKey",
+    "use_workload_identity": "useWorkloadIdentity",
     "base_url": "baseUrl",
     "directory": "directory",
 }
 _STORE_CACHE = 32  # open stores kept (a boto3 client costs tens of milliseconds to build)
+_MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names no connection (and must not reach the database)
 _NOT_AUDITED = ("id", "builtIn", "hasSecret", "createdBy", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch")
 _c = data_connections.c
 
@@ -82,6 +99,7 @@ class DataConnection:
     directory: str | None = None
     access_key_id: str | None = None
     has_secret: bool = False
+    use_workload_identity: bool = False
     built_in: bool = False
     created_by: str | None = None
     create_time: int | None = None
@@ -104,6 +122,7 @@ class DataConnection:
                 pathStyle=self.path_style,
                 accessKeyId=self.access_key_id,
                 hasSecret=self.has_secret,
+                useWorkloadIdentity=self.use_workload_identity,
             )
         elif self.type == "uri":
             out["baseUrl"] = self.base_url
@@ -139,6 +158,7 @@ def _connection(row: Any) -> DataConnection:
         directory=row["directory"],
         access_key_id=row["access_key_id"],
         has_secret=row["secret_ciphertext"] is not None,
+        use_workload_identity=bool(row["use_workload_identity"]),
         created_by=row["created_by"],
         create_time=row["create_time"],
         last_update_time=row["last_update_time"],
@@ -164,6 +184,10 @@ def _http_url(value: str, field: str) -> str:
         raise InvalidInput(f"invalid {field}: must not contain credentials (user:password@)")
     if parts.query or parts.fragment:
         raise InvalidInput(f"invalid {field} {value[:200]!r}: must not have a query or fragment")
+    try:
+        check_http_url(value)
+    except InvalidUri as exc:
+        raise InvalidInput(f"invalid {field} {value[:200]!r}: {exc}") from None
     return value
 
 
@@ -219,7 +243,10 @@ class ConnectionService:
         secret_access_key: str | None = None,
         base_url: str | None = None,
         directory: str | None = None,
+        use_workload_identity: bool = False,
+        check: bool = True,
     ) -> DataConnection:
+        """Validate, check that the store answers (unless ``check`` is false), then store and audit."""
         actor = context.require(Permission.MANAGE, "manage data connections")
         check_name(name)
         if name == BUILTIN_NAME:
@@ -236,12 +263,20 @@ class ConnectionService:
             "secret_access_key": secret_access_key,
             "base_url": base_url,
             "directory": directory,
+            "use_workload_identity": use_workload_identity or None,
         }
         extra = sorted(_WIRE[k] for k, v in given.items() if v not in (None, "") and k not in _FIELDS[type])
         if extra:
             raise InvalidInput(f"a connection of type {type!r} does not take {', '.join(extra)}")
         row: dict[str, Any] = {k: None for k in given if k != "secret_access_key"}
-        row.update(name=name, type=type, description=description or None, path_style=False, secret_ciphertext=None)
+        row.update(
+            name=name,
+            type=type,
+            description=description or None,
+            path_style=False,
+            use_workload_identity=False,
+            secret_ciphertext=None,
+        )
         if type == "s3":
             if not bucket:
                 raise MissingField("a connection of type 's3' needs a bucket")
@@ -252,6 +287,11 @@ class ConnectionService:
                 )
             if bool(access_key_id) != bool(secret_access_key):
                 raise InvalidInput("give both accessKeyId and secretAccessKey, or neither (anonymous access)")
+            if use_workload_identity and access_key_id:
+                raise InvalidInput(
+                    "give accessKeyId and secretAccessKey, or useWorkloadIdentity (the server's own credentials), "
+                    "not both"
+                )
             if access_key_id and (len(access_key_id) > NAME_LENGTH or not _PRINTABLE.match(access_key_id)):
                 raise InvalidInput("invalid accessKeyId: 1 to 255 printable characters without spaces")
             if region and (len(region) > NAME_LENGTH or not _PRINTABLE.match(region)):
@@ -263,6 +303,7 @@ class ConnectionService:
                 prefix=_prefix(prefix) if prefix else None,
                 path_style=bool(path_style),
                 access_key_id=access_key_id or None,
+                use_workload_identity=bool(use_workload_identity),
             )
             if secret_access_key:
                 row["secret_ciphertext"] = self.secrets.encrypt(secret_access_key, _associated(name))
@@ -276,6 +317,8 @@ class ConnectionService:
             if "\x00" in directory or not PurePosixPath(directory).is_absolute():
                 raise InvalidInput(f"invalid directory {directory[:200]!r}: must be an absolute path")
             row["directory"] = directory
+        if check:
+            self._check_store(name, row, secret_access_key)
         now = clock.now_ms()
         row.update(created_by=actor.user[:NAME_LENGTH], create_time=now, last_update_time=now)
 
@@ -291,6 +334,37 @@ class ConnectionService:
             raise Conflict(f"a data connection named {name!r} already exists") from None
         log.info("data connection %r (type %s) created by %s", name, type, actor.user)
         return created
+
+    def _check_store(self, name: str, row: dict[str, Any], secret: str | None) -> None:
+        """Reach the new connection's store before storing it; a failure is a 400 naming the cause. A taken name
+        is reported first, without any network traffic."""
+        with self.db.read() as conn:
+            if conn.execute(select(_c.id).where(_c.name == name)).first() is not None:
+                raise Conflict(f"a data connection named {name!r} already exists")
+        config = self._config(row, secret)
+        try:
+            open_store(config).check()
+        except BlobError as exc:
+            raise InvalidInput(
+                f"data connection {name!r} failed its check: {exc} (create it with check=false, or --no-check on the "
+                "command line, to store it anyway)"
+            ) from None
+
+    def _config(self, row: Any, secret: str | None) -> StoreConfig:
+        return StoreConfig(
+            type=row["type"],
+            endpoint=row["endpoint"],
+            region=row["region"],
+            bucket=row["bucket"],
+            prefix=row["prefix"] or "",
+            path_style=bool(row["path_style"]),
+            access_key_id=row["access_key_id"],
+            secret_access_key=secret,
+            directory=row["directory"],
+            base_url=row["base_url"],
+            sign_payload=self.sign_s3_payloads,
+            use_workload_identity=bool(row["use_workload_identity"]),
+        )
 
     def delete(self, ref: str | int) -> DataConnection:
         actor = context.require(Permission.MANAGE, "manage data connections")
@@ -337,19 +411,7 @@ class ConnectionService:
         with self.db.read() as conn:
             row = self._row(conn, name)
         secret = row["secret_ciphertext"]
-        return StoreConfig(
-            type=row["type"],
-            endpoint=row["endpoint"],
-            region=row["region"],
-            bucket=row["bucket"],
-            prefix=row["prefix"] or "",
-            path_style=bool(row["path_style"]),
-            access_key_id=row["access_key_id"],
-            secret_access_key=None if secret is None else self.secrets.decrypt(secret, _associated(row["name"])),
-            directory=row["directory"],
-            base_url=row["base_url"],
-            sign_payload=self.sign_s3_payloads,
-        )
+        return self._config(row, None if secret is None else self.secrets.decrypt(secret, _associated(row["name"])))
 
     def open(self, name: str) -> BlobStore:
         """The store of a connection. Stores are cached by their whole configuration, so a connection deleted and
@@ -369,17 +431,17 @@ class ConnectionService:
                 self._stores.popitem(last=False)
         return store
 
-    def matching_s3(self, bucket: str, endpoint: str | None) -> StoreConfig | None:
-        """The credentials-bearing configuration of an s3 connection for this bucket and endpoint, for artifacts
-        whose URI names no connection (written by the upstream client)."""
+    def matching_s3(self, bucket: str, endpoint: str | None) -> tuple[str, StoreConfig] | None:
+        """The name and credentials-bearing configuration of an s3 connection for this bucket and endpoint (any
+        endpoint when ``endpoint`` is None), for artifacts whose URI names no connection (the upstream client's)."""
         context.require(Permission.READ, "use data connections")
         with self.db.read() as conn:
             rows = conn.execute(
                 select(_c.name, _c.endpoint).where(_c.type == "s3", _c.bucket == bucket).order_by(_c.id)
             ).all()
         for name, row_endpoint in rows:
-            if endpoint is None or _same_endpoint(endpoint, row_endpoint):
-                return self.resolve(name)
+            if endpoint is None or same_endpoint(endpoint, row_endpoint):
+                return name, self.resolve(name)
         return None
 
     def _row(self, conn: Connection, ref: str | int) -> Any:
@@ -388,14 +450,11 @@ class ConnectionService:
             if found is not None:
                 return found
         if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 19):
-            found = repository.get_row(conn, data_connections, int(ref))
+            number = int(ref)
+            found = repository.get_row(conn, data_connections, number) if 0 < number <= _MAX_ID else None
             if found is not None:
                 return found
-        raise NotFound(f"no data connection found for {ref!r}")
-
-
-def _same_endpoint(a: str | None, b: str | None) -> bool:
-    return (a or "").rstrip("/").lower() == (b or "").rstrip("/").lower()
+        raise NotFound(f"no data connection found for {str(ref)[:64]!r}")
 
 
 def _associated(name: str) -> str:

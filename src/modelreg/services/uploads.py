@@ -6,7 +6,13 @@ each file is streamed into the store with ``put`` (hashed on the way, so the ser
 trusting the client); ``commit`` then creates whatever is missing (registered model, version) and the model
 artifact with its URI, size and digests, all in one database transaction. Until commit nothing is registered, so an
 interrupted upload never leaves a half-registered version; ``abort`` (or expiry of an idle session) deletes the
-objects. Sessions live in the database, so consecutive requests may reach different server processes.
+objects and the partial writes a crashed process left (temp files, incomplete multipart uploads). Sessions live in
+the database, so consecutive requests may reach different server processes.
+
+A process killed mid-PUT cleans nothing up. While its session is open, expiry removes what it left; if the session
+was already over (aborted or committed by another process while the PUT ran), nothing would, so ``sweep_orphans``
+runs once when a server starts: it expires idle sessions, then removes the partial writes under the key of any
+closed session that are older than the session lifetime.
 """
 
 from __future__ import annotations
@@ -15,7 +21,10 @@ import hashlib
 import logging
 import re
 import secrets
-from collections.abc import Mapping
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -24,14 +33,15 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import BlobError, BlobStore, InvalidKey, StoredFile, check_key, join_key
-from modelreg.blobs.local import TMP_MARK
-from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
+from modelreg.blobs.base import BlobError, BlobStore, InvalidKey, Partial, StoredFile, check_key, join_key
+from modelreg.blobs.local import TMP_MARK, LocalStore
+from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
 from modelreg.services import clock
 from modelreg.services import entities as e
 from modelreg.services.connections import ConnectionService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import create_linked_artifact
+from modelreg.services.store_faults import store_faults
 from modelreg.storage.db import Database
 from modelreg.storage.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
 
@@ -256,9 +266,14 @@ class UploadService:
         store = self.connections.open(session.connection)
         key = join_key(session.key, path)
         try:
-            stored = store.put_stream(key, stream, size)
-        except BlobError as exc:
-            raise InvalidInput(f"upload of {path!r} failed: {exc}") from exc
+            with store_faults(f"upload of {path[:200]!r} to data connection {session.connection!r} failed"):
+                stored = store.put_stream(key, stream, size)
+        except RegistryError:
+            with self.db.read() as conn:
+                state = load(conn, upload_id).state
+            if state != "open":  # aborted or expired meanwhile, which removed what was being written
+                raise Conflict(f"upload {upload_id} is {state} and takes no more files") from None
+            raise
         result = StoredFile(key=path, size=stored.size, sha256=stored.sha256)
 
         def record(conn: Connection) -> None:
@@ -314,7 +329,8 @@ class UploadService:
             return self.db.run_write(lambda conn: self._register(conn, upload_id))
 
     def purge(self, sessions: list[Upload]) -> None:
-        """Delete the stored files of uploads whose versions were hard-deleted (best effort, after the commit)."""
+        """Delete the stored files (and partial writes) of closed sessions: aborted or expired ones, and those whose
+        versions were hard-deleted. Best effort: a deleted connection or a failing store leaves them, logged."""
         for session in sessions:
             try:
                 store = self.connections.open(session.connection)
@@ -322,6 +338,47 @@ class UploadService:
                 log.warning("upload %s: its connection %r is gone; its files stay", session.id, session.connection)
                 continue
             _delete_quietly(store, session.key)
+
+    def sweep_orphans(self, max_age_seconds: int | None = None) -> int:
+        """Expire idle sessions, then remove partial writes (temp files, multipart uploads) older than
+        ``max_age_seconds`` (default: the session lifetime) under the key of any closed session.
+
+        Runs once at server start. Only keys of modelreg's sessions are touched (a bucket may hold other tools'
+        multipart uploads), and not those of open sessions: their PUTs may be running, and expiry cleans up after
+        them. Returns how many partial writes were removed; failures are logged, never raised.
+        """
+        self.expire_stale()
+        cutoff = time.time() - (self.ttl_seconds if max_age_seconds is None else max_age_seconds)
+        keys: dict[str, set[str]] = defaultdict(set)
+        with self.db.read() as conn:
+            for connection, key in conn.execute(select(_u.connection, _u.key).where(_u.state != "open")):
+                keys[connection].add(key)
+        removed = 0
+        for connection, session_keys in keys.items():
+            try:
+                store = self.connections.open(connection)
+                for partial in _session_partials(store, session_keys):
+                    if partial.started < cutoff:
+                        store.discard_partial(partial)
+                        removed += 1
+            except (BlobError, RegistryError) as exc:
+                log.warning("sweeping partial uploads of connection %r failed: %s", connection, exc)
+        if removed:
+            log.info("removed %d partial writes of crashed uploads", removed)
+        return removed
+
+    def start_sweep(self) -> threading.Thread:
+        """``sweep_orphans`` once, in the background: a slow or unreachable store must not delay serving."""
+
+        def run() -> None:
+            try:
+                self.sweep_orphans()
+            except Exception:
+                log.warning("the sweep of crashed uploads failed", exc_info=True)
+
+        thread = threading.Thread(target=run, name="modelreg-upload-sweep", daemon=True)
+        thread.start()
+        return thread
 
     def expire_stale(self) -> int:
         """Abort open sessions idle for longer than the TTL (called on every ``begin``; cheap when there are none)."""
@@ -355,7 +412,7 @@ class UploadService:
             ).rowcount
 
         if self.db.run_write(mark):
-            _delete_quietly(self.connections.open(session.connection), session.key)
+            self.purge([session])
 
     def _check_target(self, conn: Connection, model: str, version: str) -> tuple[int | None, int | None]:
         """Ids of the model and version if they exist; refuses an archived model and a version with an artifact."""
@@ -434,6 +491,19 @@ class UploadService:
         )
         committed = load(conn, upload_id)
         return Committed(committed, rm, e.load(conn, e.MODEL_VERSION, mv_id), artifact)
+
+
+def _session_partials(store: BlobStore, session_keys: set[str]) -> Iterable[Partial]:
+    """Partial writes under any of these session keys. A directory is walked per session folder (it may hold much
+    else); a bucket's multipart uploads are listed once and filtered by the session key each lies under."""
+    if isinstance(store, LocalStore):
+        for key in sorted(session_keys):
+            yield from list(store.iter_partials(key))
+        return
+    for partial in list(store.iter_partials("")):
+        parts = partial.key.split("/")
+        if any("/".join(parts[:depth]) in session_keys for depth in range(1, len(parts))):
+            yield partial
 
 
 def _delete_quietly(store: BlobStore, key: str) -> None:

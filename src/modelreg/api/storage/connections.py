@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
@@ -37,6 +37,11 @@ class ConnectionCreate(BaseModel):
     secretAccessKey: str | None = Field(
         default=None, max_length=4096, description="Write-only: stored encrypted, never returned."
     )
+    useWorkloadIdentity: bool = Field(
+        default=False,
+        description="Sign with the server's own identity (environment, instance role, IRSA) instead of keys. "
+        "Without keys and without this, requests are unsigned (public buckets).",
+    )
     # uri
     baseUrl: str | None = Field(default=None, max_length=2048, examples=["https://example.com/models/"])
     # local
@@ -49,7 +54,14 @@ def list_connections(svc: ConnectionsDep) -> Response:
 
 
 @router.post("/connections", status_code=201, tags=["Storage"], dependencies=[MANAGE])
-def create_connection(svc: ConnectionsDep, body: ConnectionCreate) -> Response:
+def create_connection(
+    svc: ConnectionsDep,
+    body: ConnectionCreate,
+    check: Annotated[
+        bool,
+        Query(description="Reach the store first (endpoint, credentials, bucket or directory); a failure is a 400."),
+    ] = True,
+) -> Response:
     created = svc.create(
         body.name,
         body.type,
@@ -63,6 +75,8 @@ def create_connection(svc: ConnectionsDep, body: ConnectionCreate) -> Response:
         secret_access_key=body.secretAccessKey,
         base_url=body.baseUrl,
         directory=body.directory,
+        use_workload_identity=body.useWorkloadIdentity,
+        check=check,
     )
     return json_response(created.to_dict(), 201)
 
