@@ -9,16 +9,23 @@ import orjson
 import pytest
 import yaml
 
+from modelreg.bridge import store
 from modelreg.bridge.formats import CatalogInfoYamlFormat, JsonArrayFormat, link_url
 from modelreg.bridge.normalize import normalize
 
 from .backstage_rules import entities_from_catalog, entity_errors
 from .conftest import SCHEMA_DIR
 from .fixtures import ONNX_URI, awkward_snapshot, many_snapshot, mnist_snapshot
+from .test_normalize import kserve_like, leaky_snapshot
 
 JSON = JsonArrayFormat()
 YAML = CatalogInfoYamlFormat()
-SNAPSHOTS = {"mnist": mnist_snapshot, "awkward": awkward_snapshot, "many": lambda: many_snapshot(40)}
+SNAPSHOTS = {
+    "mnist": mnist_snapshot,
+    "awkward": awkward_snapshot,
+    "many": lambda: many_snapshot(40),
+    "leaky": leaky_snapshot,
+}
 
 
 @pytest.fixture(params=sorted(SNAPSHOTS))
@@ -194,3 +201,28 @@ def test_output_is_deterministic() -> None:
 )
 def test_link_url(value: str | None, expected: str | None) -> None:
     assert link_url(value) == expected
+
+
+@pytest.mark.parametrize("resolver", [None, kserve_like], ids=["registry-url", "kserve"])
+def test_published_documents_carry_no_credentials(resolver) -> None:
+    """Every link, annotation and text of both formats and of the model card, from a version whose every URL
+    carries a credential (tests/bridge/test_normalize.py::leaky_snapshot)."""
+    (record,) = normalize(leaky_snapshot(), endpoint_resolver=resolver)
+    readme = "Download with `curl https://hf:s3cr3t-readme@huggingface.co/m?token=s3cr3t-readme-token`."
+    published = [
+        JSON.render(record),
+        YAML.render([record]),
+        store.model_card(record, readme).encode(),
+    ]
+    for document in published:
+        assert b"s3cr3t" not in document, document.decode()
+    doc = JSON.document(record)
+    model, server = doc["models"][0], doc["modelServer"]
+    assert model["artifactLocationURL"] == (
+        "s3://models/mnist/v1?endpoint=http://minio.example.com:9000&defaultRegion=eu-1"
+    )
+    assert model["license"] == "https://licenses.example.com/LICENSE"
+    assert model["annotations"]["TechDocs"] == "https://docs.example.com/mnist"
+    assert server["homepageURL"] == "https://mymodel.example.com/welcome"
+    assert server["API"]["url"].startswith("https://mnist.apps.example.com")
+    assert "download with `curl https://huggingface.co/m`." in store.model_card(record, readme).lower()

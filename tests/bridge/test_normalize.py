@@ -259,3 +259,91 @@ def test_registry_endpoint_uses_runtime_and_namespace() -> None:
     assert endpoint.name.startswith("ns.svc-abc--")
     assert resolve(inference_service("4", "s", "1", "2", "3"), None) is None
     assert props(url="u")["url"]["string_value"] == "u"
+
+
+# Every place a registry user can put a URL, each with its own secret (all contain "s3cr3t").
+LEAKY_MODEL_PROPS = {
+    "License": "https://licenses.example.com/LICENSE?token=s3cr3t-license",
+    "Homepage URL": "https://admin:s3cr3t-homepage@mymodel.example.com/welcome",
+}
+LEAKY_VERSION_PROPS = {
+    "How to use": "curl 'https://api.example.com/v1/predict?api_key=s3cr3t-howto&verbose=1'",
+    "TechDocs": "https://docs.example.com/mnist?access_token=s3cr3t-techdocs",
+    "API Spec": "https://spec.example.com/openapi.json?X-Amz-Date=20240101T000000Z&X-Amz-Signature=s3cr3t-spec",
+    "Usage": "Mount key:s3cr3t-usage@minio.example.com:9000/models first.",
+    "Support": "ml-team@example.com",
+}
+LEAKY_URIS = {
+    "nested": "s3://models/mnist/v1?endpoint=http://minio:s3cr3t-endpoint@minio.example.com:9000&defaultRegion=eu-1",
+    "presigned": "https://b.s3.amazonaws.com/mnist.onnx?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA"
+    "s3cr3t-credential&X-Amz-Security-Token=s3cr3t-session&X-Amz-Signature=s3cr3t-signature&X-Amz-Expires=3600",
+    "scheme-less": "key:s3cr3t-schemeless@minio.example.com:9000/models/mnist",
+}
+LEAKY_SERVICE_URL = "https://mnist.apps.example.com/v1/models/mnist?sv=2022-11-02&se=2030-01-01&sig=s3cr3t-sas"
+
+
+def leaky_snapshot() -> RegistrySnapshot:
+    """One deployed version whose every URL-bearing field carries a credential."""
+    return RegistrySnapshot(
+        registered_models=[
+            registered_model(
+                "1",
+                "mnist",
+                description="Weights mirrored at https://bob:s3cr3t-description@files.example.com/mnist.",
+                properties=cprops(LEAKY_MODEL_PROPS),
+            )
+        ],
+        model_versions=[model_version("2", "v1", "1", properties=cprops(LEAKY_VERSION_PROPS))],
+        artifacts_by_version={
+            "2": [
+                model_artifact(str(i), name, uri, description=f"also at {uri}")
+                for i, (name, uri) in enumerate(LEAKY_URIS.items(), start=10)
+            ]
+        },
+        inference_services=[inference_service("4", "mnist-v1", "1", "2", "3", url=LEAKY_SERVICE_URL)],
+        serving_environments=[serving_environment("3", "team-ns")],
+    )
+
+
+def kserve_like(service: dict, environment: dict | None) -> Endpoint:
+    """A resolver that, like the KServe status reader, builds the endpoint itself (not from the registry URL)."""
+    return Endpoint(
+        id=str(service["id"]),
+        name="team-ns.mnist-v1",
+        service_name="mnist-v1",
+        url="https://ext:s3cr3t-external@mnist.apps.example.com?authorization=s3cr3t-auth",
+        internal_url="http://int:s3cr3t-internal@mnist-v1.team-ns.svc.cluster.local",
+    )
+
+
+@pytest.mark.parametrize("resolver", [None, kserve_like], ids=["registry-url", "kserve"])
+def test_records_carry_no_credentials(resolver) -> None:
+    (record,) = normalize(leaky_snapshot(), endpoint_resolver=resolver)
+    assert "s3cr3t" not in repr(record)
+    by_name = {a.name: a.uri for a in record.artifacts}
+    assert by_name == {
+        "nested": "s3://models/mnist/v1?endpoint=http://minio.example.com:9000&defaultRegion=eu-1",
+        "presigned": "https://b.s3.amazonaws.com/mnist.onnx?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600",
+        "scheme-less": "minio.example.com:9000/models/mnist",
+    }
+    props = record.properties
+    assert props.homepage_url == "https://mymodel.example.com/welcome"
+    assert props.license == "https://licenses.example.com/LICENSE"
+    assert props.how_to_use == "curl 'https://api.example.com/v1/predict?verbose=1'"
+    assert props.usage == "Mount minio.example.com:9000/models first."
+    assert props.support == "ml-team@example.com"  # an address, not a credential
+    assert record.description == "Weights mirrored at https://files.example.com/mnist."
+    (endpoint,) = record.endpoints
+    if resolver is None:
+        assert endpoint.url == "https://mnist.apps.example.com/v1/models/mnist"
+    else:
+        assert endpoint.url == "https://mnist.apps.example.com"
+        assert endpoint.internal_url == "http://mnist-v1.team-ns.svc.cluster.local"
+
+
+def test_credential_named_properties_are_not_published_as_tags() -> None:
+    """A property's value becomes a tag (`key-value`): not when the key names a credential."""
+    secret_props = cprops({"apikey": "abc123", "Token": "zzz", "sig": "q1", "key": "k9", "team": "ml"})
+    record = one(registered_model("1", "m"), model_version("2", "v1", "1", properties=secret_props))[0]
+    assert record.tags == ("team-ml",)
+    assert property_tags(cprops({"key": "mnist.onnx"})) == {"key": "key-mnist.onnx"}  # an object name, no secret

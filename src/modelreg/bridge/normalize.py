@@ -2,16 +2,20 @@
 
 Input is the JSON the `/api/model_registry/v1alpha3` endpoints return, so the local registry and any remote one
 normalize through the same code. Pure: no I/O; the caller fetches and passes a `RegistrySnapshot`.
+
+This is also where credentials leave: every URL and text a record carries goes through `modelreg.redact`, so the
+stored records, every output format and the model cards are safe to publish whatever a registry user wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from modelreg.bridge.names import backstage_name, owner_name, unique_tags
 from modelreg.bridge.records import Artifact, Endpoint, ModelRecord, WellKnown
+from modelreg.redact import is_secret_parameter, public_text, public_url
 
 Json = Mapping[str, Any]
 
@@ -35,6 +39,7 @@ WELL_KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "api_type": ("API Type",),
     "techdocs": ("TechDocs",),
 }
+URL_FIELDS = frozenset({"homepage_url", "techdocs"})  # always a URL; the others may be prose or a link
 OWNER_KEY = "Owner"
 LIFECYCLE_KEY = "Lifecycle"
 
@@ -97,7 +102,9 @@ EndpointResolver = Callable[[Json, Json | None], Endpoint | None]
 
 def string_property(props: Json | None, key: str) -> str | None:
     """A custom property's string value; other types count as absent, like the reference."""
-    value = (props or {}).get(key)
+    value = props.get(key) if props else None
+    if value is None:  # most look-ups: no such property (and no costly Mapping check)
+        return None
     if isinstance(value, Mapping) and value.get("metadataType") == "MetadataStringValue":
         text = value.get("string_value")
         if isinstance(text, str):
@@ -128,8 +135,37 @@ def _lookup(version_props: Json | None, model_props: Json | None, keys: Iterable
     return None
 
 
+# Property key → (field, rank among the field's spellings), to visit only the keys an entity has.
+_WELL_KNOWN_BY_KEY = {key: (attr, rank) for attr, keys in WELL_KNOWN_KEYS.items() for rank, key in enumerate(keys)}
+
+
+def _well_known_values(version_props: Json | None, model_props: Json | None) -> dict[str, str | None]:
+    """What `_lookup` finds for every well-known field (version first, then model; the first spelling first),
+    visiting the properties an entity has rather than every spelling of every field (this runs per version)."""
+    found: dict[str, str | None] = {}
+    for props in (version_props, model_props):
+        if not props:
+            continue
+        present = sorted((_WELL_KNOWN_BY_KEY[key][1], key) for key in props.keys() & _WELL_KNOWN_BY_KEY.keys())
+        for _, key in present:
+            attr = _WELL_KNOWN_BY_KEY[key][0]
+            if attr not in found:
+                value = string_property(props, key)
+                if value is not None and value.strip():
+                    found[attr] = value
+    return {attr: found.get(attr) for attr in WELL_KNOWN_KEYS}
+
+
 def well_known(version_props: Json | None, model_props: Json | None) -> WellKnown:
-    return WellKnown(**{attr: _lookup(version_props, model_props, keys) for attr, keys in WELL_KNOWN_KEYS.items()})
+    found = _well_known_values(version_props, model_props)
+    return WellKnown(**{attr: _public(value, url=attr in URL_FIELDS) for attr, value in found.items()})
+
+
+def _public(value: str | None, *, url: bool = False) -> str | None:
+    """`value` as it may be published: credentials out of the URL (``url``) or of every URL in the text."""
+    if value is None:
+        return None
+    return (public_url(value) if url else public_text(value)) or None
 
 
 def resolve_owner(version_props: Json | None, model: Json, defaults: Defaults) -> str:
@@ -153,6 +189,8 @@ def property_tags(props: Json | None) -> dict[str, str]:
         if key in NON_TAG_KEYS or (key.startswith("_") and key not in VALUE_TAG_KEYS):
             continue
         text = scalar_property(value)
+        if is_secret_parameter(key, text or ""):
+            continue  # `apikey-abc123` would publish the key
         if key in VALUE_TAG_KEYS:
             if text:
                 tags[key] = text.strip().lower()
@@ -163,8 +201,10 @@ def property_tags(props: Json | None) -> dict[str, str]:
     return tags
 
 
-def _tags(*layers: Json | None) -> tuple[str, ...]:
-    merged: dict[str, str] = {}
+def _tags(*layers: Json | None, base: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Tags of property layers, later ones overriding earlier ones by key; `base`: an earlier layer's already
+    computed `property_tags` (the model's, once per model)."""
+    merged: dict[str, str] = dict(base or {})
     for props in layers:
         merged.update(property_tags(props))
     return unique_tags(merged.values())
@@ -182,7 +222,7 @@ def _epoch(entity: Json) -> int:
 
 
 def _description(*texts: str | None) -> str:
-    return "\n\n".join(t.strip() for t in texts if t and t.strip())
+    return public_text("\n\n".join(t.strip() for t in texts if t and t.strip()))
 
 
 def registry_endpoint(source: str) -> EndpointResolver:
@@ -206,12 +246,17 @@ def registry_endpoint(source: str) -> EndpointResolver:
     return resolve
 
 
+def _public_endpoint(endpoint: Endpoint) -> Endpoint:
+    """Whichever resolver made it (registry property, KServe status), an endpoint is published without credentials."""
+    return replace(endpoint, url=public_url(endpoint.url), internal_url=_public(endpoint.internal_url, url=True))
+
+
 def _artifact(raw: Json) -> Artifact:
     return Artifact(
         id=str(raw.get("id")),
-        name=str(raw.get("name") or ""),
-        uri=raw.get("uri") or None,
-        description=raw.get("description") or "",
+        name=public_text(str(raw.get("name") or "")),
+        uri=_public(raw.get("uri") or None, url=True),
+        description=public_text(raw.get("description") or ""),
         model_source_class=raw.get("modelSourceClass"),
         model_source_group=raw.get("modelSourceGroup"),
         model_source_name=raw.get("modelSourceName"),
@@ -224,6 +269,7 @@ def normalize(
     source: str = "",
     defaults: Defaults | None = None,
     endpoint_resolver: EndpointResolver | None = None,
+    pace: Callable[[], None] | None = None,
 ) -> list[ModelRecord]:
     """One record per live version of a live model, sorted by (model name, version name) for stable output.
 
@@ -241,7 +287,10 @@ def normalize(
 
     prefix = (source,) if source else ()
     records: list[ModelRecord] = []
+    per_model: dict[str, tuple[str, str, tuple[str, ...], dict[str, str]]] = {}  # what each version repeats
     for version in snapshot.model_versions:
+        if pace is not None:
+            pace()  # a background caller hands the GIL back now and then (bridge/pacing.py)
         model = models.get(str(version.get("registeredModelId")))
         if model is None or not _is_live(version):
             continue
@@ -253,25 +302,33 @@ def normalize(
         for service in sorted(services_by_version.get(version_id, ()), key=lambda s: str(s.get("id"))):
             endpoint = resolve(service, environments.get(str(service.get("servingEnvironmentId"))))
             if endpoint is not None:
-                endpoints.append(endpoint)
+                endpoints.append(_public_endpoint(endpoint))
         model_name, version_name = str(model.get("name")), str(version.get("name"))
+        model_id = str(model.get("id"))
+        if model_id not in per_model:
+            model_layer = property_tags(model_props)
+            model_description = _description(model.get("description"))
+            model_tags = unique_tags(model_layer.values())
+            per_model[model_id] = (backstage_name(*prefix, model_name), model_description, model_tags, model_layer)
+        model_key, model_description, model_tags, model_layer = per_model[model_id]
+        layers = [version_props, *(a.get("customProperties") for a in raw_artifacts)]
         records.append(
             ModelRecord(
                 source=source,
-                registered_model_id=str(model.get("id")),
+                registered_model_id=model_id,
                 model_version_id=version_id,
                 model_name=model_name,
                 version_name=version_name,
                 name=backstage_name(*prefix, model_name, version_name),
-                model_key=backstage_name(*prefix, model_name),
+                model_key=model_key,
                 description=_description(model.get("description"), version.get("description")),
-                model_description=_description(model.get("description")),
+                model_description=model_description,
                 owner=resolve_owner(version_props, model, defaults),
                 lifecycle=resolve_lifecycle(version_props, model_props, defaults),
                 last_update=max(_epoch(model), _epoch(version)),
                 properties=well_known(version_props, model_props),
-                tags=_tags(model_props, version_props, *(a.get("customProperties") for a in raw_artifacts)),
-                model_tags=_tags(model_props),
+                tags=_tags(*layers, base=model_layer),
+                model_tags=model_tags,
                 artifacts=tuple(_artifact(a) for a in raw_artifacts),
                 endpoints=tuple(endpoints),
             )

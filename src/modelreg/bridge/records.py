@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import orjson
+
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
@@ -88,3 +90,20 @@ class ModelRecord:
     @property
     def key(self) -> str:
         return self.name
+
+
+def record_json(record: ModelRecord) -> str:
+    """The record as stored beside its JSON document, so the per-model YAML can be rendered when it is read."""
+    return orjson.dumps(record).decode()
+
+
+def record_from_json(text: str | bytes) -> ModelRecord:
+    data = orjson.loads(text)
+    return ModelRecord(
+        **{k: v for k, v in data.items() if k not in ("properties", "tags", "model_tags", "artifacts", "endpoints")},
+        properties=WellKnown(**data["properties"]),
+        tags=tuple(data["tags"]),
+        model_tags=tuple(data["model_tags"]),
+        artifacts=tuple(Artifact(**a) for a in data["artifacts"]),
+        endpoints=tuple(Endpoint(**e) for e in data["endpoints"]),
+    )

@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, delete, insert, select, update
 
-from modelreg.bridge import store
+from modelreg.bridge import pacing, store
 from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.cards import CatalogCards, card_coordinates
 from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
@@ -31,7 +31,7 @@ from modelreg.bridge.sources import without_userinfo
 from modelreg.services import clock
 from modelreg.settings import RemoteRegistrySettings, SecretSource
 from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_models, bridge_records, bridge_sources
+from modelreg.storage.tables import bridge_records, bridge_sources
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +200,7 @@ class RemotePoller:
         self._wake.set()
 
     def _run(self) -> None:
+        pacing.background()  # normalizing a whole remote registry must not starve request handlers either
         try:
             prune(self.db, {s.name for s in self.sources})
         except Exception as exc:
@@ -262,7 +263,9 @@ class RemotePoller:
         """Fetch, normalize and replace the source's records; raises (writing nothing) on any error."""
         snapshot = source.fetch()
         resolve = self.resolver(source.name) if self.resolver else None
-        records = normalize(snapshot, source=source.name, defaults=self.defaults, endpoint_resolver=resolve)
+        records = normalize(
+            snapshot, source=source.name, defaults=self.defaults, endpoint_resolver=resolve, pace=pacing.pace
+        )
         readmes = {str(m["id"]): m.get("readme") for m in snapshot.registered_models}
         cards: dict[str, str] = {}
         keep: set[str] = set()
@@ -290,7 +293,6 @@ def prune(db: Database, configured: set[str]) -> None:
         gone = _unconfigured(conn, configured)
         for name in gone:
             conn.execute(delete(bridge_records).where(bridge_records.c.source == name))
-            conn.execute(delete(bridge_models).where(bridge_models.c.source == name))
             conn.execute(delete(bridge_sources).where(_s.name == name))
         if gone:
             log.info("bridge: dropped the records of unconfigured source(s) %s", ", ".join(sorted(gone)))

@@ -1,27 +1,34 @@
 """Where bridge records come from: a `Source` turns (part of) a registry into a `RegistrySnapshot`.
 
-Only the local registry is implemented (`LocalRegistry`, read straight from the database inside the sync's
-transaction). Remote Kubeflow registries polled over REST and KServe status plug in as further `Source`s: they
-produce the same REST-shaped snapshot, so `normalize` and the store treat every source alike.
+`LocalRegistry` reads this database in the sync's read transaction, either whole or just the registered models and
+model versions a batch of changes touched (`scope`): a new version costs a read of that version, its model row,
+its artifacts and services, however many versions the model has. Remote Kubeflow registries (`remote.py`) are
+polled over REST and produce the same REST-shaped snapshot, so `normalize` and the store treat every source alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy import ColumnElement, Connection, Table, select
+from sqlalchemy import Column, Connection, Select, bindparam, select
 
 from modelreg.api.registry.convert import to_wire
+from modelreg.bridge import driver
 from modelreg.bridge.normalize import RegistrySnapshot
+from modelreg.bridge.pacing import pace
 from modelreg.services import entities as e
+from modelreg.services.properties import PropValue
+from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
 from modelreg.storage.tables import (
     artifact_attributions,
     artifacts,
-    bridge_records,
     inference_services,
     model_versions,
+    properties,
     registered_models,
     serve_models,
 )
@@ -31,7 +38,6 @@ Json = dict[str, Any]
 BRIDGE_KINDS = frozenset(
     {"registered_model", "model_version", "artifact", "inference_service", "serving_environment", "serve_model"}
 )
-_CHUNK = 2000  # ids per IN list: well under every backend's bound-parameter limit
 
 
 class Source(Protocol):
@@ -45,26 +51,68 @@ class Source(Protocol):
         ...
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
+@cache
+def _where_in(query: Select[Any], column: Column[Any]) -> Select[Any]:
+    """`query` narrowed to `column IN :ids`, built once: a refresh runs these statements a few times a second,
+    and building an IN clause from a list costs SQLAlchemy several microseconds per value."""
+    return query.where(column.in_(bindparam("ids", expanding=True)))
 
 
-def _select(conn: Connection, table: Table, column: str | None, ids: Collection[int] | None, *where: Any) -> list:
-    """Rows of `table` (all, or those whose `column` is in `ids`), chunked so huge syncs stay within limits."""
+def _in(conn: Connection, query: Select[Any], column: Column[Any], ids: Collection[int]) -> Iterator[dict[str, Any]]:
+    """Rows of `query` whose `column` is in `ids` (on the driver's cursor: bridge/driver.py)."""
+    return driver.rows_in(conn, _where_in(query, column), list(ids))
+
+
+def _select(conn: Connection, query: Select[Any], column: Column[Any] | None, ids: Collection[int] | None) -> list:
+    """Rows (as mappings) of `query`: all of them (`ids` None), or those whose `column` is in `ids`."""
     if ids is None or column is None:
-        return list(conn.execute(select(table).where(*where)).mappings())
-    rows: list = []
-    for chunk in _chunks(sorted(ids)):
-        rows.extend(conn.execute(select(table).where(table.c[column].in_(chunk), *where)).mappings())
-    return rows
+        return list(driver.rows(conn, query, {}))
+    return list(_in(conn, query, column, ids))
+
+
+_mv, _a, _link, _isvc = model_versions.c, artifacts.c, artifact_attributions.c, inference_services.c
+_VERSIONS = select(model_versions).where(_mv.state != "ARCHIVED")
+_MODELS = select(registered_models)
+_MODEL_ARTIFACTS = select(artifacts).where(_a.artifact_type == "model-artifact")
+_SERVICES = select(inference_services)
+_ENVIRONMENTS = select(e.SERVING_ENVIRONMENT.table)
+_OWNED = select(_a.id, _a.parent_model_version_id).where(_a.parent_model_version_id.is_not(None))
+_LINKED = select(_link.artifact_id, _link.parent_id).where(_link.parent_kind == "model_version")
+_ARTIFACT_OWNER = select(_a.parent_model_version_id)
+_ARTIFACT_LINKS = select(_link.parent_id).where(_link.parent_kind == "model_version")
+_SERVED_VERSION = select(serve_models.c.model_version_id)
+_SERVICE_MODEL = select(_isvc.registered_model_id)
+# Many registries record no inference service: one cheap look saves a refresh the IN-list of that table.
+_ANY_SERVICE = select(_isvc.id).limit(1)
 
 
 def _wire(conn: Connection, kind: e.Kind, rows: Sequence[Mapping[str, Any]]) -> list[Json]:
+    """The REST shapes of `rows` with their custom properties, as the API returns them."""
+    props = _properties(conn, kind.name, [r["id"] for r in rows])
     out: list[Json] = []
-    for start in range(0, len(rows), _CHUNK):
-        chunk = rows[start : start + _CHUNK]
-        out.extend(to_wire(r.kind, r.row, r.props) for r in e.records(conn, kind, chunk))  # type: ignore[arg-type]
+    for i, row in enumerate(rows):
+        out.append(to_wire(kind.name, row, props[row["id"]]))
+        if not i & 7:
+            pace()
+    return out
+
+
+_p = properties.c
+_PROPERTIES = select(_p.owner_id, _p.name, _p.value_type, _p.string_value, _p.int_value, _p.double_value, _p.bool_value)
+_PROPERTIES_OF = _PROPERTIES.where(
+    _p.owner_kind == bindparam("kind"), _p.owner_id.in_(bindparam("ids", expanding=True))
+)
+# As services/properties.py stores them: the value's column by type (struct and proto values are text).
+_VALUE_COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
+
+
+def _properties(conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, PropValue]]:
+    """`services.properties.load` on the driver's cursor (a test checks that both read the same)."""
+    out: dict[int, dict[str, PropValue]] = {i: {} for i in ids}
+    for row in driver.rows_in(conn, _PROPERTIES_OF, ids, kind=kind):
+        value_type = row["value_type"]
+        value = row[_VALUE_COLUMN.get(value_type, "string_value")]
+        out[row["owner_id"]][row["name"]] = PropValue(value_type, bool(value) if value_type == "bool" else value)
     return out
 
 
@@ -81,18 +129,39 @@ def without_userinfo(url: str | None) -> str | None:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
+@dataclass(frozen=True)
+class Scope:
+    """What a batch of changes requires to be read again: whole registered models (their own fields and
+    properties reach every version's record) and single model versions."""
+
+    models: frozenset[int] = field(default_factory=frozenset)
+    versions: frozenset[int] = field(default_factory=frozenset)
+
+    def __bool__(self) -> bool:
+        return bool(self.models or self.versions)
+
+
 class LocalRegistry:
     """This registry, read in the sync's own transaction (no HTTP round trip, one query per kind)."""
 
     name = ""
 
-    def snapshot(self, conn: Connection, model_ids: Collection[str] | None) -> RegistrySnapshot:
-        ids = None if model_ids is None else {int(i) for i in model_ids}
-        models = _select(conn, registered_models, "id", ids)
-        versions = _select(conn, model_versions, "registered_model_id", ids, model_versions.c.state != "ARCHIVED")
-        version_ids = [v["id"] for v in versions]
-        parents = self._artifact_parents(conn, version_ids if ids is not None else None)
-        found = _select(conn, artifacts, "id", set(parents), artifacts.c.artifact_type == "model-artifact")
+    def snapshot(
+        self, conn: Connection, model_ids: Collection[str] | None, version_ids: Collection[str] = ()
+    ) -> RegistrySnapshot:
+        """Every model (None), or the given models whole plus the given versions (with their models' rows)."""
+        models_whole = None if model_ids is None else {int(i) for i in model_ids}
+        if models_whole is None:
+            versions = _select(conn, _VERSIONS, None, None)
+        else:
+            versions = _select(conn, _VERSIONS, _mv.registered_model_id, models_whole)
+            loaded = {v["id"] for v in versions}
+            versions += _select(conn, _VERSIONS, _mv.id, {int(i) for i in version_ids} - loaded)
+        version_ids_read = [v["id"] for v in versions]
+        wanted_models = None if models_whole is None else models_whole | {v["registered_model_id"] for v in versions}
+        model_rows = _select(conn, _MODELS, registered_models.c.id, wanted_models)
+        parents = self._artifact_parents(conn, version_ids_read if models_whole is not None else None)
+        found = _select(conn, _MODEL_ARTIFACTS, _a.id, set(parents))
         by_version: dict[str, list[Json]] = {}
         for wire in _wire(conn, e.ARTIFACT, found):
             wire["uri"] = without_userinfo(wire.get("uri"))
@@ -100,16 +169,25 @@ class LocalRegistry:
                 by_version.setdefault(str(version_id), []).append(wire)
         for listed in by_version.values():
             listed.sort(key=lambda a: int(a["id"]))
-        services = _select(conn, inference_services, "registered_model_id", ids)
-        environments = _select(conn, e.SERVING_ENVIRONMENT.table, "id", {s["serving_environment_id"] for s in services})
+        # services are published with the version they serve
+        services = []
+        if models_whole is None:
+            services = _select(conn, _SERVICES, None, None)
+        elif conn.execute(_ANY_SERVICE).first() is not None:
+            services = _select(conn, _SERVICES, _isvc.model_version_id, version_ids_read)
+        env_ids = {s["serving_environment_id"] for s in services}
+        environments = _select(conn, _ENVIRONMENTS, e.SERVING_ENVIRONMENT.table.c.id, env_ids) if services else []
         service_wire = _wire(conn, e.INFERENCE_SERVICE, services)
         for wire in service_wire:
             url = wire.get("customProperties", {}).get("url")
             if isinstance(url, dict) and isinstance(url.get("string_value"), str):
                 url["string_value"] = without_userinfo(url["string_value"])
+        version_wire = _wire(conn, e.MODEL_VERSION, versions)
+        for row, wire in zip(versions, version_wire, strict=True):
+            wire.setdefault("customProperties", {})[LIFECYCLE_PROPERTY] = _stage(row)
         return RegistrySnapshot(
-            registered_models=_wire(conn, e.REGISTERED_MODEL, models),
-            model_versions=_wire(conn, e.MODEL_VERSION, versions),
+            registered_models=_wire(conn, e.REGISTERED_MODEL, model_rows),
+            model_versions=version_wire,
             artifacts_by_version=by_version,
             inference_services=service_wire,
             serving_environments=_wire(conn, e.SERVING_ENVIRONMENT, environments),
@@ -118,59 +196,46 @@ class LocalRegistry:
     @staticmethod
     def _artifact_parents(conn: Connection, version_ids: Sequence[int] | None) -> dict[int, list[int]]:
         """Model version ids per artifact id: the owning version and every attribution link."""
-        a, link = artifacts.c, artifact_attributions.c
         parents: dict[int, set[int]] = {}
-        owned = select(a.id, a.parent_model_version_id).where(a.parent_model_version_id.is_not(None))
-        linked = select(link.artifact_id, link.parent_id).where(link.parent_kind == "model_version")
-        queries: list[Any] = []
         if version_ids is None:
-            queries = [owned, linked]
+            rows = [(r["id"], r["parent_model_version_id"]) for r in driver.rows(conn, _OWNED, {})]
+            rows += [(r["artifact_id"], r["parent_id"]) for r in driver.rows(conn, _LINKED, {})]
         else:
-            for chunk in _chunks(version_ids):
-                queries += [owned.where(a.parent_model_version_id.in_(chunk)), linked.where(link.parent_id.in_(chunk))]
-        for query in queries:
-            for artifact_id, version_id in conn.execute(query):
-                parents.setdefault(artifact_id, set()).add(version_id)
+            owned = _in(conn, _OWNED, _a.parent_model_version_id, version_ids)
+            rows = [(r["id"], r["parent_model_version_id"]) for r in owned]
+            rows += [(r["artifact_id"], r["parent_id"]) for r in _in(conn, _LINKED, _link.parent_id, version_ids)]
+        for artifact_id, version_id in rows:
+            parents.setdefault(artifact_id, set()).add(version_id)
         return {k: sorted(v) for k, v in parents.items()}
 
-    def affected_models(self, conn: Connection, changes: Iterable[tuple[str, int]]) -> set[str]:
-        """Registered model ids touched by audited changes (kind, id). Looked up here, in the worker, so the
-        commit hook stays free of queries; a deleted version is found through the records it left."""
+    def scope(self, conn: Connection, changes: Iterable[tuple[str, int]]) -> Scope:
+        """What audited changes (kind, id) require to be read again. Looked up here, in the worker, so the commit
+        hook stays free of queries. A version, artifact or serve model touches one version; a registered model,
+        an inference service (it may move between versions) or a serving environment touch whole models."""
         by_kind: dict[str, set[int]] = {}
         for kind, id_ in changes:
             by_kind.setdefault(kind, set()).add(id_)
         models = set(by_kind.get("registered_model", ()))
         versions = set(by_kind.get("model_version", ()))
         if ids := by_kind.get("artifact"):
-            a, link = artifacts.c, artifact_attributions.c
-            versions |= _column(conn, select(a.parent_model_version_id), a.id, ids)
-            versions |= _column(
-                conn, select(link.parent_id).where(link.parent_kind == "model_version"), link.artifact_id, ids
-            )
+            versions |= _column(conn, _ARTIFACT_OWNER, _a.id, ids)
+            versions |= _column(conn, _ARTIFACT_LINKS, _link.artifact_id, ids)
         if ids := by_kind.get("serve_model"):
-            versions |= _column(conn, select(serve_models.c.model_version_id), serve_models.c.id, ids)
+            versions |= _column(conn, _SERVED_VERSION, serve_models.c.id, ids)
         if ids := by_kind.get("inference_service"):
-            isvc = inference_services.c
-            models |= _column(conn, select(isvc.registered_model_id), isvc.id, ids)
-            versions |= _column(conn, select(isvc.model_version_id), isvc.id, ids)
+            models |= _column(conn, _SERVICE_MODEL, _isvc.id, ids)
         if ids := by_kind.get("serving_environment"):
-            isvc = inference_services.c
-            models |= _column(conn, select(isvc.registered_model_id), isvc.serving_environment_id, ids)
-        if versions:
-            mv = model_versions.c
-            models |= _column(conn, select(mv.registered_model_id), mv.id, versions)
-            r = bridge_records.c
-            gone = {str(v) for v in versions}
-            for (model_id,) in conn.execute(
-                select(r.registered_model_id).where(r.source == self.name, r.model_version_id.in_(sorted(gone)))
-            ):
-                models.add(int(model_id))
-        return {str(m) for m in models}
+            models |= _column(conn, _SERVICE_MODEL, _isvc.serving_environment_id, ids)
+        return Scope(frozenset(models), frozenset(versions))
 
 
-def _column(conn: Connection, query: Any, key: Any, ids: Collection[int]) -> set[int]:
-    out: set[int] = set()
-    for chunk in _chunks(sorted(ids)):
-        clause: ColumnElement[bool] = key.in_(chunk)
-        out.update(row[0] for row in conn.execute(query.where(clause)) if row[0] is not None)
-    return out
+def _stage(version: Mapping[str, Any]) -> Json:
+    """The version's governance stage, which the bridge publishes as its lifecycle: a version never promoted is in
+    the first stage (`development`) even when it carries no `Lifecycle` property (issue 14 item 13), rather than
+    falling through to the model's property or `DEFAULT_LIFECYCLE`."""
+    return {"metadataType": "MetadataStringValue", "string_value": version.get("stage") or INITIAL_STAGE}
+
+
+def _column(conn: Connection, query: Select[Any], key: Column[Any], ids: Collection[int]) -> set[int]:
+    """The values of `query`'s one column in the rows whose `key` is in `ids`."""
+    return {value for row in _in(conn, query, key, ids) for value in row.values() if value is not None}

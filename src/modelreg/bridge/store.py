@@ -1,28 +1,41 @@
 """The bridge's records in the registry database: written by the sync, read by the location service and the CLI.
 
-Documents are stored rendered (JSON per version, YAML per registered model, markdown model card per version), so
-serving one is a primary-key read and `/bridge/list` one index scan, whichever server process asks.
+One row per live version holds its model catalog JSON (the served format, rendered when the row is written), its
+markdown model card and its normalized record. The per-model catalog-info.yaml is rendered from the records of the
+model's rows when it is read, and cached by what it was rendered from: a write renders only the changed version's
+JSON, never a whole model's YAML that may not even be served. Serving a JSON document is one primary-key read,
+a YAML one an index range read of the model's rows, and `/bridge/list` one index scan, whichever process asks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Column, Connection, Table, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
+from modelreg.bridge import driver
 from modelreg.bridge.formats import CatalogInfoYamlFormat, JsonArrayFormat, link_url
-from modelreg.bridge.records import ModelRecord
-from modelreg.storage.tables import bridge_models, bridge_records, bridge_sources
+from modelreg.bridge.pacing import pace
+from modelreg.bridge.records import ModelRecord, record_from_json, record_json
+from modelreg.redact import public_text
+from modelreg.storage.tables import bridge_records, bridge_sources
 
 Format = Literal["json", "yaml"]
+Row = dict[str, Any]  # a bridge_records row without `synced_at`
 JSON = JsonArrayFormat()
 YAML = CatalogInfoYamlFormat()
 _CHUNK = 2000
-_r, _m, _s = bridge_records.c, bridge_models.c, bridge_sources.c
+_r, _s = bridge_records.c, bridge_sources.c
+# What a row is compared on: everything but when it was written.
+COLUMNS = tuple(c for c in bridge_records.c if c.name != "synced_at")
 
 
 def record_uri(model_key: str, key: str) -> str:
@@ -63,7 +76,7 @@ def model_card(record: ModelRecord, readme: str | None = None) -> str:
         lines += [f"- {ep.service_name}: <{ep.url}>" for ep in endpoints]
         lines.append("")
     if readme and readme.strip():
-        lines += ["## Model card", "", readme.strip(), ""]
+        lines += ["## Model card", "", public_text(readme.strip()), ""]  # readmes are not records: redact here
     return "\n".join(lines)
 
 
@@ -71,6 +84,136 @@ def _in_chunks(values: Collection[str]) -> Iterable[list[str]]:
     ordered = sorted(values)
     for start in range(0, len(ordered), _CHUNK):
         yield ordered[start : start + _CHUNK]
+
+
+# --- writes --------------------------------------------------------------------------------------------------------
+
+
+def record_row(record: ModelRecord, source: str, card: str) -> Row:
+    return {
+        "key": record.key,
+        "source": source,
+        "model_key": record.model_key,
+        "registered_model_id": record.registered_model_id,
+        "model_version_id": record.model_version_id,
+        "last_update_time": record.last_update,
+        "document": JSON.render(record).decode(),
+        "model_card": card,
+        "record": record_json(record),
+    }
+
+
+def rows_for(
+    records: Sequence[ModelRecord],
+    source: str,
+    readmes: Mapping[str, str | None],
+    existing: Mapping[str, Row],
+    *,
+    cards: Mapping[str, str] | None = None,
+    keep_cards: Collection[str] = (),
+) -> dict[str, Row]:
+    """The rows `records` should have. `cards` (record key → catalog readme) take precedence over the registry
+    readme; records in `keep_cards` keep their stored card (the catalog failed, and an error never removes a card)."""
+    cards = cards or {}
+    rows: dict[str, Row] = {}
+    for r in records:
+        kept = existing[r.key]["model_card"] if r.key in keep_cards and r.key in existing else None
+        card = kept or model_card(r, cards.get(r.key) or readmes.get(r.registered_model_id))
+        rows[r.key] = record_row(r, source, card)
+        pace()
+    return rows
+
+
+@cache
+def _stored_query(*, models: bool = False, versions: bool = False, keys: bool = False, every: bool = False) -> Any:
+    """Rows of `:source` (`every`), or of its registered models `:models` and versions `:versions`, or with the
+    keys `:keys`; each term has its index. Built once per shape: building IN clauses costs per value."""
+    source = bindparam("source")
+    terms: list[Any] = []
+    if every:
+        terms.append(_r.source == source)
+    if models:
+        terms.append(and_(_r.source == source, _r.registered_model_id.in_(bindparam("models", expanding=True))))
+    if versions:
+        terms.append(and_(_r.source == source, _r.model_version_id.in_(bindparam("versions", expanding=True))))
+    if keys:
+        terms.append(_r.key.in_(bindparam("keys", expanding=True)))
+    return select(*COLUMNS).where(or_(*terms))
+
+
+def stored(
+    conn: Connection,
+    source: str,
+    *,
+    model_ids: Collection[str] | None = None,
+    version_ids: Collection[str] = (),
+    keys: Collection[str] = (),
+    every: bool = False,
+) -> dict[str, Row]:
+    """Stored rows of `source`: all of them (`every`), or those of `model_ids` and `version_ids`; plus the rows
+    with one of `keys` whatever they belong to (a model deleted and re-created under the same name)."""
+    models, versions, named = sorted(model_ids or ()), sorted(version_ids), sorted(keys)
+    queries: list[tuple[Any, dict[str, Any]]] = []
+    if every:
+        queries.append((_stored_query(every=True), {"source": source}))
+    elif len(models) + len(versions) + len(named) <= _CHUNK:  # the usual refresh: one statement
+        if models or versions or named:
+            query = _stored_query(models=bool(models), versions=bool(versions), keys=bool(named))
+            queries.append((query, {"source": source, "models": models, "versions": versions, "keys": named}))
+        named = []
+    else:
+        queries += [(_stored_query(models=True), {"source": source, "models": c}) for c in _in_chunks(models)]
+        queries += [(_stored_query(versions=True), {"source": source, "versions": c}) for c in _in_chunks(versions)]
+    queries += [(_stored_query(keys=True), {"keys": c}) for c in _in_chunks(named)]
+    found: dict[str, Row] = {}
+    for query, params in queries:
+        lists = {k: v for k, v in params.items() if isinstance(v, list)}
+        values = {k: v for k, v in params.items() if not isinstance(v, list)}
+        for row in driver.rows(conn, query, lists, **values):
+            found[row["key"]] = row
+    return found
+
+
+@dataclass
+class Diff:
+    """What to write so that the stored rows become the wanted ones: rows to delete and rows to (re)insert."""
+
+    deletes: list[Row] = field(default_factory=list)
+    inserts: list[Row] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.deletes or self.inserts)
+
+    def split(self, conflicts: Callable[[Row], bool]) -> tuple[Diff, Diff]:
+        """(the rows for which `conflicts` is false, the rest)."""
+        keep, drop = Diff(), Diff()
+        for row in self.deletes:
+            (drop if conflicts(row) else keep).deletes.append(row)
+        for row in self.inserts:
+            (drop if conflicts(row) else keep).inserts.append(row)
+        return keep, drop
+
+
+def diff(existing: Mapping[str, Row], wanted: Mapping[str, Row]) -> Diff:
+    """Unchanged rows are left alone, so a refresh that changes nothing writes nothing."""
+    return Diff(
+        deletes=[row for key, row in existing.items() if key not in wanted],
+        inserts=[row for key, row in wanted.items() if existing.get(key) != row],
+    )
+
+
+def apply(conn: Connection, changes: Diff, now: int) -> bool:
+    """Write `changes`; True if any row changed. A row is replaced by key (delete, then insert), which also takes
+    over a key another process wrote in the meantime."""
+    keys = {row["key"] for row in changes.deletes} | {row["key"] for row in changes.inserts}
+    for chunk in _in_chunks(keys):
+        driver.execute(conn, _DELETE_KEYS, {"keys": chunk})
+    driver.insert_many(conn, _INSERT, [{**row, "synced_at": now} for row in changes.inserts])
+    return bool(keys)
+
+
+_DELETE_KEYS = delete(bridge_records).where(_r.key.in_(bindparam("keys", expanding=True)))
+_INSERT = insert(bridge_records)
 
 
 def replace(
@@ -84,87 +227,75 @@ def replace(
     cards: Mapping[str, str] | None = None,
     keep_cards: Collection[str] = (),
 ) -> bool:
-    """Make the stored rows of `model_ids` (every model of `source` for None) exactly `records`; True if any changed.
-
-    Runs in the caller's transaction, so a failure rolls back to the previous rows instead of leaving half a model.
-    `cards` (record key → catalog readme) take precedence over the registry readme; records in `keep_cards` keep
-    their stored card (the catalog failed, and an error never removes a card). Unchanged rows are left alone (a
-    refresh that changes nothing writes nothing). Rows that now carry another model's key (a model deleted and
-    re-created under the same name) are replaced by key.
-    """
-    cards = cards or {}
-    kept = _stored_cards(conn, keep_cards) if keep_cards else {}
-    versions = {
-        r.key: {
-            "key": r.key,
-            "source": source,
-            "model_key": r.model_key,
-            "registered_model_id": r.registered_model_id,
-            "model_version_id": r.model_version_id,
-            "last_update_time": r.last_update,
-            "document": JSON.render(r).decode(),
-            "model_card": kept.get(r.key) or model_card(r, cards.get(r.key) or readmes.get(r.registered_model_id)),
-            "synced_at": now,
-        }
-        for r in records
-    }
-    models = {}
-    ordered = sorted(records, key=lambda r: (r.model_key, r.model_name, r.version_name))
-    for model_key, group in groupby(ordered, key=lambda r: r.model_key):
-        listed = list(group)
-        models[model_key] = {
-            "model_key": model_key,
-            "source": source,
-            "registered_model_id": listed[0].registered_model_id,
-            "document": YAML.render(listed).decode(),
-            "synced_at": now,
-        }
-    changed = _merge(conn, bridge_records, _r.key, source, model_ids, versions)
-    return _merge(conn, bridge_models, _m.model_key, source, model_ids, models) or changed
+    """Make the stored rows of `model_ids` (every model of `source` for None) exactly `records`, in the caller's
+    transaction (a failure rolls back to the previous rows); True if any changed. For a source read whole, such
+    as a remote registry: the local sync computes its `Diff` outside the write transaction instead."""
+    existing = stored(conn, source, model_ids=model_ids, keys=[r.key for r in records], every=model_ids is None)
+    wanted = rows_for(records, source, readmes, existing, cards=cards, keep_cards=keep_cards)
+    return apply(conn, diff(existing, wanted), now)
 
 
-def _stored_cards(conn: Connection, keys: Collection[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for chunk in _in_chunks(keys):
-        out.update((k, c) for k, c in conn.execute(select(_r.key, _r.model_card).where(_r.key.in_(chunk))) if c)
-    return out
+def count(conn: Connection, source: str, model_ids: Collection[str]) -> int:
+    total = 0
+    for chunk in _in_chunks(model_ids):
+        query = select(func.count()).where(_r.source == source, _r.registered_model_id.in_(chunk))
+        total += int(conn.execute(query).scalar_one())
+    return total
 
 
-def _merge(
-    conn: Connection,
-    table: Table,
-    key: Column[str],
-    source: str,
-    model_ids: Collection[str] | None,
-    wanted: dict[str, dict[str, Any]],
-) -> bool:
-    """Delete, insert and update rows of `table` so that those of `model_ids` (and `wanted`'s keys) are `wanted`."""
-    columns = [c for c in table.c if c.name != "synced_at"]
-    query = select(*columns)
-    existing: dict[str, tuple[Any, ...]] = {}
-    scopes: list[Any] = []
-    if model_ids is None:
-        scopes.append(table.c.source == source)
-    else:
-        scopes += [and_(table.c.source == source, table.c.registered_model_id.in_(c)) for c in _in_chunks(model_ids)]
-        scopes += [key.in_(c) for c in _in_chunks(wanted)]
-    for scope in scopes:
-        for row in conn.execute(query.where(scope)):
-            existing[row[0]] = tuple(row)
-    names = [c.name for c in columns]
-    stale = [k for k, row in existing.items() if k not in wanted or tuple(wanted[k][n] for n in names) != row]
-    fresh = [v for k, v in wanted.items() if k not in existing or k in stale]
-    for chunk in _in_chunks(stale):
-        conn.execute(delete(table).where(key.in_(chunk)))
-    if fresh:
-        conn.execute(insert(table), fresh)
-    return bool(stale or fresh)
+# --- the YAML, rendered when read ------------------------------------------------------------------------------------
+
+
+class _YamlCache:
+    """Rendered catalog-info.yaml per model key, valid while the model's stored records are the same: a model's
+    YAML is rendered once per change of the model, however often it is read (LRU, `size` models)."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self.size = size
+        self._entries: OrderedDict[str, tuple[bytes, bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def render(self, model_key: str, texts: Sequence[str]) -> bytes:
+        digest = hashlib.blake2b("\0".join(texts).encode(), digest_size=16).digest()
+        with self._lock:
+            hit = self._entries.get(model_key)
+            if hit is not None and hit[0] == digest:
+                self._entries.move_to_end(model_key)
+                return hit[1]
+        records = sorted(map(record_from_json, texts), key=lambda r: (r.model_name, r.version_name, r.name))
+        document = YAML.render(records)
+        with self._lock:
+            self._entries[model_key] = (digest, document)
+            self._entries.move_to_end(model_key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+        return document
+
+
+YAML_CACHE = _YamlCache()
+_WITH_RECORD = _r.record.is_not(None)
+
+
+def yaml_document(conn: Connection, model_key: str) -> bytes | None:
+    query = select(_r.record).where(_r.model_key == model_key, _WITH_RECORD).order_by(_r.key)
+    texts = list(conn.execute(query).scalars())
+    return YAML_CACHE.render(model_key, texts) if texts else None
+
+
+def _yaml_documents(conn: Connection) -> Iterator[tuple[str, bytes]]:
+    rows = conn.execute(select(_r.model_key, _r.record).where(_WITH_RECORD).order_by(_r.model_key, _r.key))
+    for model_key, group in groupby(rows, key=lambda row: row[0]):
+        yield model_key, YAML_CACHE.render(model_key, [row[1] for row in group])
 
 
 # --- reads -------------------------------------------------------------------------------------------------------
 
 _LIST_JSON = select(_r.model_key, _r.key).order_by(_r.key)
-_LIST_YAML = select(_m.model_key).order_by(_m.model_key)
+_LIST_YAML = select(_r.model_key).distinct().order_by(_r.model_key)
 
 
 def uris(conn: Connection, fmt: Format) -> list[str]:
@@ -180,8 +311,8 @@ def document(conn: Connection, path: str) -> tuple[bytes, str] | None:
         row = conn.execute(select(_r.document).where(_r.key == parts[1], _r.model_key == parts[0])).first()
         return (row[0].encode(), JSON.media_type) if row else None
     if len(parts) == 2 and parts[1] == YAML.filename:
-        row = conn.execute(select(_m.document).where(_m.model_key == parts[0])).first()
-        return (row[0].encode(), YAML.media_type) if row else None
+        rendered = yaml_document(conn, parts[0])
+        return (rendered, YAML.media_type) if rendered is not None else None
     return None
 
 
@@ -191,10 +322,10 @@ def card(conn: Connection, key: str) -> str | None:
 
 
 def all_documents(conn: Connection, fmt: Format) -> Iterable[tuple[str, str]]:
-    """(URI, document) of every stored record in `fmt`, for the CLI export."""
+    """(URI, document) of every stored record in `fmt`, for the CLI export and the outputs."""
     if fmt == "yaml":
-        for model_key, doc in conn.execute(select(_m.model_key, _m.document).order_by(_m.model_key)):
-            yield model_uri(model_key), doc
+        for model_key, rendered in _yaml_documents(conn):
+            yield model_uri(model_key), rendered.decode()
     else:
         for model_key, key, doc in conn.execute(select(_r.model_key, _r.key, _r.document).order_by(_r.key)):
             yield record_uri(model_key, key), doc
@@ -244,7 +375,8 @@ def mark_failed(conn: Connection, name: str, now: int, error: str) -> None:
 
 def status(conn: Connection) -> list[SourceStatus]:
     counts = dict(conn.execute(select(_r.source, func.count()).group_by(_r.source)).all())
-    model_counts = dict(conn.execute(select(_m.source, func.count()).group_by(_m.source)).all())
+    models = select(_r.source, func.count(_r.model_key.distinct())).group_by(_r.source)
+    model_counts = dict(conn.execute(models).all())
     out = []
     for row in conn.execute(select(bridge_sources).order_by(_s.name)).mappings():
         source = "" if row["name"] == "local" else row["name"]

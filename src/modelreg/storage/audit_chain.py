@@ -61,6 +61,7 @@ def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
         rows = []
         for entry in entries:
             seq += 1
+            entry["seq"] = seq  # the bridge's commit listener waits until this sequence number is visible
             row = {**entry, "seq": seq, "prev_hash": prev}
             row["hash"] = prev = record_hash(row)
             rows.append(tuple(row[name] for name in _COLUMNS))

@@ -28,7 +28,20 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+_RENDERED: dict[str, str] = {}  # short strings as written: keys, kinds, owners and tags repeat in every document
+_RENDERED_MAX = 50_000
+
+
 def scalar(value: Any) -> str:
+    if type(value) is str:
+        found = _RENDERED.get(value)
+        if found is None:
+            found = _string(value)
+            if len(value) <= 120:
+                if len(_RENDERED) >= _RENDERED_MAX:
+                    _RENDERED.clear()
+                _RENDERED[value] = found
+        return found
     if value is None:
         return "null"
     if value is True:
@@ -45,10 +58,14 @@ def scalar(value: Any) -> str:
             text = text.replace("e", ".0e")  # PyYAML only reads exponents with a dot as floats
         return text
     if isinstance(value, str):
-        if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
-            return value
-        return _UNSAFE.sub(_escape, orjson.dumps(value).decode())
+        return _string(value)
     raise TypeError(f"cannot write {type(value).__name__} as YAML")
+
+
+def _string(value: str) -> str:
+    if _PLAIN.fullmatch(value) and value.lower() not in _RESERVED:
+        return value
+    return _UNSAFE.sub(_escape, orjson.dumps(value).decode())
 
 
 def _node(value: Any, indent: int, out: list[str]) -> None:
