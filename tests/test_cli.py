@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
 import httpx
 
+import modelreg
 from conftest import free_port
 from processes import ServeProcess, run_cli
 
@@ -49,3 +51,72 @@ def test_serve_creates_default_data_dir(tmp_path: Path) -> None:
         assert created.status_code == 201
     assert (data_dir / "registry.db").exists()
     assert str(data_dir) in log.read_text()
+
+
+def test_version() -> None:
+    done = run_cli("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"modelreg {modelreg.__version__}"
+
+
+def test_help_names_the_server_url_and_the_api_docs() -> None:
+    done = run_cli("--help")
+    assert done.returncode == 0, done.stderr
+    assert "http://127.0.0.1:8080" in done.stdout and "http://127.0.0.1:8080/docs" in done.stdout, done.stdout
+
+
+def test_serve_banner_names_the_url_and_the_api_docs(tmp_path: Path) -> None:
+    log = tmp_path / "serve.log"
+    with ServeProcess(free_port(), "--database-url", f"sqlite:///{tmp_path / 'r.db'}", log=log) as server:
+        assert httpx.get(f"{server.url}/docs").status_code == 200
+    text = log.read_text()
+    assert f"serving on {server.url}" in text and f"API docs: {server.url}/docs" in text, text
+
+
+# Values a table on an 80-column terminal would cut; a pipe must get them whole.
+LONG_USER = "ai-developer-with-a-long-service-account-name"
+LONG_GROUP = "platform-team-with-a-group-name-long-enough-to-be-cut"
+LONG_DESCRIPTION = "a description long enough that an eighty-column table would cut it to an ellipsis, twice over"
+
+
+def test_tables_print_whole_values_when_not_on_a_terminal(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = ("--database-url", url)
+    token = ("token", "create", "--user", LONG_USER, "--group", LONG_GROUP)
+    made = run_cli(*token, "--description", LONG_DESCRIPTION, *db)
+    assert made.returncode == 0, made.stderr
+    assert run_cli("rolebinding", "create", "--group", LONG_GROUP, "--role", "developer", *db).returncode == 0
+    assert run_cli("bridge", "export", str(tmp_path / "out"), *db).returncode == 0  # a sync: a status row
+
+    tokens = run_cli("token", "list", *db, env={"COLUMNS": "80"})
+    assert tokens.returncode == 0, tokens.stderr
+    for value in (LONG_USER, LONG_GROUP, LONG_DESCRIPTION):
+        assert value in tokens.stdout, tokens.stdout
+    bindings = run_cli("rolebinding", "list", *db, env={"COLUMNS": "80"})
+    assert LONG_GROUP in bindings.stdout, bindings.stdout
+    status = run_cli("bridge", "status", *db, env={"COLUMNS": "80"})
+    assert status.returncode == 0 and "local" in status.stdout, status.stdout
+    connections = run_cli("connection", "list", *db, env={"COLUMNS": "80", "MODELREG_DATA_DIR": str(tmp_path)})
+    assert f"{tmp_path}/artifacts" in connections.stdout, connections.stdout
+    for out in (tokens.stdout, bindings.stdout, status.stdout, connections.stdout):
+        assert "…" not in out, out
+
+
+def test_listing_commands_print_json(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = ("--database-url", url)
+    token = ("token", "create", "--user", LONG_USER, "--group", LONG_GROUP)
+    assert run_cli(*token, "--description", "d", *db).returncode == 0
+    assert run_cli("rolebinding", "create", "--group", LONG_GROUP, "--role", "developer", *db).returncode == 0
+    assert run_cli("bridge", "export", str(tmp_path / "out"), *db).returncode == 0
+
+    tokens = json.loads(run_cli("token", "list", "--json", *db).stdout)
+    assert [(t["user"], t["groups"], t["description"]) for t in tokens] == [(LONG_USER, [LONG_GROUP], "d")]
+    assert "token" not in tokens[0] and all("secret" not in key.lower() for key in tokens[0])
+    bindings = json.loads(run_cli("rolebinding", "list", "--json", *db).stdout)
+    assert [(b["subjectKind"], b["subject"], b["role"]) for b in bindings] == [("group", LONG_GROUP, "developer")]
+    connections = json.loads(run_cli("connection", "list", "--json", *db).stdout)
+    assert [(c["name"], c["builtIn"]) for c in connections] == [("local", True)]
+    status = json.loads(run_cli("bridge", "status", "--json", *db).stdout)
+    assert status["enabled"] is True and [s["name"] for s in status["sources"]] == ["local"]
+    assert status["sources"][0]["lastFullSync"] is not None and status["sources"][0]["lastError"] is None

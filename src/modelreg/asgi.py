@@ -1,5 +1,10 @@
 """ASGI entry point for ``uvicorn --factory`` (used by ``modelreg serve --workers N``): the settings that
-``modelreg serve`` resolved, handed over in the environment, else the usual sources."""
+``modelreg serve`` resolved, handed over in the environment, else the usual sources.
+
+Run uvicorn with ``--no-proxy-headers``, as ``modelreg serve`` does: otherwise uvicorn replaces the client address
+with ``X-Forwarded-For`` (from 127.0.0.1) before modelreg checks the socket's peer against
+``auth.proxy.trusted_addresses``, and a loopback proxy sidecar would be refused.
+"""
 
 import os
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urljoin, urlsplit
+
 import httpx
 import pytest
 
@@ -63,3 +66,44 @@ def test_v1_errors_use_the_same_body(server: ServerThread, api: httpx.Client) ->
         assert missing.status_code == 422
         assert missing.json() == {"code": "Bad Request", "message": "required field 'name' is zero value."}
         assert v1.get("/registered_models/999999").json()["code"] == "Not Found"
+
+
+def test_readyz_documents_both_media_types(server: ServerThread, api: httpx.Client) -> None:
+    paths = httpx.get(f"{server.url}/openapi.json").json()["paths"]
+    for path in ("/readyz/health", "/readyz/isDirty"):
+        operation = paths[path]["get"]
+        assert set(operation["responses"]) == {"200", "503"}  # no 422: any other format answers text
+        for status in ("200", "503"):
+            content = operation["responses"][status]["content"]
+            assert set(content) == {"text/plain", "application/json"}, (path, status, content)
+            assert content["text/plain"]["schema"]["type"] == "string"
+            assert content["application/json"]["schema"]["properties"]["status"]["enum"] == ["pass", "fail"]
+        assert operation["responses"]["200"]["content"]["text/plain"]["example"] == "OK"
+        assert [p["name"] for p in operation["parameters"]] == ["format"]
+    # and the server answers as documented
+    assert httpx.get(f"{server.url}/readyz/health").headers["content-type"].startswith("text/plain")
+    as_json = httpx.get(f"{server.url}/readyz/health", params={"format": "json"})
+    assert as_json.headers["content-type"].startswith("application/json") and as_json.json()["status"] == "pass"
+
+
+def test_api_docs_load_nothing_from_another_host(server: ServerThread, api: httpx.Client) -> None:
+    page = httpx.get(f"{server.url}/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert not re.search(r"(https?:)?//[\w.-]", page.text), page.text  # no absolute URL at all
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)""", page.text)
+    assert len(references) >= 3, page.text  # the stylesheet, the icon, the script
+    origin = urlsplit(server.url)
+    for reference in references:
+        target = urljoin(f"{server.url}/docs", reference)
+        assert (urlsplit(target).scheme, urlsplit(target).netloc) == (origin.scheme, origin.netloc), reference
+        asset = httpx.get(target)
+        assert asset.status_code == 200 and len(asset.content) > 100, (reference, asset.status_code)
+        if reference.endswith(".css"):  # a stylesheet's url(...) must not leave the server either
+            for url in re.findall(r"url\(\s*['\"]?([^'\")]+)", asset.text):
+                assert url.startswith("data:") or not re.match(r"(https?:)?//", url), url
+    spec = re.search(r"""url:\s*['"]([^'"]+)['"]""", page.text)
+    assert spec is not None and httpx.get(urljoin(server.url, spec.group(1))).json()["openapi"].startswith("3.")
+    assert '"validatorUrl": null' in page.text  # no badge image from validator.swagger.io
+    assert httpx.get(f"{server.url}/docs/oauth2-redirect").status_code == 200
+    assert httpx.get(f"{server.url}/redoc").status_code == 404  # ReDoc would load from a CDN: it is off
+    assert httpx.get(f"{server.url}/docs/assets/index.html").status_code == 404  # the bundle's demo page is not served

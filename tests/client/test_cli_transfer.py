@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -55,7 +56,32 @@ def test_failures_exit_1_with_the_reason(sdk: Sdk, tmp_path: Path) -> None:
     no_token = run_cli("upload", "m", "v1", str(source), env={"MODELREG_URL": sdk.url, "MODELREG_TOKEN": ""})
     assert no_token.returncode == 1 and "401" in no_token.stderr
     gone = run_cli("upload", "m", "v1", str(source), "--url", f"http://127.0.0.1:{free_port()}")
-    assert gone.returncode == 1 and "cannot reach" in gone.stderr
+    assert gone.returncode == 1 and "cannot connect" in gone.stderr
     missing = run_cli("download", "nope", "v1", str(tmp_path / "d"), env=env(sdk))
     assert missing.returncode == 1 and "error:" in missing.stderr
     assert run_cli("upload", "m", "v1", str(tmp_path / "absent"), env=env(sdk)).returncode == 2
+
+
+def test_list_prints_whole_values_and_json(sdk: Sdk) -> None:
+    name = "a-model-name-long-enough-that-an-eighty-column-table-would-cut-it"
+    description = "and a description that is just as long, so that the two together overflow any narrow terminal"
+    uri = "s3://models/a/very/long/prefix/for/this/artifact/so/that/the/uri/column/is/wide/v1/"
+    with sdk.client("developer") as registry:
+        rm = registry.register_model(name, owner="ai-developer", description=description)
+        registry.register_model_version(rm, "v1", uri=uri)
+    listed = run_cli("list", env={**env(sdk, "viewer"), "COLUMNS": "80"})
+    assert listed.returncode == 0, listed.stderr
+    assert name in listed.stdout and description in listed.stdout and "…" not in listed.stdout, listed.stdout
+    versions = run_cli("list", name, env={**env(sdk, "viewer"), "COLUMNS": "80"})
+    assert uri in versions.stdout and "…" not in versions.stdout, versions.stdout
+
+    models = json.loads(run_cli("list", "--json", env=env(sdk, "viewer")).stdout)
+    assert [(m["name"], m["description"], m["owner"]) for m in models] == [(name, description, "ai-developer")]
+    found = json.loads(run_cli("list", name, "--json", env=env(sdk, "viewer")).stdout)
+    assert [(v["name"], v["uri"]) for v in found] == [("v1", uri)] and "stage" in found[0]
+
+
+def test_a_server_that_is_down_is_an_error_not_a_traceback() -> None:
+    gone = run_cli("list", "--url", f"http://127.0.0.1:{free_port()}")
+    assert gone.returncode == 1 and gone.stderr.startswith("error: cannot connect to"), gone.stderr
+    assert "Traceback" not in gone.stderr

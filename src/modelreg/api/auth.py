@@ -5,6 +5,10 @@ Every request under ``/api/`` needs a principal; reads need the ``read`` permiss
 later without its own check. Endpoints that need more (archive, manage, ...) check it themselves, and services
 check what depends on the data (a PATCH that archives). The principal, a request id and the client address are
 put in ``auth.context`` for the services and the audit trail.
+
+Every decision uses the socket's peer address (uvicorn runs with proxy headers off): local mode's loopback check
+and whether identity headers come from a trusted proxy. Only the address recorded for the audit trail may come
+from ``X-Forwarded-For``, and only when the peer is a trusted proxy (``Authenticator.client_address``).
 """
 
 from __future__ import annotations
@@ -43,14 +47,14 @@ class Authentication:
             return
         headers = scope["headers"]
         request_id = _request_id(headers)
-        client = scope["client"][0] if scope.get("client") else None
+        peer = scope["client"][0] if scope.get("client") else None
         try:
-            principal = self.authenticator.cached(headers, client)
+            principal = self.authenticator.cached(headers, peer)
             if principal is None:
                 if self.inline:
-                    principal = self.authenticator.authenticate(headers, client)
+                    principal = self.authenticator.authenticate(headers, peer)
                 else:
-                    principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, client)
+                    principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, peer)
             if scope["path"] not in self.open_to_all:
                 context.require_of(principal, _baseline(scope["method"]))
         except RegistryError as exc:
@@ -67,6 +71,7 @@ class Authentication:
                 message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
             await send(message)
 
+        client = self.authenticator.client_address(headers, peer)
         with context.acting_as(context.CallContext(principal, request_id, client)):
             await self.app(scope, receive, send_with_id)
 

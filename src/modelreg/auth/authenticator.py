@@ -124,7 +124,8 @@ class Authenticator:
         return identity
 
     def _proxy_identity(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Identity | None:
-        """Identity headers count only when the proxy method is on and the request comes from a trusted address."""
+        """Identity headers count only when the proxy method is on and the request comes from a trusted address:
+        ``client`` is the socket's peer, never a forwarded address."""
         if "proxy" not in self.methods or client is None or not self._trusted_client(client):
             return None
         user = None
@@ -137,6 +138,26 @@ class Authenticator:
         if not user:
             return None
         return Identity(user, tuple(groups), "proxy")
+
+    def client_address(self, headers: list[tuple[bytes, bytes]], peer: str | None) -> str | None:
+        """The caller's address for the audit trail: the socket's peer, unless the peer is a trusted proxy that
+        forwards for someone (``X-Forwarded-For``). The header is read from the right, where each proxy appends the
+        address it saw: the first address that is not itself a trusted proxy is the client; what a client wrote
+        into the header itself, further left, is never taken. A malformed header keeps the peer."""
+        if peer is None or not self._trusted_client(peer):
+            return peer
+        forwarded: list[str] = []
+        for name, value in headers:
+            if name == b"x-forwarded-for":
+                forwarded += [part.strip() for part in value.decode("latin-1").split(",")]
+        for address in reversed(forwarded):
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                return peer
+            if not self._trusted_client(address):
+                return address
+        return forwarded[0] if forwarded else peer
 
     def _trusted_client(self, client: str) -> bool:
         trusted = self._trusted_clients.get(client)

@@ -11,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
+from modelreg.cli.output import AsJson, print_json, stdout_console
 from modelreg.services.access import AccessService, parse_duration
 
 tokens = typer.Typer(no_args_is_help=True, help="API tokens: create (shown once), list, revoke.")
 bindings = typer.Typer(no_args_is_help=True, help="Role bindings: which users and groups hold which role.")
-out = Console(soft_wrap=True)
+out = stdout_console()
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -46,12 +47,16 @@ def token_create(
 def token_list(
     user: str = typer.Option(None, "--user", help="Only this user's tokens."),
     all_: bool = typer.Option(False, "--all", help="Include revoked and expired tokens."),
+    as_json: AsJson = False,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
     """List tokens (never their secrets)."""
     with access_service(database_url, config) as svc:
         items = svc.list_tokens(user, include_inactive=all_)
+    if as_json:
+        print_json([t.to_dict() for t in items])
+        return
     table = Table("id", "user", "groups", "created", "expires", "revoked", "created by", "description")
     for t in items:
         table.add_row(
@@ -101,12 +106,16 @@ def binding_create(
 def binding_list(
     subject: str = typer.Option(None, "--subject", help="Only bindings of this user or group."),
     role: str = typer.Option(None, "--role", help="Only bindings to this role."),
+    as_json: AsJson = False,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:
     """List role bindings."""
     with access_service(database_url, config) as svc:
         items = svc.list_bindings(subject, role)
+    if as_json:
+        print_json([b.to_dict() for b in items])
+        return
     table = Table("id", "kind", "subject", "role", "created", "created by")
     for b in items:
         table.add_row(str(b.id), b.subject_kind, b.subject, b.role, when(b.create_time), b.created_by or "-")

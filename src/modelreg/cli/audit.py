@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for
+from modelreg.cli.output import stdout_console
 from modelreg.errors import InvalidInput
 from modelreg.services.audit import (
     VERIFY_BATCH,
@@ -31,7 +32,7 @@ from modelreg.services.audit import (
 )
 
 app = typer.Typer(no_args_is_help=True, help="The audit trail: verify its hash chain, list and export records.")
-out = Console(soft_wrap=True)
+out = stdout_console()
 err = Console(stderr=True, soft_wrap=True)
 _CELL = 48  # longest value shown per changed field in the table
 

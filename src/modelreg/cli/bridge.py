@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -20,9 +19,10 @@ from modelreg.bridge.kserve import KServeStatus
 from modelreg.bridge.normalize import Defaults
 from modelreg.bridge.sync import BridgeSync
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
+from modelreg.cli.output import AsJson, print_json, stdout_console
 
 app = typer.Typer(no_args_is_help=True, help="The Backstage bridge: export its documents, show its sync status.")
-out = Console(soft_wrap=True)
+out = stdout_console()
 
 
 def export(
@@ -52,12 +52,27 @@ def export(
     out.print(f"wrote {count} {format} document(s) to {escape(str(directory))}", highlight=False)
 
 
-def status(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+def status(as_json: AsJson = False, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Sources, their last (full) sync, record counts and the last error."""
     settings = settings_for(database_url, config)
     with database_session(settings, migrate=False) as db, db.read() as conn:
         rows = store.status(conn)
     bridge = settings.bridge
+    if as_json:
+        sources = [
+            {
+                "name": row.name,
+                "versions": row.versions,
+                "models": row.models,
+                "lastSync": row.last_sync,
+                "lastFullSync": row.last_full_sync,
+                "lastError": row.last_error,
+                "lastErrorTime": row.last_error_time,
+            }
+            for row in rows
+        ]
+        print_json({"enabled": bridge.enabled, "format": bridge.format, "access": bridge.access, "sources": sources})
+        return
     out.print(
         f"bridge {'enabled' if bridge.enabled else 'disabled'}, format {bridge.format}, access {bridge.access}",
         highlight=False,

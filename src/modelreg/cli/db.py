@@ -8,9 +8,8 @@ import typer
 from rich.console import Console
 from sqlalchemy import delete
 
-from modelreg.cli.options import DatabaseUrl, settings_for
+from modelreg.cli.options import DatabaseUrl, database_session, settings_for
 from modelreg.storage import migrations
-from modelreg.storage.db import Database
 from modelreg.storage.tables import REGISTRY_TABLES
 
 app = typer.Typer(no_args_is_help=True, help="Database schema and maintenance.")
@@ -20,9 +19,8 @@ console = Console(stderr=True, soft_wrap=True)
 @app.command()
 def upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply every pending schema migration."""
-    db = Database(settings_for(database_url).resolved_database_url())
-    migrations.upgrade(db.engine)
-    console.print(f"schema at revision {migrations.head_revision()}")
+    with database_session(settings_for(database_url), migrate=True):
+        console.print(f"schema at revision {migrations.head_revision()}")
 
 
 @app.command()
@@ -35,9 +33,7 @@ def reset(
         console.print("refusing to delete every record without --yes")
         raise typer.Exit(2)
     started = time.perf_counter()
-    db = Database(settings_for(database_url).resolved_database_url())
-    migrations.upgrade(db.engine)
-    with db.write() as conn:
+    with database_session(settings_for(database_url), migrate=True) as db, db.write() as conn:
         for table in REGISTRY_TABLES:
             conn.execute(delete(table))
     console.print(f"registry emptied in {time.perf_counter() - started:.2f}s")

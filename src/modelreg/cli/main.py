@@ -13,6 +13,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from modelreg import __version__
+
 # command name → (module, attribute): a function is one command, a ``typer.Typer`` a group of them. In help order.
 COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("modelreg.cli.server", "serve"),
@@ -52,14 +54,29 @@ class LazyCommands(TyperGroup):
         return command
 
 
-app = typer.Typer(
-    cls=LazyCommands, no_args_is_help=True, add_completion=False, help="modelreg: a model registry with governance."
-)
+app = typer.Typer(cls=LazyCommands, no_args_is_help=True, add_completion=False)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"modelreg {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def main() -> None:
-    """modelreg: a model registry with governance."""
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """modelreg: a model registry with governance.
+
+    Server: 'modelreg serve', by default at http://127.0.0.1:8080
+
+    API docs: http://127.0.0.1:8080/docs (Swagger UI; the OpenAPI document is /openapi.json)
+
+    The client commands (upload, download, verify, list) talk to a server (--url or MODELREG_URL).
+    """
 
 
 if __name__ == "__main__":

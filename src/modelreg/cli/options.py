@@ -10,12 +10,13 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from modelreg.auth import context
 from modelreg.errors import RegistryError, Unavailable
 from modelreg.settings import Settings, load_settings
 from modelreg.storage import migrations
-from modelreg.storage.db import Database
+from modelreg.storage.db import Database, DatabaseUnavailable
 
 DatabaseUrl = Annotated[
     str | None,
@@ -49,21 +50,40 @@ def settings_for(database_url: str | None, config: Path | None = None, **overrid
 def database_session(settings: Settings, *, migrate: bool, exit_code: int = 1) -> Iterator[Database]:
     """The database of ``settings``, with the command acting as ``cli:<OS user>`` (an admin: whoever holds the
     database URL is one anyway). ``migrate``: bring the schema up to date first (commands that bootstrap a fresh
-    registry), else refuse a database whose schema is not current. A refusal is printed as ``error: ...`` and
-    ends the command with ``exit_code``."""
-    db = Database(settings.resolved_database_url())
+    registry), else refuse a database whose schema is not current. A refusal, or a database that cannot be reached
+    within ``settings.database``'s timeouts, is printed as ``error: ...`` and ends the command with ``exit_code``."""
+    db = Database(settings.resolved_database_url(), settings.database, log_unavailable=False)
     try:
         if migrate:
-            migrations.upgrade(db.engine)
+            upgrade_schema(db)
         else:
             require_current_schema(db)
         with context.acting_as(context.cli_context()):
             yield db
+    except (DatabaseUnavailable, OperationalError) as exc:
+        _error(database_failure(db, exc))
+        raise typer.Exit(exit_code) from None
     except RegistryError as exc:
-        Console(stderr=True, soft_wrap=True).print(f"error: {exc.message}", markup=False, highlight=False)
+        _error(exc.message)
         raise typer.Exit(exit_code) from None
     finally:
         db.dispose()
+
+
+def _error(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
+
+
+def upgrade_schema(db: Database) -> None:
+    """Apply pending migrations, without the statement and lock timeouts (``Database.migration_engine``)."""
+    with db.migration_engine() as engine:
+        migrations.upgrade(engine)
+
+
+def database_failure(db: Database, exc: Exception) -> str:
+    """What to tell the operator (who configured the URL) when the database cannot be used."""
+    detail = exc.detail if isinstance(exc, DatabaseUnavailable) else db.unavailable(exc).detail
+    return f"cannot use the database {db.safe_url}: {detail}"
 
 
 def require_current_schema(db: Database) -> None:

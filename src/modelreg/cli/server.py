@@ -7,16 +7,23 @@ import os
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
-from modelreg.auth import context
-from modelreg.cli.options import ConfigFile, DatabaseUrl, settings_for
+from modelreg.cli.options import (
+    ConfigFile,
+    DatabaseUrl,
+    database_failure,
+    database_session,
+    settings_for,
+    upgrade_schema,
+)
 from modelreg.services.access import AccessService
 from modelreg.services.registry import RegistryService
 from modelreg.services.seed import DEMO_BINDINGS, DEMO_MODEL, seed_bindings
 from modelreg.services.seed import seed as seed_demo
 from modelreg.settings import Settings
 from modelreg.storage import migrations
-from modelreg.storage.db import Database
+from modelreg.storage.db import Database, DatabaseUnavailable
 
 console = Console(stderr=True, soft_wrap=True)
 SETTINGS_ENV = "MODELREG_SERVE_SETTINGS"  # the resolved settings, handed to worker processes
@@ -41,10 +48,6 @@ def serve(
     log_level: str = typer.Option("warning", help="uvicorn log level."),
 ) -> None:
     """Run the registry server (migrates the database first)."""
-    import uvicorn  # here, not at the top: every other command starts faster without the web stack
-
-    from modelreg.app import create_app
-
     settings = settings_for(
         database_url,
         config,
@@ -56,9 +59,17 @@ def serve(
     )
     _check_exposure(settings)
     url = settings.resolved_database_url()
-    db = Database(url)
-    migrations.upgrade(db.engine)
-    where = f"SQLite database {settings.data_dir / 'registry.db'}" if not settings.database_url else db.engine.url
+    db = Database(url, settings.database)
+    try:
+        upgrade_schema(db)
+    except (DatabaseUnavailable, OperationalError) as exc:
+        console.print(f"modelreg: {database_failure(db, exc)}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    import uvicorn  # here, after the database answered: other commands, and a failure, come sooner without it
+
+    from modelreg.app import create_app
+
+    where = f"SQLite database {settings.data_dir / 'registry.db'}" if not settings.database_url else db.safe_url
     console.print(f"modelreg: {where!s} (schema {migrations.head_revision()})")
     if settings.auth.local_mode:
         console.print(
@@ -67,14 +78,20 @@ def serve(
         )
     else:
         console.print(f"modelreg: authentication: {', '.join(settings.auth.methods)}")
-    console.print(f"modelreg: serving on http://{settings.host}:{settings.port}")
+    base = f"http://{_url_host(settings.host)}:{settings.port}"
+    console.print(f"modelreg: serving on {base}", markup=False, highlight=False)
+    console.print(f"modelreg: API docs: {base}/docs", markup=False, highlight=False)
     try:
         app = create_app(settings, db)  # also checks the policy file and the OIDC settings before any worker starts
     except ValueError as exc:
         console.print(f"modelreg: {exc}")
         raise typer.Exit(2) from None
+    # proxy_headers off: uvicorn would replace the socket's peer address with X-Forwarded-For (from 127.0.0.1)
+    # before modelreg decides whether the peer is a trusted proxy (api/auth.py reads the header itself)
     if settings.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, access_log=False)
+        uvicorn.run(
+            app, host=settings.host, port=settings.port, log_level=log_level, access_log=False, proxy_headers=False
+        )
         return
     db.dispose()
     os.environ[SETTINGS_ENV] = settings.model_copy(update={"database_url": url}).model_dump_json()
@@ -86,7 +103,12 @@ def serve(
         workers=settings.workers,
         log_level=log_level,
         access_log=False,
+        proxy_headers=False,
     )
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _loopback(host: str) -> bool:
@@ -111,9 +133,7 @@ def _check_exposure(settings: Settings) -> None:
 
 def seed(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
     """Register the demo model and the demo role bindings (idempotent), as a platform's seed job does."""
-    db = Database(settings_for(database_url, config).resolved_database_url())
-    migrations.upgrade(db.engine)
-    with context.acting_as(context.cli_context()):
+    with database_session(settings_for(database_url, config), migrate=True) as db:
         rm_id, mv_id, artifact_id = seed_demo(RegistryService(db))
         seed_bindings(AccessService(db))
     console.print(f"seeded {DEMO_MODEL}: registered model {rm_id}, version {mv_id}, model artifact {artifact_id}")

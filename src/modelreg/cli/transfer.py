@@ -9,16 +9,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import httpx
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
+from modelreg.cli.output import AsJson, print_json, stdout_console
 from modelreg.client import ModelRegistry, ModelRegistryError
 
 DEFAULT_URL = "http://127.0.0.1:8080"
-out = Console(soft_wrap=True, highlight=False)
+out = stdout_console(highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 ServerUrl = Annotated[
@@ -34,15 +34,13 @@ VersionArg = Annotated[str, typer.Argument(help="Name of the model version.")]
 
 @contextmanager
 def _client(url: str, token: str | None) -> Iterator[ModelRegistry]:
-    """The SDK client; server errors end the command with ``error: <the server's message>`` and exit code 1."""
+    """The SDK client; server errors (and a server that cannot be reached, ``ServerUnavailable``) end the command
+    with ``error: <the message>`` and exit code 1."""
     try:
         with ModelRegistry(server_address=url, token=token or None, timeout=300) as registry:
             yield registry
     except ModelRegistryError as exc:
         err.print(f"error: {exc}", markup=False)
-        raise typer.Exit(1) from None
-    except httpx.TransportError as exc:
-        err.print(f"error: cannot reach {url}: {exc}", markup=False)
         raise typer.Exit(1) from None
 
 
@@ -136,11 +134,21 @@ def verify(model: ModelArg, version: VersionArg, url: ServerUrl = DEFAULT_URL, t
 
 def list_(
     model: Annotated[str | None, typer.Argument(help="List this model's versions instead of the models.")] = None,
+    as_json: AsJson = False,
     url: ServerUrl = DEFAULT_URL,
     token: Token = None,
 ) -> None:
-    """List registered models, or the versions of one with their stage and artifact URI."""
+    """List registered models, or the versions of one with their stage and artifact URI.
+
+    --json prints the API's objects (a version also with its "stage" and its artifact's "uri")."""
     with _client(url, token) as registry:
+        if as_json and model is None:
+            print_json([rm.raw for rm in registry.list_registered_models()])
+            return
+        if as_json:
+            found = registry.list_model_versions(model)
+            print_json([{**mv.raw, "stage": mv.stage, "uri": _artifact_uri(registry, model, mv.name)} for mv in found])
+            return
         if model is None:
             table = Table("id", "name", "owner", "description", box=None, pad_edge=False)
             for rm in registry.list_registered_models():

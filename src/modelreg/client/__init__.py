@@ -17,6 +17,7 @@ from modelreg.client._errors import (
     ModelRegistryError,
     NotFound,
     ServerError,
+    ServerUnavailable,
     Unauthorized,
 )
 from modelreg.client._models import (
@@ -50,6 +51,7 @@ __all__ = [
     "NotFound",
     "RegisteredModel",
     "ServerError",
+    "ServerUnavailable",
     "Unauthorized",
     "UploadResult",
     "VerifyReport",

@@ -67,6 +67,12 @@ class AsyncModelRegistry(BaseRegistry):
         return drive.result  # type: ignore[return-value]  # set once next_call() returned None
 
     async def _send(self, call: Call) -> Any:
+        try:
+            return await self._exchange(call)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+
+    async def _exchange(self, call: Call) -> Any:
         request = self._request(self._http, call, None if call.content is None else _aiter(call.content))
         if call.sink is None:
             return self._decode(await self._http.send(request))

@@ -13,7 +13,7 @@ import httpx
 
 from modelreg.client import _ops, _storage
 from modelreg.client._call import Call
-from modelreg.client._errors import error_from
+from modelreg.client._errors import ServerUnavailable, error_from, unavailable
 from modelreg.client._methods import Listing, Operation
 
 DEFAULT_TIMEOUT = 30.0
@@ -65,6 +65,9 @@ class BaseRegistry:
         return http.build_request(
             call.method, call.path, params=call.params, json=call.json, content=content, headers=call.headers
         )
+
+    def _unavailable(self, exc: httpx.TransportError) -> ServerUnavailable:
+        return unavailable(exc, self.server_address, self._options["timeout"])
 
     @staticmethod
     def _decode(response: httpx.Response) -> Any:

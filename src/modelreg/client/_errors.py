@@ -7,6 +7,7 @@ ModelRegistryError          message, status (None when no HTTP status applies), 
 ├── NotFound                404
 ├── Conflict                409: e.g. a name already taken
 ├── ServerError             5xx
+├── ServerUnavailable       the server could not be reached or did not answer in time (no status)
 └── DigestMismatch          what arrived differs from what was recorded (size or SHA-256)
 """
 
@@ -52,6 +53,11 @@ class ServerError(ModelRegistryError):
     pass
 
 
+class ServerUnavailable(ModelRegistryError):
+    """No answer from the server: it is down, unreachable, or slower than the client's timeout. The message names
+    the URL; ``__cause__`` is httpx's error."""
+
+
 class DigestMismatch(ModelRegistryError):
     pass
 
@@ -64,6 +70,24 @@ _BY_STATUS: dict[int, type[ModelRegistryError]] = {
     409: Conflict,
     422: BadRequest,
 }
+
+
+def unavailable(exc: httpx.TransportError, url: str, timeout: float | None) -> ServerUnavailable:
+    """The SDK's error for a request that got no answer, instead of httpx's."""
+    waited = f"no answer within {timeout:g} s" if timeout is not None else "no answer"
+    if isinstance(exc, httpx.ConnectTimeout):
+        return ServerUnavailable(f"cannot connect to the modelreg server at {url}: {waited}")
+    if isinstance(exc, httpx.ConnectError):
+        return ServerUnavailable(f"cannot connect to the modelreg server at {url}: {_reason(exc)}")
+    if isinstance(exc, httpx.TimeoutException):
+        return ServerUnavailable(
+            f"{waited} from the modelreg server at {url} (a write may or may not have been applied)"
+        )
+    return ServerUnavailable(f"the connection to the modelreg server at {url} failed: {_reason(exc)}")
+
+
+def _reason(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def error_from(response: httpx.Response) -> ModelRegistryError:

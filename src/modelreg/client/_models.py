@@ -98,10 +98,11 @@ class ModelVersion(_Entity):
     author: str | None = None
 
     @property
-    def stage(self) -> str | None:
-        """The lifecycle stage (development, staging, production, deprecated) the server keeps for the version."""
+    def stage(self) -> str:
+        """The lifecycle stage (development, staging, production, deprecated): the server's ``Lifecycle`` property,
+        which a version carries once its stage was set through governance; until then it is in development."""
         stage = self.custom_properties.get(LIFECYCLE_PROPERTY)
-        return stage if isinstance(stage, str) else None
+        return stage if isinstance(stage, str) else "development"
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> ModelVersion:

@@ -56,6 +56,12 @@ class ModelRegistry(BaseRegistry):
         return drive.result  # type: ignore[return-value]  # set once next_call() returned None
 
     def _send(self, call: Call) -> Any:
+        try:
+            return self._exchange(call)
+        except httpx.TransportError as exc:
+            raise self._unavailable(exc) from exc
+
+    def _exchange(self, call: Call) -> Any:
         request = self._request(self._http, call, call.content)
         if call.sink is None:
             return self._decode(self._http.send(request))

@@ -8,6 +8,7 @@ locked" when another process writes, instead of waiting for the busy timeout.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import threading
 import time
@@ -18,18 +19,36 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from modelreg.errors import Unavailable
-from modelreg.storage import audit_chain
+from modelreg.settings import DatabaseSettings
+from modelreg.storage import audit_chain, deadlines
 
-# Deadlock / serialization failures that a retry of the whole transaction resolves.
-_RETRYABLE_CODES = {1213, 1205, "40001", "40P01"}
+log = logging.getLogger("modelreg")
+
+# Deadlock / serialization failures that a retry of the whole transaction resolves. Not a lock wait timeout
+# (MariaDB 1205): it already waited as long as configured, and retrying would multiply that wait.
+_RETRYABLE_CODES = {1213, "40001", "40P01"}
+# How the drivers say that their connect timeout expired (psycopg, PyMySQL).
+_TIMED_OUT = ("timeout expired", "timed out")
 
 
-def create_db_engine(url: str) -> Engine:
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached or did not answer in time. The message is all an HTTP caller sees: the
+    ``detail`` (which names the host) goes to the server log and to the CLI user, who configured it."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the database is unavailable; try again later")
+        self.detail = detail
+
+
+def create_db_engine(url: str, limits: DatabaseSettings | None = None) -> Engine:
+    limits = limits or DatabaseSettings()
     parsed = make_url(url)
     backend = parsed.get_backend_name()
-    kwargs: dict[str, Any] = {}
+    # waiting for a free pooled connection counts as connecting
+    kwargs: dict[str, Any] = {} if backend == "sqlite" else {"pool_timeout": limits.connect_timeout_seconds}
     if backend == "sqlite":
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if parsed.database not in (None, "", ":memory:"):  # in-memory databases use a single-connection pool
@@ -44,6 +63,8 @@ def create_db_engine(url: str) -> Engine:
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         _configure_sqlite(engine)
+    else:
+        deadlines.install(engine, limits)
     return engine
 
 
@@ -70,11 +91,14 @@ def _configure_sqlite(engine: Engine) -> None:
 
 
 class Database:
-    """The registry's database: an engine plus read and write transactions."""
+    """The registry's database: an engine plus read and write transactions, within ``limits``. A failure to connect
+    is logged (the server's record of why it answered 503) unless ``log_unavailable`` is off (the CLI prints it)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, limits: DatabaseSettings | None = None, *, log_unavailable: bool = True) -> None:
         self.url = url
-        self.engine = create_db_engine(url)
+        self.limits = limits or DatabaseSettings()
+        self.log_unavailable = log_unavailable
+        self.engine = create_db_engine(url, self.limits)
         self.backend = self.engine.dialect.name
         # SQLite answers in microseconds from the same process, so handlers call it on the event loop: a hop to
         # a worker thread costs more than the query. Server databases wait on the network, so they get threads.
@@ -118,8 +142,44 @@ class Database:
     def _connect(self) -> Connection:
         try:
             return self.engine.connect()
-        except OperationalError as exc:
-            raise Unavailable(f"database is unreachable: {exc.orig}") from exc
+        except (OperationalError, PoolTimeout) as exc:
+            unavailable = self.unavailable(exc)
+            if self.log_unavailable:
+                log.warning("database %s unavailable: %s", self.safe_url, unavailable.detail)
+            raise unavailable from exc
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without its password, for logs and the CLI."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def unavailable(self, exc: Exception) -> DatabaseUnavailable:
+        """``exc`` (a failure to connect or to get an answer) as the error to raise, with the driver's reason."""
+        if isinstance(exc, PoolTimeout):
+            return DatabaseUnavailable(f"no free connection within {self.limits.connect_timeout_seconds:g} s")
+        cause = getattr(exc, "orig", None) or exc
+        lines = str(cause).strip().splitlines()
+        reason = lines[0] if lines else type(cause).__name__
+        if any(words in reason.lower() for words in _TIMED_OUT):
+            return DatabaseUnavailable(
+                f"did not answer within {self.limits.connect_timeout_seconds:g} s (database.connect_timeout_seconds)"
+            )
+        return DatabaseUnavailable(reason)
+
+    @contextmanager
+    def migration_engine(self) -> Iterator[Engine]:
+        """An engine without statement and lock timeouts, for schema migrations: a migration may rightly run long,
+        and waits for another process's migration lock. The connect timeout still applies."""
+        if self.backend == "sqlite":
+            yield self.engine
+            return
+        engine = create_db_engine(
+            self.url, self.limits.model_copy(update={"statement_timeout_seconds": 0, "lock_timeout_seconds": 0})
+        )
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
     def run_write(self, fn: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
         """Run ``fn(conn, ...)`` in a write transaction, retrying on deadlocks and serialization failures."""

@@ -1,0 +1,161 @@
+"""Limits on every wait for PostgreSQL and MariaDB, so that a hung database gives errors (503s) instead of hung
+requests (``DatabaseSettings``; docs/security.md, "operations").
+
+Three layers, as each catches what the others cannot:
+
+- The server's own limits, set once per connection in the ``connect`` event (no round trip per request):
+  PostgreSQL ``statement_timeout`` and ``lock_timeout``; MariaDB ``max_statement_time``, ``innodb_lock_wait_timeout``
+  and ``lock_wait_timeout`` (metadata locks). They end a slow statement or a lock wait cleanly and keep the
+  connection.
+- A client-side deadline on every wait for an answer, the statement timeout plus ``GRACE_SECONDS`` (so that the
+  server's own error normally comes first): only the client notices a server, or a proxy, that stopped answering.
+  PyMySQL has socket read and write timeouts; psycopg waits without a limit unless its connection passes one, which
+  the connection class below does. A connection that missed its deadline is closed, and the pool discards it.
+- The connect timeout bounds connecting (the handshake and the login too, which PyMySQL would otherwise bound by its
+  read timeout) and the ping of a pooled connection at checkout. TCP keepalives and ``tcp_user_timeout`` end
+  PostgreSQL connections to a peer that vanished.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from modelreg.settings import DatabaseSettings
+
+GRACE_SECONDS = 1.0
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+
+
+def install(engine: Engine, limits: DatabaseSettings) -> None:
+    """Apply ``limits`` to every connection ``engine`` opens (PostgreSQL and MariaDB/MySQL; SQLite has its own)."""
+    backend = engine.dialect.name
+    if backend == "postgresql":
+        factory, driver_args, session = _postgres_connection_class().connect, _postgres_args, _postgres_session
+    elif backend in ("mysql", "mariadb"):
+        factory, driver_args, session = _mysql_connection_class(), _mysql_args, _mysql_session
+    else:
+        return
+    statement = limits.statement_timeout_seconds + GRACE_SECONDS if limits.statement_timeout_seconds else None
+    ping = limits.connect_timeout_seconds
+
+    @event.listens_for(engine, "do_connect")
+    def _connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
+        for key, value in driver_args(limits, statement).items():
+            cparams.setdefault(key, value)  # what the database URL says wins
+        connection = factory(*cargs, **cparams)
+        connection.deadline = limits.connect_timeout_seconds  # the dialect's first queries and ours: logging in
+        return connection
+
+    @event.listens_for(engine, "connect")
+    def _session(dbapi_connection: Any, _record: Any) -> None:
+        session(dbapi_connection, limits)
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        dbapi_connection.deadline = statement
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, _record: Any) -> None:
+        if dbapi_connection is not None:  # None once invalidated
+            dbapi_connection.deadline = ping  # the pre-ping at the next checkout: as quick as a connect
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+# --- PostgreSQL (psycopg 3) -----------------------------------------------------------------------------------------
+
+
+def _postgres_args(limits: DatabaseSettings, statement: float | None) -> dict[str, Any]:
+    args: dict[str, Any] = {"connect_timeout": max(2, math.ceil(limits.connect_timeout_seconds)), **_KEEPALIVES}
+    # unacknowledged data this long means the peer is gone (keepalives cover an idle connection)
+    args["tcp_user_timeout"] = _ms(max(statement or 0, limits.connect_timeout_seconds, 10))
+    return args
+
+
+def _postgres_session(connection: Any, limits: DatabaseSettings) -> None:
+    settings = []
+    if limits.statement_timeout_seconds:
+        settings.append(f"SET statement_timeout = {_ms(limits.statement_timeout_seconds)}")
+    if limits.lock_timeout_seconds:
+        settings.append(f"SET lock_timeout = {_ms(limits.lock_timeout_seconds)}")
+    if settings:
+        connection.execute("; ".join(settings))
+        connection.commit()  # a SET inside a transaction that is rolled back would be undone
+
+
+@functools.cache
+def _postgres_connection_class() -> type:
+    import psycopg
+    from psycopg.errors import _WaitTimeout  # what Connection.wait(timeout=...) raises (psycopg >= 3.3)
+
+    class DeadlineConnection(psycopg.Connection):  # type: ignore[type-arg]
+        """psycopg's connection, passing ``deadline`` (seconds, None: no limit) to every wait for the server."""
+
+        deadline: float | None = None
+
+        def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
+            if self.deadline is None or kwargs.get("timeout") is not None or len(args) > 1:
+                return super().wait(gen, *args, **kwargs)
+            try:
+                return super().wait(gen, *args, **{**kwargs, "timeout": self.deadline})
+            except _WaitTimeout:
+                self.pgconn.finish()  # a query may still be running: the connection's state is unknown
+                raise psycopg.OperationalError(f"the database did not answer within {self.deadline:g} s") from None
+
+    return DeadlineConnection
+
+
+# --- MariaDB / MySQL (PyMySQL) --------------------------------------------------------------------------------------
+
+
+def _mysql_args(limits: DatabaseSettings, statement: float | None) -> dict[str, Any]:
+    return {"connect_timeout": limits.connect_timeout_seconds, "read_timeout": statement, "write_timeout": statement}
+
+
+def _mysql_session(connection: Any, limits: DatabaseSettings) -> None:
+    settings = []
+    if limits.statement_timeout_seconds:
+        if "mariadb" in connection.get_server_info().lower():
+            settings.append(f"max_statement_time = {limits.statement_timeout_seconds:g}")
+        else:
+            settings.append(f"max_execution_time = {_ms(limits.statement_timeout_seconds)}")  # MySQL: SELECTs only
+    if limits.lock_timeout_seconds:
+        seconds = max(1, math.ceil(limits.lock_timeout_seconds))
+        settings += [f"innodb_lock_wait_timeout = {seconds}", f"lock_wait_timeout = {seconds}"]
+    if settings:
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION " + ", ".join(settings))
+
+
+@functools.cache
+def _mysql_connection_class() -> Callable[..., Any]:
+    import pymysql
+
+    class DeadlineConnection(pymysql.connections.Connection):  # type: ignore[misc]
+        """PyMySQL's connection; ``deadline`` is its read and write timeout. PyMySQL bounds the handshake and login
+        by the read timeout, not the connect timeout: this connects with the connect timeout for both."""
+
+        @property
+        def deadline(self) -> float | None:
+            return self._read_timeout  # type: ignore[no-any-return]
+
+        @deadline.setter
+        def deadline(self, seconds: float | None) -> None:
+            self._read_timeout = self._write_timeout = seconds
+
+        def connect(self, sock: Any = None) -> None:
+            after = self.deadline
+            self.deadline = self.connect_timeout
+            try:
+                super().connect(sock)
+            finally:
+                self.deadline = after
+
+    return DeadlineConnection
