@@ -10,9 +10,9 @@ from fastapi import FastAPI
 
 from modelreg import __version__
 from modelreg.api import bridge as bridge_api
-from modelreg.api import errors, governance, health, storage
+from modelreg.api import docs, errors, governance, health, storage
 from modelreg.api.auth import Authentication
-from modelreg.api.middleware import DefaultJsonContentType
+from modelreg.api.middleware import DefaultJsonContentType, JsonBodyLimit
 from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.auth.authenticator import Authenticator
 from modelreg.bridge import outputs as bridge_outputs
@@ -31,10 +31,11 @@ from modelreg.storage.db import Database
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
-    db = db or Database(settings.resolved_database_url())
+    db = db or Database(settings.resolved_database_url(), settings.database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        _app.state.uploads.start_sweep()  # partial writes of uploads a killed process left behind
         bridge_api.start(_app)
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.start()
@@ -49,8 +50,11 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         version=__version__,
         description="Model registry with governance; speaks the Kubeflow Model Registry REST API.",
         lifespan=lifespan,
+        docs_url=None,  # docs.install: Swagger UI from the package, not a CDN
+        redoc_url=None,
+        redirect_slashes=False,  # as the reference: /registered_models/ is a 404, not a redirect
     )
-    registry = RegistryService(db)
+    registry = RegistryService(db, settings.limits)
     app.state.settings = settings
     app.state.db = db
     app.state.registry = registry
@@ -73,7 +77,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     errors.install(app)
     app.add_middleware(DefaultJsonContentType)
+    app.add_middleware(JsonBodyLimit, limit=settings.limits.max_json_body_bytes)
     app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline and not authenticator.may_block)
+    docs.install(app)
     app.include_router(health.router)
     app.include_router(build_router(experiments_api=True), prefix=V1ALPHA3)
     app.include_router(build_router(experiments_api=False), prefix=V1)

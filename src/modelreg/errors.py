@@ -7,7 +7,8 @@ RegistryError
  ├── Forbidden        valid credentials without the permission (403)
  ├── NotFound         the entity or its parent does not exist (404)
  ├── Conflict         a name or externalId is taken (409)
- └── Unavailable      the database cannot be reached (503)
+ ├── BadGateway       a store behind a data connection refused or failed (502)
+ └── Unavailable      the database or a store cannot be reached (503)
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ class NotFound(RegistryError):
 
 class Conflict(RegistryError):
     status_code = 409
+
+
+class BadGateway(RegistryError):
+    status_code = 502
 
 
 class Unavailable(RegistryError):

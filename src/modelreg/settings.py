@@ -84,7 +84,10 @@ class StorageSettings(BaseModel):
 
     default_connection: str = Field(default="local", description="The data connection uploads use by default")
     upload_ttl_seconds: int = Field(
-        default=24 * 3600, gt=0, description="An upload session idle this long is aborted and its objects deleted"
+        default=24 * 3600,
+        gt=0,
+        description="An upload session idle this long is aborted and its objects deleted; partial writes of killed "
+        "uploads older than this are removed at server start",
     )
     sign_s3_payloads: bool = Field(
         default=False,
@@ -97,6 +100,42 @@ class StorageSettings(BaseModel):
     )
     secret_key_file: Path | None = Field(
         default=None, description="A file holding the key; default: <data_dir>/secret.key, created on first use"
+    )
+
+
+class DatabaseSettings(BaseModel):
+    """How long the server waits on PostgreSQL or MariaDB, so that a hung database answers 503 instead of hanging
+    every request (docs/security.md, "operations"). 0 turns a limit off. SQLite waits up to 30 s for a lock."""
+
+    connect_timeout_seconds: float = Field(
+        default=5, gt=0, description="Connecting and logging in; also the limit on a ping of a pooled connection"
+    )
+    statement_timeout_seconds: float = Field(
+        default=30, ge=0, description="One statement, enforced by the server and, 1 s later, by the client"
+    )
+    lock_timeout_seconds: float = Field(default=10, ge=0, description="Waiting for a row or table lock")
+
+
+class LimitSettings(BaseModel):
+    """Request-size limits of the JSON APIs, checked before any work (docs/security.md, "api"). Upload PUTs stream
+    file bytes and have no body limit."""
+
+    max_json_body_bytes: int = Field(
+        default=1024 * 1024,
+        gt=0,
+        description="Largest JSON request body (413 above it): 1 MiB, as nginx-ingress allows by default",
+    )
+    max_text_length: int = Field(
+        default=65_535,
+        gt=0,
+        description="Longest free-text field (description, readme, uri, ...): what a MariaDB/MySQL TEXT holds",
+    )
+    max_custom_properties: int = Field(default=1000, gt=0, description="Most custom properties on one entity")
+    max_property_key_length: int = Field(
+        default=255, gt=0, le=255, description="Longest custom property key (its column holds 255)"
+    )
+    max_property_value_length: int = Field(
+        default=65_535, gt=0, description="Longest custom property string (or struct/proto) value"
     )
 
 
@@ -239,6 +278,8 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
     def resolved_database_url(self) -> str:
         """The URL to connect to; for the SQLite default this also creates the data directory."""

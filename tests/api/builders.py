@@ -99,15 +99,6 @@ def props(**values: Any) -> dict[str, Any]:
     return {k: prop(v) for k, v in values.items()}
 
 
-# Every model version carries its lifecycle stage, starting in development (docs/governance.md).
-LIFECYCLE = {"Lifecycle": {"metadataType": "MetadataStringValue", "string_value": "development"}}
-
-
-def managed(kind: str, custom: dict[str, Any]) -> dict[str, Any]:
-    """The custom properties the server returns for ``custom``: versions add their ``Lifecycle``."""
-    return {**custom, **LIFECYCLE} if kind == "model_versions" else custom
-
-
 # --- lists -----------------------------------------------------------------------------------------------------
 
 

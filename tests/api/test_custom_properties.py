@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.builders import error, experiment, listing, managed, model, model_with_version, ok, props, run
+from api.builders import error, experiment, listing, model, model_with_version, ok, props, run
 
 VALUES = {
     "s": {"metadataType": "MetadataStringValue", "string_value": "text"},
@@ -76,8 +76,8 @@ KINDS = [
 @pytest.mark.parametrize("kind", KINDS)
 def test_all_six_types_round_trip(api: httpx.Client, kind: str) -> None:
     path, created = _created(api, kind, VALUES)
-    assert created["customProperties"] == managed(kind, VALUES)
-    assert ok(api.get(path), 200)["customProperties"] == managed(kind, VALUES)
+    assert created["customProperties"] == VALUES  # exactly what was written: versions add no Lifecycle of their own
+    assert ok(api.get(path), 200)["customProperties"] == VALUES
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -85,12 +85,12 @@ def test_patch_replaces_the_map_and_absent_keeps_it(api: httpx.Client, kind: str
     path, _ = _created(api, kind, props(a="1", b=2))
     extra = {"artifactType": "doc-artifact"} if kind == "artifacts" else {}
     kept = ok(api.patch(path, json={"description": "x", **extra}), 200)
-    assert kept["customProperties"] == managed(kind, props(a="1", b=2))
+    assert kept["customProperties"] == props(a="1", b=2)
     replaced = ok(api.patch(path, json={"customProperties": props(c=True), **extra}), 200)
-    assert replaced["customProperties"] == managed(kind, props(c=True))
+    assert replaced["customProperties"] == props(c=True)
     cleared = ok(api.patch(path, json={"customProperties": {}, **extra}), 200)
-    assert cleared["customProperties"] == managed(kind, {})  # a version keeps its lifecycle stage
-    assert ok(api.get(path), 200)["customProperties"] == managed(kind, {})
+    assert cleared["customProperties"] == {}
+    assert ok(api.get(path), 200)["customProperties"] == {}
 
 
 def test_a_property_can_change_type(api: httpx.Client) -> None:

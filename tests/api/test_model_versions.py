@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
-from api.builders import LIFECYCLE, error, listed_names, model, ok, props, version
+from api.builders import error, listed_names, model, ok, props, version
 
 
 def test_create_through_both_endpoints(api: httpx.Client) -> None:
@@ -15,7 +15,7 @@ def test_create_through_both_endpoints(api: httpx.Client) -> None:
     flat = ok(api.post("/model_versions", json={"name": "v2", "registeredModelId": m["id"], "author": "bob"}))
     for created, name in ((nested, "v1"), (flat, "v2")):
         assert created["name"] == name and created["registeredModelId"] == m["id"]
-        assert created["state"] == "LIVE" and created["customProperties"] == LIFECYCLE
+        assert created["state"] == "LIVE" and created["customProperties"] == {}
         assert created["id"].isdigit() and created["createTimeSinceEpoch"] == created["lastUpdateTimeSinceEpoch"]
         assert ok(api.get(f"/model_versions/{created['id']}"), 200) == created
     assert listed_names(api, f"/registered_models/{m['id']}/versions") == ["v1", "v2"]
@@ -83,7 +83,7 @@ def test_nested_post_with_id_updates_that_version(api: httpx.Client) -> None:
     del body["customProperties"]
     updated = ok(api.post(f"/registered_models/{parent['id']}/versions", json=body))
     assert updated["id"] == v["id"] and updated["description"] == "changed"
-    assert updated["author"] == "me" and updated["customProperties"] == {**props(a=1), **LIFECYCLE}
+    assert updated["author"] == "me" and updated["customProperties"] == props(a=1)
     assert int(updated["lastUpdateTimeSinceEpoch"]) > int(v["lastUpdateTimeSinceEpoch"])
     assert listed_names(api, f"/registered_models/{parent['id']}/versions") == ["v1"]
 
@@ -93,7 +93,7 @@ def test_patch_merges(api: httpx.Client) -> None:
     v = version(api, m["id"], "v1", author="me", description="d", customProperties=props(License="apache-2.0"))
     archived = ok(api.patch(f"/model_versions/{v['id']}", json={"state": "ARCHIVED"}), 200)
     assert archived["state"] == "ARCHIVED" and archived["author"] == "me" and archived["description"] == "d"
-    assert archived["customProperties"] == {**props(License="apache-2.0"), **LIFECYCLE}
+    assert archived["customProperties"] == props(License="apache-2.0")
     described = ok(api.patch(f"/model_versions/{v['id']}", json={"description": "new"}), 200)
     assert described["state"] == "ARCHIVED"  # the reference would reset it to LIVE
     assert described["name"] == "v1" and described["registeredModelId"] == m["id"]

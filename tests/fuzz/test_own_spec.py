@@ -23,6 +23,7 @@ schema = (
     schemathesis.openapi.from_dict(OPENAPI)
     .exclude(method="PATCH", path_regex=r"/model_artifacts/")
     .exclude(method="POST", path_regex=r"/inference_services$")
+    .exclude(method="POST", path_regex=r"/experiments$")
 )
 
 
@@ -37,5 +38,8 @@ def test_served_document_is_the_one_tested(live_server: ServeProcess) -> None:
 @schema.parametrize()
 @settings(max_examples=10, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 def test_own_operations(case: schemathesis.Case, live_server: ServeProcess) -> None:
+    if case.method.upper() == "POST" and case.path == "/api/storage/v1/connections":
+        # A generated s3 connection without an endpoint means AWS: never let the create check reach out.
+        case.query = {**(case.query or {}), "check": "false"}
     response = case.call(base_url=live_server.url)
     case.validate_response(response, checks=[refuses_only_for_semantic_reasons])

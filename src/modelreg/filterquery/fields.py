@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import ColumnElement, Table
+from sqlalchemy import ColumnElement, Table, func, literal_column
 
+from modelreg.services.stages import INITIAL_STAGE
 from modelreg.storage import tables
 
 FieldType: TypeAlias = Literal["int", "float", "str", "bool"]
@@ -37,7 +38,7 @@ class Target:
     owner_kind: str  # properties.owner_kind of this entity's custom properties (the table name)
 
 
-_Spec: TypeAlias = tuple[str, str, FieldType]  # API name, column name, type
+_Spec: TypeAlias = tuple[str, "str | ColumnElement[Any]", FieldType]  # API name, column name (or expression), type
 
 _COMMON: tuple[_Spec, ...] = (
     ("id", "id", "int"),
@@ -57,8 +58,8 @@ def _snake_case(name: str) -> str:
 def _target(table: Table, *specs: _Spec) -> Target:
     fields: dict[str, Field] = {}
     aliases: dict[str, Field] = {}
-    for api_name, column_name, field_type in specs:
-        field = Field(table.c[column_name], field_type)
+    for api_name, column, field_type in specs:
+        field = Field(table.c[column] if isinstance(column, str) else column, field_type)
         fields[api_name] = field
         aliases[_snake_case(api_name)] = field
     return Target(table, MappingProxyType(aliases | fields), owner_kind=table.name)
@@ -83,7 +84,9 @@ MODEL_VERSION = _target(
     ("registeredModelId", "registered_model_id", "int"),
     ("author", "author", "str"),
     ("state", "state", "str"),
-    ("Lifecycle", "stage", "str"),  # the lifecycle stage, which clients see as this custom property
+    # The lifecycle stage, which clients see as this custom property: a version whose stage was never set (NULL)
+    # is in the first one.
+    ("Lifecycle", func.coalesce(tables.model_versions.c.stage, literal_column(f"'{INITIAL_STAGE}'")), "str"),
 )
 
 SERVING_ENVIRONMENT = _target(tables.serving_environments, *_COMMON)

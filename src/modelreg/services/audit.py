@@ -25,6 +25,7 @@ from modelreg.services import clock
 from modelreg.services.properties import PropValue
 from modelreg.storage import audit_chain
 from modelreg.storage.db import Database
+from modelreg.storage.pagination import is_int64
 from modelreg.storage.tables import NAME_LENGTH, audit_log
 
 CUSTOM_PROPERTIES = "customProperties"
@@ -427,7 +428,7 @@ def _decode_token(token: str, newest_first: bool) -> int:
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         tag, order, seq = orjson.loads(raw)
-        if tag != "audit" or order not in ("asc", "desc") or not isinstance(seq, int):
+        if tag != "audit" or order not in ("asc", "desc") or not is_int64(seq):  # not a bool, not beyond 64 bits
             raise ValueError
     except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
         raise InvalidInput("invalid nextPageToken: not an audit page token issued by this server") from None

@@ -29,6 +29,10 @@ _LIFECYCLE_MANAGED = (
     f"the {LIFECYCLE_PROPERTY!r} custom property is managed by the governance API: move the version between "
     "stages with POST /api/governance/v1/model_versions/{id}/promote (or 'modelreg promote')"
 )
+_LIFECYCLE_RESERVED = (
+    f"the {LIFECYCLE_PROPERTY!r} custom property is reserved for the stage of model versions, which only the "
+    "governance API changes: a {kind} cannot carry one"
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -135,8 +139,9 @@ def create(
         row["name"] = str(uuid.uuid4())
     check_name(kind, row.get("name") or "", scope)
     if kind is MODEL_VERSION:
-        props = _initial_lifecycle(props)
-        row.setdefault("stage", INITIAL_STAGE)
+        props, row["stage"] = _initial_lifecycle(props)
+    else:
+        _no_lifecycle(kind, props, {})
     if row.get("state") == "ARCHIVED":  # born archived: the same permission as archiving
         context.require(Permission.ARCHIVE, f"create an archived {kind.label}")
     row["create_time"] = row["last_update_time"] = clock.now_ms()
@@ -174,7 +179,11 @@ def apply_update(
     if props is not None:
         old_props = properties.load(conn, kind.name, [current["id"]])[current["id"]]
         if kind is MODEL_VERSION:
-            props = _kept_lifecycle(current["stage"], props)
+            props, stage = _kept_lifecycle(current["stage"], props)
+            if stage is not None and current["stage"] is None:
+                values["stage"] = stage  # the client wrote the stage it is in: from now on it reads it back
+        else:
+            _no_lifecycle(kind, props, old_props)
     values["last_update_time"] = clock.now_ms(at_least=current["last_update_time"] + 1)
     repository.update_row(conn, kind.table, current["id"], values)
     if props is not None:
@@ -185,30 +194,44 @@ def apply_update(
     return action
 
 
-def _initial_lifecycle(props: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
-    """New versions start in the first stage; a client may say so, but cannot start elsewhere. The stage is a
-    column of the version (``stage``), so it is not stored as a custom property."""
+def _initial_lifecycle(props: Mapping[str, PropValue]) -> tuple[Mapping[str, PropValue], str | None]:
+    """New versions start in the first stage, with no stage set (``stage`` NULL): they show no ``Lifecycle``
+    property, so a client reads back exactly the properties it wrote. A client may write the first stage (then
+    it is set, and read back), but cannot start elsewhere. Returns the other properties and the stage to store."""
     given = props.get(LIFECYCLE_PROPERTY)
     if given is None:
-        return props
+        return props, None
     if given != _INITIAL:
         raise Forbidden(_LIFECYCLE_MANAGED)
-    return {k: v for k, v in props.items() if k != LIFECYCLE_PROPERTY}
+    return {k: v for k, v in props.items() if k != LIFECYCLE_PROPERTY}, INITIAL_STAGE
 
 
-def _kept_lifecycle(stage: str, new: Mapping[str, PropValue]) -> Mapping[str, PropValue]:
-    """A PATCH that omits ``Lifecycle`` keeps the stage; one that changes it is refused."""
+def _kept_lifecycle(stage: str | None, new: Mapping[str, PropValue]) -> tuple[Mapping[str, PropValue], str | None]:
+    """A PATCH that omits ``Lifecycle`` keeps the stage; one that names the stage the version is in (a never-set
+    stage is the first one) is accepted, one that changes it refused. Returns the other properties and the stage
+    the client named (``None`` if it named none)."""
     given = new.get(LIFECYCLE_PROPERTY)
     if given is None:
-        return new
-    if given != PropValue("string", stage):
+        return new, None
+    if given != PropValue("string", stage or INITIAL_STAGE):
         raise Forbidden(_LIFECYCLE_MANAGED)
-    return {k: v for k, v in new.items() if k != LIFECYCLE_PROPERTY}
+    return {k: v for k, v in new.items() if k != LIFECYCLE_PROPERTY}, stage or INITIAL_STAGE
+
+
+def _no_lifecycle(kind: Kind, new: Mapping[str, PropValue], stored: Mapping[str, PropValue]) -> None:
+    """Only versions have a stage. Elsewhere a ``Lifecycle`` property would pass for one (the bridge reads a
+    version's, then its model's; people read it on any entity), so nobody writes it, admins included: stages move
+    through the governance API's policy, never around it. A value stored before this rule may be sent back
+    unchanged (the upstream client PATCHes the whole map) or dropped."""
+    given = new.get(LIFECYCLE_PROPERTY)
+    if given is not None and given != stored.get(LIFECYCLE_PROPERTY):
+        raise Forbidden(_LIFECYCLE_RESERVED.format(kind=kind.label))
 
 
 def _record(kind: Kind, row: Mapping[str, Any], props: dict[str, PropValue]) -> Record:
-    """A record as clients see it: a version's stage shows as its custom property ``Lifecycle``."""
-    if kind is MODEL_VERSION:
+    """A record as clients see it: a version's stage, once set (by governance, or written by the client), shows
+    as its custom property ``Lifecycle``; a version whose stage was never set is in the first stage and shows none."""
+    if kind is MODEL_VERSION and row["stage"] is not None:
         props[LIFECYCLE_PROPERTY] = PropValue("string", row["stage"])
     return Record(kind.name, row, props)
 

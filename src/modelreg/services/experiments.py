@@ -23,6 +23,7 @@ class ExperimentService:
     def __init__(self, registry: RegistryService) -> None:
         self.registry = registry
         self.db = registry.db
+        self.limits = registry.limits
 
     def create_run(self, values: dict[str, Any], props: Props, run_id: int | None = None) -> Record:
         """Create a run; with ``run_id`` (a nested POST whose body has an id) update that run instead."""

@@ -20,6 +20,7 @@ from modelreg.services import entities as e
 from modelreg.services import properties
 from modelreg.services.entities import Kind, Record
 from modelreg.services.properties import PropValue
+from modelreg.settings import LimitSettings
 from modelreg.storage import repository
 from modelreg.storage.db import Database
 from modelreg.storage.pagination import PageRequest
@@ -34,8 +35,9 @@ _PARENT_COLUMN = {"model_version": "parent_model_version_id", "experiment_run": 
 class RegistryService:
     """Entry point for every registry operation; each public method is one transaction."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, limits: LimitSettings | None = None) -> None:
         self.db = db
+        self.limits = limits or LimitSettings()  # request-size limits the API checks before calling in
 
     # --- plumbing ----------------------------------------------------------------------------------------------
 
@@ -309,6 +311,9 @@ def create_linked_artifact(
 
 
 def _artifact_defaults(artifact_type: str, values: dict[str, Any]) -> dict[str, Any]:
+    """A new artifact's values: a metric needs its value (as the reference server says), a parameter gets a type."""
+    if artifact_type == "metric" and values.get("number_value") is None:
+        raise InvalidInput("metric value is required")
     if artifact_type == "parameter" and "parameter_type" not in values:
         return {**values, "parameter_type": "string"}
     return values

@@ -7,7 +7,6 @@ stay stable while rows are inserted concurrently: new rows never shift an alread
 from __future__ import annotations
 
 import base64
-import binascii
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +18,7 @@ from modelreg.errors import InvalidInput
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 _ORDER_COLUMNS = {"ID": "id", "CREATE_TIME": "create_time", "LAST_UPDATE_TIME": "last_update_time"}
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -82,14 +82,29 @@ class PageRequest:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def is_int64(value: Any) -> bool:
+    """A JSON integer every database can bind as BIGINT: not a bool (an ``int`` in Python), not beyond 64 bits."""
+    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+
+
 def _decode(token: str, order: str) -> tuple[int, int]:
+    """``(sort value, id)`` of a token this server issued for ``order``. Anything else is a 400, whatever JSON it
+    holds (booleans, floats, lists, 2^63...), so no token value ever reaches the database unchecked."""
     try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        token_order, value, last_id = orjson.loads(raw)
-        if not isinstance(value, int) or not isinstance(last_id, int):
-            raise ValueError
-    except (ValueError, TypeError, binascii.Error, orjson.JSONDecodeError):
-        raise InvalidInput("invalid nextPageToken: not a token issued by this server") from None
+        payload = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    except (ValueError, TypeError):  # binascii.Error and orjson.JSONDecodeError are ValueErrors
+        payload = None
+    valid = (
+        isinstance(payload, list)
+        and len(payload) == 3
+        and isinstance(payload[0], str)
+        and payload[0] in _ORDER_COLUMNS
+        and is_int64(payload[1])
+        and is_int64(payload[2])
+    )
+    if not valid:
+        raise InvalidInput("invalid nextPageToken: not a token issued by this server")
+    token_order, value, last_id = payload
     if token_order != order:
         raise InvalidInput(f"invalid nextPageToken: it was issued for orderBy={token_order}, not {order}")
     return value, last_id

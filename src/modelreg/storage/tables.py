@@ -21,7 +21,9 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
+from sqlalchemy.dialects.mysql import LONGTEXT
 
 NAME_LENGTH = 255
 
@@ -92,8 +94,9 @@ model_versions = _table(
     Column("state", String(16), nullable=False, index=True),
     # Archived together with its model (not on its own): restoring the model restores it too.
     Column("archived_with_model", Boolean, nullable=True),
-    # The lifecycle stage (services/lifecycle.py); clients see it as the custom property "Lifecycle".
-    Column("stage", String(16), nullable=False, server_default="development"),
+    # The lifecycle stage (services/lifecycle.py); clients see it as the custom property "Lifecycle". NULL: never
+    # set, the first stage (development), shown as no property at all so clients read back what they wrote.
+    Column("stage", String(16), nullable=True),
     UniqueConstraint("registered_model_id", "name"),
     Index(None, "name"),
 )
@@ -296,7 +299,9 @@ audit_log = _table(
     Column("entity_kind", String(32), nullable=False),
     Column("entity_id", BigInteger, nullable=True),
     Column("entity_name", Text, nullable=True),
-    Column("changes", Text, nullable=False),  # canonical JSON {"before": {...}, "after": {...}}
+    # Canonical JSON {"before": {...}, "after": {...}}: a whole entity as created, so as large as a request may be
+    # (Settings.limits); MariaDB's TEXT holds only 64 KiB.
+    Column("changes", Text().with_variant(LONGTEXT(), "mysql", "mariadb"), nullable=False),
     Column("request_id", String(64), nullable=True),
     Column("client", String(64), nullable=True),
     Column("prev_hash", String(64), nullable=False),
@@ -328,6 +333,8 @@ data_connections = _table(
     Column("directory", Text, nullable=True),  # local
     Column("access_key_id", _short(), nullable=True),  # s3; not a secret, shown
     Column("secret_ciphertext", Text, nullable=True),  # s3; "v1:..." (services/secrets.py)
+    # s3: sign with the server's own identity (boto3's default chain); otherwise only the keys above, or unsigned
+    Column("use_workload_identity", Boolean, nullable=False, server_default=false()),
     Column("created_by", _name(), nullable=True),
     Column("create_time", BigInteger, nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
@@ -370,8 +377,9 @@ upload_files = _table(
 # --- bridge -----------------------------------------------------------------------------------------------------
 
 # The Backstage bridge's published records (bridge/store.py): one row per live model version of each source, with
-# both rendered documents, so the location service answers from one indexed read. ``key`` is the Backstage entity
-# name of the version (bridge/names.py), unique across sources because the source is its first part.
+# its model catalog JSON, so the location service answers from one indexed read. ``key`` is the Backstage entity
+# name of the version (bridge/names.py), unique across sources because the source is its first part. The per-model
+# catalog-info.yaml is rendered from the ``record`` column of a model's rows when it is read (migration 0007).
 bridge_records = _table(
     "bridge_records",
     Column("key", String(64), primary_key=True),
@@ -382,19 +390,10 @@ bridge_records = _table(
     Column("last_update_time", BigInteger, nullable=False),
     Column("document", Text, nullable=False),  # model catalog JSON (JsonArrayFormat)
     Column("model_card", Text, nullable=True),  # markdown for TechDocs
+    Column("record", Text, nullable=True),  # the normalized record (bridge/records.py) the YAML is rendered from
     Column("synced_at", BigInteger, nullable=False),
     Index(None, "source", "registered_model_id"),
-)
-
-# One row per registered model of each source: its catalog-info.yaml (one file per model, see formats/catalog_yaml).
-bridge_models = _table(
-    "bridge_models",
-    Column("model_key", String(64), primary_key=True),
-    Column("source", String(64), nullable=False),
-    Column("registered_model_id", String(64), nullable=False),
-    Column("document", Text, nullable=False),  # catalog-info.yaml (CatalogInfoYamlFormat)
-    Column("synced_at", BigInteger, nullable=False),
-    Index(None, "source", "registered_model_id"),
+    Index(None, "source", "model_version_id"),  # a refresh finds a changed version's row without its model's
 )
 
 # Per source: when it last synced and how that went, for ``modelreg bridge status``.
@@ -417,7 +416,6 @@ GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections]
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
     bridge_records,
-    bridge_models,
     bridge_sources,
     upload_files,
     uploads,

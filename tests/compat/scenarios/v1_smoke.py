@@ -30,7 +30,7 @@ check(rm is not None and rm.id, "registered model found", rm)
 mv = r.get_model_version(name, "1")
 expect(
     (mv.registered_model_id, mv.author, mv.custom_properties),
-    (rm.id, "tester", {"rank": 0, "Lifecycle": "development"}),
+    (rm.id, "tester", {"rank": 0}),  # exactly what was written: no Lifecycle until governance sets a stage
     "version",
 )
 ma = r.get_model_artifact(name, "1")

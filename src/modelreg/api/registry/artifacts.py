@@ -33,7 +33,7 @@ ArtifactTypeQuery = Annotated[s.ArtifactType | None, Query()]
 
 def upsert(svc: RegistryService, parent_kind: str, parent_id: int, body: s.Artifact) -> Response:
     """POST .../artifacts of a version or run: 201 when an artifact was created, 200 when one was updated."""
-    values, props = body_in(A.name, body, body.artifactType)
+    values, props = body_in(svc, A.name, body, body.artifactType)
     record, created = svc.upsert_artifact(
         parent_kind, parent_id, body.artifactType, values, props, id_of(body.id, A.label)
     )
@@ -47,7 +47,7 @@ def get_artifacts(svc: RegistryDep, q: ListDep, artifactType: ArtifactTypeQuery 
 
 @router.post("/artifacts", status_code=201, response_model=s.Artifact, tags=["Artifact"])
 def create_artifact(svc: RegistryDep, body: Annotated[s.ArtifactCreate, Body()]) -> Response:
-    values, props = body_in(A.name, body, body.artifactType)
+    values, props = body_in(svc, A.name, body, body.artifactType)
     return one(svc.create_artifact(body.artifactType, values, props or {}), 201)
 
 
@@ -65,7 +65,7 @@ def get_artifact(svc: RegistryDep, id: PathId) -> Response:
 
 @router.patch("/artifacts/{id}", response_model=s.Artifact, tags=["Artifact"])
 def update_artifact(svc: RegistryDep, id: PathId, body: Annotated[s.ArtifactUpdate, Body()]) -> Response:
-    values, props = body_in(A.name, body, body.artifactType)
+    values, props = body_in(svc, A.name, body, body.artifactType)
     return one(svc.update_artifact(parse_id(id, A.label), body.artifactType, values, props))
 
 
@@ -76,7 +76,7 @@ def get_model_artifacts(svc: RegistryDep, q: ListDep) -> Response:
 
 @router.post("/model_artifacts", status_code=201, response_model=s.ModelArtifact, tags=["ModelArtifact"])
 def create_model_artifact(svc: RegistryDep, body: s.ModelArtifactCreate) -> Response:
-    values, props = body_in(A.name, body, "model-artifact")
+    values, props = body_in(svc, A.name, body, "model-artifact")
     return one(svc.create_artifact("model-artifact", values, props or {}), 201)
 
 
@@ -94,7 +94,7 @@ def get_model_artifact(svc: RegistryDep, modelartifactId: PathId) -> Response:
 
 @router.patch("/model_artifacts/{modelartifactId}", response_model=s.ModelArtifact, tags=["ModelArtifact"])
 def update_model_artifact(svc: RegistryDep, modelartifactId: PathId, body: s.ModelArtifactUpdate) -> Response:
-    values, props = body_in(A.name, body, "model-artifact")
+    values, props = body_in(svc, A.name, body, "model-artifact")
     return one(
         svc.update_artifact(parse_id(modelartifactId, "model artifact"), None, values, props, typed_endpoint=True)
     )

@@ -17,7 +17,9 @@ from starlette.responses import Response
 from modelreg.api.registry import convert
 from modelreg.api.registry.schemas import OrderByField, SortOrder
 from modelreg.services.entities import Record, parse_id
+from modelreg.services.experiments import ExperimentService
 from modelreg.services.properties import PropValue
+from modelreg.services.registry import RegistryService
 from modelreg.storage.pagination import PageRequest
 
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -60,15 +62,17 @@ def _database_call(handler: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def body_in(
+    svc: RegistryService | ExperimentService,
     kind: str,
     body: BaseModel,
     artifact_type: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, PropValue] | None]:
-    """Columns and custom properties present in a request body; ``None`` props means "leave unchanged"."""
+    """Columns and custom properties present in a request body; ``None`` props means "leave unchanged". A body
+    over the service's limits (string lengths, custom properties) is refused here, before any database work."""
     data = body.model_dump(exclude_unset=True, exclude_none=True, by_alias=True)
     raw_props = data.pop("customProperties", None)
-    props = None if raw_props is None else convert.properties_to_db(raw_props)
-    return convert.to_db(kind, data, artifact_type), props
+    props = None if raw_props is None else convert.properties_to_db(raw_props, svc.limits)
+    return convert.to_db(kind, data, artifact_type, svc.limits), props
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:

@@ -9,12 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import orjson
+from sqlalchemy import String
 
 from modelreg.errors import InvalidInput
 from modelreg.services.properties import PropValue
+from modelreg.settings import LimitSettings
+from modelreg.storage.tables import metadata
 
 _INT64 = (-(2**63), 2**63 - 1)
 
@@ -153,21 +157,40 @@ _WIRE_TYPES = {
 _DB_TYPES = {db: (wire, key) for wire, (db, key) in _WIRE_TYPES.items()}
 
 
-def properties_to_db(props: Mapping[str, Mapping[str, Any]]) -> dict[str, PropValue]:
+def properties_to_db(props: Mapping[str, Mapping[str, Any]], limits: LimitSettings) -> dict[str, PropValue]:
+    """Custom properties as stored, within ``limits``: how many, key length, string value length."""
+    if len(props) > limits.max_custom_properties:
+        raise InvalidInput(f"too many custom properties: {len(props)}, at most {limits.max_custom_properties} allowed")
     out: dict[str, PropValue] = {}
     for name, value in props.items():
+        if len(name) > limits.max_property_key_length:
+            raise InvalidInput(
+                f"custom property key is too long: {len(name)} characters, "
+                f"at most {limits.max_property_key_length} allowed"
+            )
         metadata_type = value.get("metadataType")
         if metadata_type == "MetadataProtoValue":
+            _check_value(name, value["type"] + value["proto_value"], limits)
             out[name] = PropValue("proto", orjson.dumps({"type": value["type"], "proto_value": value["proto_value"]}))
             continue
         if metadata_type not in _WIRE_TYPES:
             raise InvalidInput(f"metadataType not found for {name}")
         db_type, key = _WIRE_TYPES[metadata_type]
         raw = value[key]
+        if isinstance(raw, str):
+            _check_value(name, raw, limits)
         if db_type == "int":
             raw = _int_from_wire(raw)
         out[name] = PropValue(db_type, raw)
     return out
+
+
+def _check_value(name: str, value: str, limits: LimitSettings) -> None:
+    if len(value) > limits.max_property_value_length:
+        raise InvalidInput(
+            f"custom property {name!r} is too long: {len(value)} characters, "
+            f"at most {limits.max_property_value_length} allowed"
+        )
 
 
 def properties_to_wire(props: Mapping[str, PropValue]) -> dict[str, dict[str, Any]]:
@@ -196,20 +219,40 @@ def to_wire(kind: str, row: Mapping[str, Any], props: Mapping[str, PropValue]) -
     return out
 
 
-def to_db(kind: str, body: Mapping[str, Any], artifact_type: str | None = None) -> dict[str, Any]:
+def to_db(
+    kind: str, body: Mapping[str, Any], artifact_type: str | None = None, limits: LimitSettings | None = None
+) -> dict[str, Any]:
     """Columns for the fields present in ``body`` (a ``model_dump(exclude_unset=True, by_alias=True)``).
 
-    Server-owned fields (id, timestamps, artifactType) are never taken from the body.
+    Server-owned fields (id, timestamps, artifactType) are never taken from the body. With ``limits``, a string
+    longer than its column holds (a 255-character column) or than ``max_text_length`` is refused, the same way on
+    every database (SQLite would store it, PostgreSQL and MariaDB refuse it); names have their own rule.
     """
     skip = _ARTIFACT_SERVER_OWNED if kind == "artifacts" else _SERVER_OWNED
+    lengths = _column_lengths(kind) if limits is not None else {}
     out: dict[str, Any] = {}
     for f in fields_for(kind, artifact_type):
         if f.api in skip:
             continue
         value = body.get(f.api)
         if value is not None:
-            out[f.column] = f.codec.to_db(value)
+            stored = f.codec.to_db(value)
+            if limits is not None and isinstance(stored, str) and f.api != "name":
+                most = lengths.get(f.column) or limits.max_text_length
+                if len(stored) > most:
+                    raise InvalidInput(f"{f.api} is too long: {len(stored)} characters, at most {most} allowed")
+            out[f.column] = stored
     return out
+
+
+@cache
+def _column_lengths(kind: str) -> dict[str, int]:
+    """The declared length of each bounded string column (``String(255)``); text columns are not listed."""
+    return {
+        column.name: column.type.length
+        for column in metadata.tables[kind].columns
+        if isinstance(column.type, String) and column.type.length
+    }
 
 
 _SERVER_OWNED = frozenset({"id", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch"})

@@ -39,7 +39,7 @@ def get_experiments(svc: RegistryDep, q: ListDep) -> Response:
 
 @router.post("/experiments", status_code=201, response_model=s.Experiment, tags=["Experiment"])
 def create_experiment(svc: RegistryDep, body: s.ExperimentCreate) -> Response:
-    values, props = body_in(EXP.name, body)
+    values, props = body_in(svc, EXP.name, body)
     return one(svc.create(EXP, values, props or {}), 201)
 
 
@@ -55,7 +55,7 @@ def get_experiment(svc: RegistryDep, experimentId: PathId) -> Response:
 
 @router.patch("/experiments/{experimentId}", response_model=s.Experiment, tags=["Experiment"])
 def update_experiment(svc: RegistryDep, experimentId: PathId, body: s.ExperimentUpdate) -> Response:
-    values, props = body_in(EXP.name, body)
+    values, props = body_in(svc, EXP.name, body)
     return one(svc.update(EXP, parse_id(experimentId, EXP.label), values, props))
 
 
@@ -70,7 +70,7 @@ def get_experiment_experiment_runs(
     "/experiments/{experimentId}/experiment_runs", status_code=201, response_model=s.ExperimentRun, tags=["Experiment"]
 )
 def create_experiment_experiment_run(svc: ExperimentsDep, experimentId: PathId, body: s.ExperimentRun) -> Response:
-    values, props = body_in(RUN.name, body)
+    values, props = body_in(svc, RUN.name, body)
     values["experiment_id"] = parse_id(experimentId, EXP.label)
     return one(svc.create_run(values, props or {}, id_of(body.id, RUN.label)), 201)
 
@@ -82,7 +82,7 @@ def get_experiment_runs(svc: ExperimentsDep, q: ListDep) -> Response:
 
 @router.post("/experiment_runs", status_code=201, response_model=s.ExperimentRun, tags=["ExperimentRun"])
 def create_experiment_run(svc: ExperimentsDep, body: s.ExperimentRunCreate) -> Response:
-    values, props = body_in(RUN.name, body)
+    values, props = body_in(svc, RUN.name, body)
     return one(svc.create_run(values, props or {}), 201)
 
 
@@ -107,7 +107,7 @@ def get_experiment_run(svc: RegistryDep, experimentrunId: PathId) -> Response:
 
 @router.patch("/experiment_runs/{experimentrunId}", response_model=s.ExperimentRun, tags=["ExperimentRun"])
 def update_experiment_run(svc: ExperimentsDep, experimentrunId: PathId, body: s.ExperimentRunUpdate) -> Response:
-    values, props = body_in(RUN.name, body)
+    values, props = body_in(svc, RUN.name, body)
     return one(svc.update_run(parse_id(experimentrunId, RUN.label), values, props))
 
 

@@ -33,7 +33,7 @@ def get_registered_models(svc: RegistryDep, q: ListDep) -> Response:
 
 @router.post("/registered_models", status_code=201, response_model=s.RegisteredModel, tags=["RegisteredModel"])
 def create_registered_model(svc: RegistryDep, body: s.RegisteredModelCreate) -> Response:
-    values, props = body_in(RM.name, body)
+    values, props = body_in(svc, RM.name, body)
     return one(svc.create(RM, values, props or {}), 201)
 
 
@@ -49,7 +49,7 @@ def get_registered_model(svc: RegistryDep, registeredmodelId: PathId) -> Respons
 
 @router.patch("/registered_models/{registeredmodelId}", response_model=s.RegisteredModel, tags=["RegisteredModel"])
 def update_registered_model(svc: RegistryDep, registeredmodelId: PathId, body: s.RegisteredModelUpdate) -> Response:
-    values, props = body_in(RM.name, body)
+    values, props = body_in(svc, RM.name, body)
     return one(svc.update(RM, parse_id(registeredmodelId, RM.label), values, props))
 
 
@@ -80,7 +80,7 @@ def get_registered_model_versions(
     tags=["RegisteredModel"],
 )
 def create_registered_model_version(svc: RegistryDep, registeredmodelId: PathId, body: s.ModelVersion) -> Response:
-    values, props = body_in(MV.name, body)
+    values, props = body_in(svc, MV.name, body)
     values["registered_model_id"] = parse_id(registeredmodelId, RM.label)
     return one(svc.create_model_version(values, props or {}, id_of(body.id, MV.label)), 201)
 
@@ -92,7 +92,7 @@ def get_model_versions(svc: RegistryDep, q: ListDep) -> Response:
 
 @router.post("/model_versions", status_code=201, response_model=s.ModelVersion, tags=["ModelVersion"])
 def create_model_version(svc: RegistryDep, body: s.ModelVersionCreate) -> Response:
-    values, props = body_in(MV.name, body)
+    values, props = body_in(svc, MV.name, body)
     return one(svc.create_model_version(values, props or {}), 201)
 
 
@@ -110,5 +110,5 @@ def get_model_version(svc: RegistryDep, modelversionId: PathId) -> Response:
 
 @router.patch("/model_versions/{modelversionId}", response_model=s.ModelVersion, tags=["ModelVersion"])
 def update_model_version(svc: RegistryDep, modelversionId: PathId, body: s.ModelVersionUpdate) -> Response:
-    values, props = body_in(MV.name, body)
+    values, props = body_in(svc, MV.name, body)
     return one(svc.update(MV, parse_id(modelversionId, MV.label), values, props))

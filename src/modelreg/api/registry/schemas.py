@@ -8,9 +8,9 @@ Responses are built as plain dicts by ``convert.py``; the output models here doc
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, FiniteFloat
 
 Id = Annotated[str, Field(pattern=r"^[0-9]{1,18}$", examples=["1"])]
 Name = Annotated[str, Field(min_length=1)]
@@ -53,7 +53,7 @@ class MetadataIntValue(_Lenient):
 
 class MetadataDoubleValue(_Lenient):
     metadataType: Literal["MetadataDoubleValue"]
-    double_value: float
+    double_value: FiniteFloat  # NaN and infinities (also 1e400) would be returned as null: refused at input
 
 
 class MetadataBoolValue(_Lenient):
@@ -184,7 +184,7 @@ class _DataSetFields(BaseModel):
 
 
 class _MetricFields(BaseModel):
-    value: float | None = None
+    value: FiniteFloat | None = None
     timestamp: Millis | None = None
     step: int | None = None
 
@@ -202,8 +202,12 @@ class ModelArtifactCreate(ModelArtifactUpdate):
     name: str | None = None
 
 
+# The oneOf members below (and the output models) require ``artifactType``: the discriminator picks the member,
+# so a body without it is refused whatever the member says; the schema says so too.
+
+
 class ModelArtifact(_Lenient, ModelArtifactCreate, _ArtifactOutput):
-    artifactType: Literal["model-artifact"] = "model-artifact"
+    artifactType: Literal["model-artifact"]
 
 
 class DocArtifactUpdate(_UriArtifactUpdate):
@@ -215,7 +219,7 @@ class DocArtifactCreate(DocArtifactUpdate):
 
 
 class DocArtifact(_Lenient, DocArtifactCreate, _ArtifactOutput):
-    pass
+    artifactType: Literal["doc-artifact"]
 
 
 class DataSetUpdate(_UriArtifactUpdate, _DataSetFields):
@@ -227,19 +231,26 @@ class DataSetCreate(DataSetUpdate):
 
 
 class DataSet(_Lenient, DataSetCreate, _ArtifactOutput):
-    pass
+    artifactType: Literal["dataset-artifact"]
 
 
 class MetricUpdate(_ArtifactUpdate, _MetricFields):
     artifactType: Literal["metric"] = "metric"
 
 
+def _value_required(schema: dict[str, Any]) -> None:
+    schema.setdefault("required", []).append("value")
+
+
 class MetricCreate(MetricUpdate):
+    """A new metric needs its ``value`` (the server checks it: an upsert may update an existing metric)."""
+
+    model_config = ConfigDict(json_schema_extra=_value_required)
     name: str | None = None
 
 
 class Metric(_Lenient, MetricCreate, _ArtifactOutput):
-    pass
+    artifactType: Literal["metric"]
 
 
 class ParameterUpdate(_ArtifactUpdate, _ParameterFields):
@@ -251,19 +262,22 @@ class ParameterCreate(ParameterUpdate):
 
 
 class Parameter(_Lenient, ParameterCreate, _ArtifactOutput):
-    pass
+    artifactType: Literal["parameter"]
 
 
 class _LenientModelArtifactUpdate(_Lenient, ModelArtifactUpdate):
-    artifactType: Literal["model-artifact"] = "model-artifact"
+    artifactType: Literal["model-artifact"]
 
 
 class _LenientModelArtifactCreate(_Lenient, ModelArtifactCreate):
-    artifactType: Literal["model-artifact"] = "model-artifact"
+    artifactType: Literal["model-artifact"]
 
 
 def _lenient(model: type[BaseModel]) -> type[BaseModel]:
-    return type(model.__name__, (_Lenient, model), {"__module__": __name__})
+    """``model`` ignoring unknown fields, its ``artifactType`` required (no default)."""
+    tag = model.model_fields["artifactType"].annotation
+    namespace = {"__module__": __name__, "__annotations__": {"artifactType": tag}}
+    return type(model.__name__, (_Lenient, model), namespace)
 
 
 Artifact = Annotated[

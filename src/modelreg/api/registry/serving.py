@@ -33,7 +33,7 @@ def get_serving_environments(svc: RegistryDep, q: ListDep) -> Response:
 
 @router.post("/serving_environments", status_code=201, response_model=s.ServingEnvironment, tags=["ServingEnvironment"])
 def create_serving_environment(svc: RegistryDep, body: s.ServingEnvironmentCreate) -> Response:
-    values, props = body_in(SE.name, body)
+    values, props = body_in(svc, SE.name, body)
     return one(svc.create(SE, values, props or {}), 201)
 
 
@@ -55,7 +55,7 @@ def get_serving_environment(svc: RegistryDep, servingenvironmentId: PathId) -> R
 def update_serving_environment(
     svc: RegistryDep, servingenvironmentId: PathId, body: s.ServingEnvironmentUpdate
 ) -> Response:
-    values, props = body_in(SE.name, body)
+    values, props = body_in(svc, SE.name, body)
     return one(svc.update(SE, parse_id(servingenvironmentId, SE.label), values, props))
 
 
@@ -94,7 +94,7 @@ def get_environment_inference_services(
 def create_environment_inference_service(
     svc: RegistryDep, servingenvironmentId: PathId, body: s.InferenceServiceCreate
 ) -> Response:
-    values, props = body_in(IS.name, body)
+    values, props = body_in(svc, IS.name, body)
     values["serving_environment_id"] = parse_id(servingenvironmentId, SE.label)
     return one(svc.create_inference_service(values, props or {}), 201)
 
@@ -106,7 +106,7 @@ def get_inference_services(svc: RegistryDep, q: ListDep) -> Response:
 
 @router.post("/inference_services", status_code=201, response_model=s.InferenceService, tags=["InferenceService"])
 def create_inference_service(svc: RegistryDep, body: s.InferenceServiceCreate) -> Response:
-    values, props = body_in(IS.name, body)
+    values, props = body_in(svc, IS.name, body)
     return one(svc.create_inference_service(values, props or {}), 201)
 
 
@@ -124,7 +124,7 @@ def get_inference_service(svc: RegistryDep, inferenceserviceId: PathId) -> Respo
 
 @router.patch("/inference_services/{inferenceserviceId}", response_model=s.InferenceService, tags=["InferenceService"])
 def update_inference_service(svc: RegistryDep, inferenceserviceId: PathId, body: s.InferenceServiceUpdate) -> Response:
-    values, props = body_in(IS.name, body)
+    values, props = body_in(svc, IS.name, body)
     return one(svc.update_inference_service(parse_id(inferenceserviceId, IS.label), values, props))
 
 
@@ -170,5 +170,5 @@ def get_inference_service_serves(
     tags=["InferenceService"],
 )
 def create_inference_service_serve(svc: RegistryDep, inferenceserviceId: PathId, body: s.ServeModelCreate) -> Response:
-    values, props = body_in(SM.name, body)
+    values, props = body_in(svc, SM.name, body)
     return one(svc.create_serve_model(parse_id(inferenceserviceId, IS.label), values, props or {}), 201)
