@@ -15,15 +15,13 @@ import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from blobs.conftest import moto_server
 from walkthrough import Block, ClientShell, Output, ServerShell, parse, unmarked_fences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,33 +97,8 @@ def s3_at_readme_endpoint(tmp_path: Path) -> Iterator[str]:
     if not port_is_free(port):
         pytest.skip(f"port {port} (the README's S3 endpoint) is in use on this machine")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    with open(tmp_path / "moto.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto server exited with {proc.returncode}: {(tmp_path / 'moto.log').read_text()}")
-            try:
-                httpx.get(f"{endpoint}/moto-api/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto server did not answer on {endpoint} within 30 s")
-                time.sleep(0.1)
+    with moto_server(port, tmp_path / "moto.log", env):
         yield endpoint
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def reader_environment(home: Path) -> dict[str, str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import socket
@@ -64,13 +65,9 @@ class S3Server:
         )
 
 
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("moto.server") is None:
-        pytest.skip("moto[server] is not installed (pip install -e '.[dev]')")
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+@contextlib.contextmanager
+def moto_server(port: int, log: Path, env: dict[str, str]) -> Iterator[str]:
+    """moto's S3 server as a process on 127.0.0.1:``port``; yields its endpoint once it answers."""
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
@@ -91,7 +88,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"moto server did not answer on {endpoint} within 30 s")
                 time.sleep(0.1)
-        yield S3Server(endpoint, log)
+        yield endpoint
     finally:
         proc.terminate()
         try:
@@ -99,6 +96,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    if importlib.util.find_spec("moto") is None or importlib.util.find_spec("moto.server") is None:
+        pytest.skip("moto[server] is not installed (pip install -e '.[dev]')")
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY}
+    with moto_server(free_port(), log, env) as endpoint:
+        yield S3Server(endpoint, log)
 
 
 @pytest.fixture

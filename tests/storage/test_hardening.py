@@ -36,6 +36,7 @@ from modelreg.storage.db import Database
 from modelreg.storage.tables import uploads as uploads_table
 from processes import run_cli
 from storage.fake_http import Answer, FakeHttp, deny_s3, fake_http, fake_s3
+from storage.test_uploads import s3_connection
 
 STORAGE = "/api/storage/v1"
 AMBIENT_KEY = "AKIAAMBIENTSERVERKEY"  # what an instance role or the pod's environment would hand boto3
@@ -100,22 +101,6 @@ def create_connection(gov: Governed, body: dict[str, Any], check: bool = True) -
     return storage(gov, "admin").post("/connections", json=body, params=None if check else {"check": "false"})
 
 
-def moto_connection(gov: Governed, s3: S3Server, bucket: str, name: str = "minio", **extra: Any) -> None:
-    body = {
-        "name": name,
-        "type": "s3",
-        "endpoint": s3.endpoint,
-        "region": REGION,
-        "bucket": bucket,
-        "pathStyle": True,
-        "accessKeyId": ACCESS_KEY,
-        "secretAccessKey": SECRET_KEY,
-        **extra,
-    }
-    created = create_connection(gov, body)
-    assert created.status_code == 201, created.text
-
-
 def reads(gov: Governed, version_id: str, caller: str = "viewer") -> list[httpx.Response]:
     """Every storage read of a version's artifact: list, download, verify, presign."""
     api = storage(gov, caller)
@@ -134,7 +119,7 @@ def test_an_s3_uri_naming_another_endpoint_than_its_connection_is_refused_before
     gov: Governed, s3_server: S3Server, bucket: str, fake: FakeHttp, ambient_aws: None
 ) -> None:
     fake_s3(fake, bucket, {"k/model.bin": b"attacker-controlled"})
-    moto_connection(gov, s3_server, bucket)
+    s3_connection(gov, s3_server, bucket)
     uri = f"s3://{bucket}/k?endpoint={fake.url}"
     by_name = version_with_uri(gov, uri, storage_key="minio")
     for response in reads(gov, by_name):
@@ -153,7 +138,7 @@ def test_the_same_endpoint_written_differently_is_the_connections(
     gov: Governed, s3_server: S3Server, bucket: str, ambient_aws: None
 ) -> None:
     s3_server.boto3().put_object(Bucket=bucket, Key="k/model.bin", Body=b"weights")
-    moto_connection(gov, s3_server, bucket)
+    s3_connection(gov, s3_server, bucket)
     port = urlsplit(s3_server.endpoint).port
     for endpoint in (f"HTTP://127.0.0.1:{port}/", f"http://127.0.0.1:{port}"):
         version = version_with_uri(gov, f"s3://{bucket}/k?endpoint={endpoint}", storage_key="minio")
@@ -485,7 +470,7 @@ def test_abort_and_expiry_remove_what_a_crashed_upload_left(
 ) -> None:
     begin: dict[str, Any] = {"registeredModelName": "m", "versionName": "v1"}
     if where == "s3":
-        moto_connection(gov, s3_server, bucket)
+        s3_connection(gov, s3_server, bucket)
         begin["connection"] = "minio"
     api = storage(gov)
     aborted = api.post("/uploads", json=begin).json()
@@ -510,7 +495,7 @@ def test_abort_and_expiry_remove_what_a_crashed_upload_left(
 def test_a_stale_session_on_a_deleted_connection_does_not_block_new_uploads(
     gov: Governed, s3_server: S3Server, bucket: str
 ) -> None:
-    moto_connection(gov, s3_server, bucket)
+    s3_connection(gov, s3_server, bucket)
     api = storage(gov)
     orphaned = api.post("/uploads", json={"registeredModelName": "m", "versionName": "v1", "connection": "minio"})
     assert storage(gov, "admin").delete("/connections/minio").status_code == 200
@@ -528,7 +513,7 @@ def test_a_stale_session_on_a_deleted_connection_does_not_block_new_uploads(
 def test_the_sweep_removes_stale_partial_writes_of_closed_sessions_and_keeps_the_rest(
     gov: Governed, auth_server: ServerThread, s3_server: S3Server, bucket: str
 ) -> None:
-    moto_connection(gov, s3_server, bucket)
+    s3_connection(gov, s3_server, bucket)
     api = storage(gov)
     # a committed session, where a PUT racing the commit was killed: its temp file stays
     local_done = api.post("/uploads", json={"registeredModelName": "m", "versionName": "v1"}).json()
