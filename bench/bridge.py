@@ -39,12 +39,12 @@ from sqlalchemy import delete
 from modelreg.bridge import store
 from modelreg.bridge.outputs import DirectoryOutput
 from modelreg.bridge.sync import BridgeSync
+from modelreg.db import migrations
+from modelreg.db.database import Database
+from modelreg.db.tables import bridge_records
 from modelreg.services import entities as e
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import create_linked_artifact
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_records
 
 API = "/api/model_registry/v1alpha3"
 CHUNK = 250  # models per write transaction while seeding

@@ -580,7 +580,7 @@ def seed_modelreg_sql(server: Server, models: int, per_model: int) -> None:
     """Bulk insert into modelreg's own tables with SQLAlchemy Core (what the server would write, minus HTTP)."""
     from sqlalchemy import create_engine, func, insert, select
 
-    from modelreg.storage import tables as t
+    from modelreg.db import tables as t
 
     engine = create_engine(f"sqlite:///{server.db_path}", connect_args={"timeout": 60})
     now = int(time.time() * 1000)

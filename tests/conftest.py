@@ -20,10 +20,10 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
 from modelreg.app import create_app
+from modelreg.db import migrations
+from modelreg.db.database import Database
+from modelreg.db.tables import GOVERNANCE_TABLES, REGISTRY_TABLES
 from modelreg.settings import Settings
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
-from modelreg.storage.tables import GOVERNANCE_TABLES, REGISTRY_TABLES
 
 ADMIN_URLS = {
     "mariadb": os.environ.get("MODELREG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from conftest import empty, free_port
-from modelreg.storage.db import Database
+from modelreg.db.database import Database
 from processes import ServeProcess
 
 PREFIX = "/api/model_registry/v1alpha3"

@@ -8,9 +8,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Float
 
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
-from modelreg.storage.tables import metadata
+from modelreg.db import migrations
+from modelreg.db.database import Database
+from modelreg.db.tables import metadata
 
 
 def _compare_type(_ctx: Any, _reflected_col: Any, _declared_col: Any, reflected: Any, declared: Any) -> bool | None:

@@ -19,8 +19,8 @@ from sqlalchemy.engine import make_url
 
 from conftest import ServerThread, empty, free_port
 from modelreg.app import create_app
+from modelreg.db.database import Database
 from modelreg.settings import Settings
-from modelreg.storage.db import Database
 from netfaults import BlackHole, PausableProxy
 from processes import run_cli
 

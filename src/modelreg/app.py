@@ -16,6 +16,7 @@ from modelreg.api.middleware import DefaultJsonContentType, JsonBodyLimit
 from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.auth.authenticator import Authenticator
 from modelreg.bridge import outputs as bridge_outputs
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
 from modelreg.services.artifact_files import ArtifactFiles
@@ -27,7 +28,6 @@ from modelreg.services.registry import RegistryService
 from modelreg.services.secrets import SecretBox
 from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings
-from modelreg.storage.db import Database
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:

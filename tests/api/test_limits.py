@@ -16,8 +16,8 @@ import pytest
 from api.builders import error, listing, model, model_with_version, ok, prop
 from conftest import ServerThread, empty
 from modelreg.app import create_app
+from modelreg.db.database import Database
 from modelreg.settings import LimitSettings, Settings
-from modelreg.storage.db import Database
 
 MIB = 1024 * 1024
 BODY = MIB  # the defaults this file checks

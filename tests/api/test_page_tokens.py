@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from api.builders import artifact, environment, experiment, inference_service, log_metric, model_with_version, ok, run
 from conftest import ServerThread, empty
-from modelreg.storage.db import Database
+from modelreg.db.database import Database
 
 ORDERS = ("ID", "CREATE_TIME", "LAST_UPDATE_TIME")
 INT64_MAX = 2**63 - 1

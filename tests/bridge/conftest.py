@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
+from modelreg.db import migrations
+from modelreg.db.database import Database
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "model-catalog-schema"
 SCHEMA_PATH = SCHEMA_DIR / "model-catalog.schema.json"

@@ -12,10 +12,10 @@ import yaml
 from typer.testing import CliRunner
 
 from modelreg.cli.main import app
+from modelreg.db import migrations
+from modelreg.db.database import Database
 from modelreg.services import entities as e
 from modelreg.services.registry import RegistryService
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 runner = CliRunner()
 

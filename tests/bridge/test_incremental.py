@@ -18,12 +18,12 @@ from conftest import empty
 from modelreg.bridge import sources, store
 from modelreg.bridge.normalize import Defaults
 from modelreg.bridge.sync import BridgeSync
+from modelreg.db.database import Database
+from modelreg.db.tables import bridge_records, model_versions
 from modelreg.services import clock, properties
 from modelreg.services import entities as e
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_records, model_versions
 
 from .test_sync import add_model
 

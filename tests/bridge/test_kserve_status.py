@@ -15,9 +15,9 @@ import pytest
 from conftest import ServerThread
 from modelreg.app import create_app
 from modelreg.bridge.kserve import AUTH_ANNOTATION, KServeStatus
+from modelreg.db import migrations
+from modelreg.db.database import Database
 from modelreg.settings import BridgeSettings, KubernetesSettings, Settings
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 from .fake_http import FakeHTTP, JsonHandler, eventually
 

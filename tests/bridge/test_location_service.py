@@ -15,9 +15,9 @@ import yaml
 from conftest import ServerThread, free_port
 from modelreg.app import create_app
 from modelreg.auth import context
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.settings import BridgeSettings, Settings
-from modelreg.storage.db import Database
 from processes import ServeProcess
 
 GOVERNANCE = "/api/governance/v1"

@@ -17,9 +17,9 @@ from modelreg.bridge import store
 from modelreg.bridge.cards import CatalogCards, coordinates
 from modelreg.bridge.normalize import RegistrySnapshot
 from modelreg.bridge.remote import RemotePoller
+from modelreg.db.database import Database
+from modelreg.db.tables import bridge_sources
 from modelreg.settings import BridgeSettings, CatalogSettings, RemoteRegistrySettings, Settings
-from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_sources
 
 from .fake_http import FakeHTTP, JsonHandler, eventually
 

@@ -28,12 +28,12 @@ from modelreg.bridge.outputs import (
     split_configmaps,
 )
 from modelreg.bridge.sync import BridgeSync
+from modelreg.db.database import Database
 from modelreg.services import entities as e
 from modelreg.services.archive import ArchiveService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 from modelreg.settings import BridgeSettings
-from modelreg.storage.db import Database
 
 from .fake_http import FakeHTTP, JsonHandler
 from .test_sync import add_model

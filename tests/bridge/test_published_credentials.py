@@ -13,8 +13,8 @@ import yaml
 
 from conftest import ServerThread
 from modelreg.app import create_app
+from modelreg.db.database import Database
 from modelreg.settings import BridgeSettings, Settings
-from modelreg.storage.db import Database
 
 from .fixtures import cprops
 from .test_location_service import eventually

@@ -19,11 +19,11 @@ from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.bridge import store
 from modelreg.bridge.remote import RemotePoller, RemoteRegistry, prune
+from modelreg.db import migrations
+from modelreg.db.database import Database
+from modelreg.db.tables import bridge_records, bridge_sources
 from modelreg.services.access import AccessService
 from modelreg.settings import BridgeSettings, RemoteRegistrySettings, Settings
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_records, bridge_sources
 from processes import ServeProcess
 
 from .fake_http import FakeHTTP, JsonHandler

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from modelreg.bridge import store
 from modelreg.bridge.sources import LocalRegistry, without_userinfo
 from modelreg.bridge.sync import BridgeSync, ChangeFeed
+from modelreg.db.database import Database
+from modelreg.db.tables import bridge_records
 from modelreg.services import entities as e
 from modelreg.services.archive import ArchiveService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_records
 
 
 def add_model(registry: RegistryService, name: str, versions: tuple[str, ...] = ("v1",)) -> tuple[int, list[int]]:

@@ -16,10 +16,10 @@ from conftest import ServerThread, empty
 from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.client import AsyncModelRegistry, ModelRegistry
+from modelreg.db import migrations
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.settings import AuthSettings, Settings
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 __all__ = ["bucket", "s3_server"]  # moto's S3 server, for the storage tests
 USERS = {"admin": "ai-admin", "developer": "ai-developer", "viewer": "ai-viewer"}

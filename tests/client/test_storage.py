@@ -16,8 +16,8 @@ from blobs.conftest import ACCESS_KEY, REGION, SECRET_KEY, S3Server
 from client.conftest import Sdk
 from modelreg.client import Conflict, DigestMismatch, Forbidden, ModelRegistry, NotFound
 from modelreg.client import _storage as sdk_storage
-from modelreg.storage.db import Database
-from modelreg.storage.tables import uploads
+from modelreg.db.database import Database
+from modelreg.db.tables import uploads
 
 MB = 1024 * 1024
 

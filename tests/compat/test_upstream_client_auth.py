@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from modelreg.auth import context
+from modelreg.db import migrations
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 
 from .conftest import STARTUP_TIMEOUT, LiveServer, ScenarioRunner, _free_port, _healthy, _modelreg_command, stop_server
 

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from sqlalchemy import Connection, Engine, Table, create_engine, event, insert, select
 from sqlalchemy.dialects import mysql, postgresql
 
+from modelreg.db import tables
 from modelreg.filterquery import (
     ARTIFACT,
     MODEL_VERSION,
@@ -27,7 +28,6 @@ from modelreg.filterquery import (
     to_where,
 )
 from modelreg.filterquery.nodes import Expr
-from modelreg.storage import tables
 
 METRIC = artifact_target("metric")
 PARAMETER = artifact_target("parameter")

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, settings
 
 from conftest import empty
 from fuzz.conftest import refuses_only_for_semantic_reasons
-from modelreg.storage.db import Database
+from modelreg.db.database import Database
 from processes import ServeProcess
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "reference" / "kubeflow-model-registry-v1alpha3.openapi.yaml"

@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from conftest import ServerThread, empty
 from modelreg.app import create_app
 from modelreg.auth import context
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.settings import AuthSettings, OidcSettings, ProxySettings, Settings
-from modelreg.storage.db import Database
 
 ISSUER = "https://keycloak.test/realms/platform"
 AUDIENCE = "modelreg"

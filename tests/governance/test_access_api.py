@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from governance.conftest import BINDINGS, GOVERNANCE, Governed
 from modelreg.app import create_app
 from modelreg.auth import context
+from modelreg.db.tables import api_tokens, audit_log, registered_models, role_bindings
 from modelreg.services.seed import DEMO_BINDINGS, DEMO_MODEL
 from modelreg.settings import Settings
-from modelreg.storage.tables import api_tokens, audit_log, registered_models, role_bindings
 from processes import MODELREG, run_cli
 
 TOKEN = re.compile(r"mrt_[A-Za-z0-9_-]{20,}")

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from governance.conftest import Governed
-from modelreg.storage.tables import audit_log
+from modelreg.db.tables import audit_log
 
 METHODS = ["governance", "patch"]
 

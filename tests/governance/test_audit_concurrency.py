@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from conftest import empty, free_port
+from modelreg.db.database import Database
 from modelreg.services.audit import AuditService
-from modelreg.storage.db import Database
 from processes import ServeProcess
 
 THREADS_PER_SERVER = 8

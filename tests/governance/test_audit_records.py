@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from governance.conftest import Governed
+from modelreg.db.database import Database
 from modelreg.services.audit import AuditService
-from modelreg.storage.db import Database
 
 
 def _created(response: httpx.Response, status: int = 201) -> dict[str, Any]:

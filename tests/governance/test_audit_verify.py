@@ -12,13 +12,13 @@ from sqlalchemy import delete, select, text, update
 
 from conftest import empty
 from governance.conftest import Governed
+from modelreg.db import audit_chain
+from modelreg.db.database import Database
+from modelreg.db.tables import audit_log
 from modelreg.services import entities as e
 from modelreg.services.audit import AuditService, VerifyResult
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage import audit_chain
-from modelreg.storage.db import Database
-from modelreg.storage.tables import audit_log
 from processes import run_cli
 
 _seq = audit_log.c.seq

@@ -25,10 +25,10 @@ from conftest import ServerThread
 from governance.conftest import AUDIENCE, ISSUER, KID, Governed
 from modelreg.app import create_app
 from modelreg.auth import context
+from modelreg.db.database import Database
+from modelreg.db.tables import api_tokens, audit_log
 from modelreg.services import clock
 from modelreg.settings import AuthSettings, ProxySettings, Settings
-from modelreg.storage.db import Database
-from modelreg.storage.tables import api_tokens, audit_log
 from processes import run_cli
 
 WHOAMI = "/whoami"

@@ -26,10 +26,10 @@ from governance.conftest import BINDINGS, CALLERS, GOVERNANCE
 from modelreg.api.registry import V1, V1ALPHA3
 from modelreg.app import create_app
 from modelreg.auth import context
+from modelreg.db import tables
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.settings import Settings
-from modelreg.storage import tables
-from modelreg.storage.db import Database
 
 # --- the endpoints, from the OpenAPI document ------------------------------------------------------------------
 

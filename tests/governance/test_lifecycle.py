@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from governance.conftest import Governed
+from modelreg.db.database import Database
+from modelreg.db.tables import audit_log
 from modelreg.services.lifecycle import DEFAULT_POLICY
-from modelreg.storage.db import Database
-from modelreg.storage.tables import audit_log
 
 
 def string_prop(value: str) -> dict[str, str]:

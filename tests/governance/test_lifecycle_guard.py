@@ -12,7 +12,7 @@ from sqlalchemy import func, insert, select
 
 from governance.conftest import Governed
 from governance.test_lifecycle import string_prop
-from modelreg.storage.tables import properties
+from modelreg.db.tables import properties
 
 LIFECYCLE = {"Lifecycle": string_prop("production")}
 ROLES = ["admin", "developer", "group-admin", "group-developer", "viewer"]
@@ -95,7 +95,7 @@ def stored_lifecycles(gov: Governed) -> list[tuple[str, int]]:
 
 
 def entity_count(gov: Governed) -> int:
-    from modelreg.storage import tables
+    from modelreg.db import tables
 
     kinds = (
         tables.registered_models,

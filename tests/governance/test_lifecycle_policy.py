@@ -20,6 +20,9 @@ from governance.test_lifecycle import new_version, promotions, stage_of, string_
 from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.auth.principal import Identity, Principal, Role
+from modelreg.db.database import Database
+from modelreg.db.pagination import PageRequest
+from modelreg.db.tables import audit_log
 from modelreg.errors import Forbidden, InvalidInput
 from modelreg.services import entities as e
 from modelreg.services.lifecycle import DEFAULT_POLICY, LifecycleService, Policy, PolicyError
@@ -27,9 +30,6 @@ from modelreg.services.lifecycle import stage_of as stage_of_record
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 from modelreg.settings import GovernanceSettings, Settings
-from modelreg.storage.db import Database
-from modelreg.storage.pagination import PageRequest
-from modelreg.storage.tables import audit_log
 from processes import run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "lifecycle-policy.example.yaml"

@@ -16,10 +16,10 @@ from sqlalchemy.engine import make_url
 
 from governance.conftest import Governed
 from governance.test_lifecycle import promote, string_prop
+from modelreg.db import migrations
+from modelreg.db.tables import audit_log, model_versions, registered_models
 from modelreg.services import entities as e
 from modelreg.services.properties import PropValue
-from modelreg.storage import migrations
-from modelreg.storage.tables import audit_log, model_versions, registered_models
 
 CUSTOM = {"a": {"metadataType": "MetadataIntValue", "int_value": "1"}, "b": string_prop("2")}
 

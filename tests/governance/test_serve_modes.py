@@ -14,9 +14,9 @@ import yaml
 
 from conftest import free_port
 from modelreg.auth import context
+from modelreg.db import migrations
+from modelreg.db.database import Database
 from modelreg.services.access import AccessService
-from modelreg.storage import migrations
-from modelreg.storage.db import Database
 from processes import ServeProcess, run_cli
 
 REGISTRY = "/api/model_registry/v1alpha3"

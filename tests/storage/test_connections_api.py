@@ -13,9 +13,9 @@ from sqlalchemy import select
 from conftest import ServerThread
 from governance.conftest import Governed
 from modelreg.auth import context
+from modelreg.db.tables import audit_log, data_connections
 from modelreg.services.connections import ConnectionService
 from modelreg.services.secrets import SecretBox, SecretKeyError, generate_key
-from modelreg.storage.tables import audit_log, data_connections
 
 STORAGE = "/api/storage/v1"
 SECRET = "s3cr3t-Sup3r/Secret+Key=value"

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import select
 
 from conftest import empty
-from modelreg.storage.db import Database
-from modelreg.storage.tables import audit_log, data_connections
+from modelreg.db.database import Database
+from modelreg.db.tables import audit_log, data_connections
 from processes import MODELREG, run_cli
 
 SECRET = "cli-s3cr3t-9f8e7d6c5b4a"

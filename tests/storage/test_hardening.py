@@ -30,10 +30,10 @@ from conftest import ServerThread
 from governance.conftest import Governed
 from modelreg.app import create_app
 from modelreg.auth import context
+from modelreg.db.database import Database
+from modelreg.db.tables import uploads as uploads_table
 from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings, StorageSettings
-from modelreg.storage.db import Database
-from modelreg.storage.tables import uploads as uploads_table
 from processes import run_cli
 from storage.fake_http import Answer, FakeHttp, deny_s3, fake_http, fake_s3
 from storage.test_uploads import s3_connection

@@ -27,9 +27,9 @@ from modelreg.bridge.kserve import KServeStatus
 from modelreg.bridge.normalize import Defaults
 from modelreg.bridge.remote import RemotePoller, RemoteRegistry
 from modelreg.bridge.sync import BridgeSync
+from modelreg.db.database import Database
 from modelreg.errors import Forbidden, NotFound
 from modelreg.settings import BridgeSettings, Settings
-from modelreg.storage.db import Database
 
 PREFIX = "/bridge"
 _MODELS = "models/"

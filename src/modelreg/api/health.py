@@ -20,8 +20,8 @@ from sqlalchemy import select, text
 from starlette.responses import PlainTextResponse, Response
 
 from modelreg.api.registry.common import json_response
-from modelreg.storage import migrations, tables
-from modelreg.storage.db import Database, DatabaseUnavailable
+from modelreg.db import migrations, tables
+from modelreg.db.database import Database, DatabaseUnavailable
 
 router = APIRouter(prefix="/readyz", tags=["Health"])
 log = logging.getLogger("modelreg")

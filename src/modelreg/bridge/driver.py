@@ -5,7 +5,7 @@ busy. Through SQLAlchemy's execution machinery that costs microseconds per row a
 processors, rendering each expanding parameter), which was the largest part of the sync's CPU and, with the GIL,
 of what it took from request handlers (bench/bridge_write_tax.py). The statements are still built with SQLAlchemy
 and compiled by it once per dialect; only their execution goes to the cursor of the connection's transaction
-(`storage/audit_chain.py` does the same on every write).
+(`db/audit_chain.py` does the same on every write).
 
 Values come back as the driver returns them: fine for the integer, string and float columns read here (a Boolean
 column would come back as 0/1 from SQLite).

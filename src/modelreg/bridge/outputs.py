@@ -28,9 +28,9 @@ from modelreg.bridge import store
 from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.kube import KubeClient, KubeError, in_cluster_namespace
 from modelreg.bridge.sync import BridgeSync
+from modelreg.db.database import Database
 from modelreg.services import clock
 from modelreg.settings import BridgeBackstageSettings, BridgeConfigMapSettings, BridgeSettings
-from modelreg.storage.db import Database
 
 log = logging.getLogger(__name__)
 

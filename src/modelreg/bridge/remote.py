@@ -28,10 +28,10 @@ from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.cards import CatalogCards, card_coordinates
 from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
 from modelreg.bridge.sources import without_userinfo
+from modelreg.db.database import Database
+from modelreg.db.tables import bridge_records, bridge_sources
 from modelreg.services import clock
 from modelreg.settings import RemoteRegistrySettings, SecretSource
-from modelreg.storage.db import Database
-from modelreg.storage.tables import bridge_records, bridge_sources
 
 log = logging.getLogger(__name__)
 

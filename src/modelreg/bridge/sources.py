@@ -20,10 +20,7 @@ from modelreg.api.registry.convert import to_wire
 from modelreg.bridge import driver
 from modelreg.bridge.normalize import RegistrySnapshot
 from modelreg.bridge.pacing import pace
-from modelreg.services import entities as e
-from modelreg.services.properties import PropValue
-from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
-from modelreg.storage.tables import (
+from modelreg.db.tables import (
     artifact_attributions,
     artifacts,
     inference_services,
@@ -32,6 +29,9 @@ from modelreg.storage.tables import (
     registered_models,
     serve_models,
 )
+from modelreg.services import entities as e
+from modelreg.services.properties import PropValue
+from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
 
 Json = dict[str, Any]
 # Audit entity kinds whose change can alter a model's records; others (tokens, experiments, ...) never do.

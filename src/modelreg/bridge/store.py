@@ -25,8 +25,8 @@ from modelreg.bridge import driver
 from modelreg.bridge.formats import CatalogInfoYamlFormat, JsonArrayFormat, link_url
 from modelreg.bridge.pacing import pace
 from modelreg.bridge.records import ModelRecord, record_from_json, record_json
+from modelreg.db.tables import bridge_records, bridge_sources
 from modelreg.redact import public_text
-from modelreg.storage.tables import bridge_records, bridge_sources
 
 Format = Literal["json", "yaml"]
 Row = dict[str, Any]  # a bridge_records row without `synced_at`

@@ -38,9 +38,9 @@ from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapsh
 from modelreg.bridge.pacing import holding_writers, pace
 from modelreg.bridge.records import ModelRecord
 from modelreg.bridge.sources import BRIDGE_KINDS, LocalRegistry, Scope
+from modelreg.db.database import Database
+from modelreg.db.tables import audit_head, audit_log, bridge_records, registered_models
 from modelreg.services import clock
-from modelreg.storage.db import Database
-from modelreg.storage.tables import audit_head, audit_log, bridge_records, registered_models
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class ChangeFeed:
                 for listener in list(self.listeners):
                     listener(changes)
         if self.sequenced and (published := what_changed(staged)):
-            seq = staged[-1].get("seq") or 0  # numbered by storage/audit_chain.py just before this hook
+            seq = staged[-1].get("seq") or 0  # numbered by db/audit_chain.py just before this hook
             for sequenced in list(self.sequenced):
                 sequenced(published, seq)
 

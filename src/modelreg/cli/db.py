@@ -9,8 +9,8 @@ from rich.console import Console
 from sqlalchemy import delete
 
 from modelreg.cli.options import DatabaseUrl, database_session, settings_for
-from modelreg.storage import migrations
-from modelreg.storage.tables import REGISTRY_TABLES
+from modelreg.db import migrations
+from modelreg.db.tables import REGISTRY_TABLES
 
 app = typer.Typer(no_args_is_help=True, help="Database schema and maintenance.")
 console = Console(stderr=True, soft_wrap=True)

@@ -13,10 +13,10 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
 from modelreg.auth import context
+from modelreg.db import migrations
+from modelreg.db.database import Database, DatabaseUnavailable
 from modelreg.errors import RegistryError, Unavailable
 from modelreg.settings import Settings, load_settings
-from modelreg.storage import migrations
-from modelreg.storage.db import Database, DatabaseUnavailable
 
 DatabaseUrl = Annotated[
     str | None,

@@ -17,13 +17,13 @@ from modelreg.cli.options import (
     settings_for,
     upgrade_schema,
 )
+from modelreg.db import migrations
+from modelreg.db.database import Database, DatabaseUnavailable
 from modelreg.services.access import AccessService
 from modelreg.services.registry import RegistryService
 from modelreg.services.seed import DEMO_BINDINGS, DEMO_MODEL, seed_bindings
 from modelreg.services.seed import seed as seed_demo
 from modelreg.settings import Settings
-from modelreg.storage import migrations
-from modelreg.storage.db import Database, DatabaseUnavailable
 
 console = Console(stderr=True, soft_wrap=True)
 SETTINGS_ENV = "MODELREG_SERVE_SETTINGS"  # the resolved settings, handed to worker processes

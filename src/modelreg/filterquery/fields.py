@@ -1,6 +1,6 @@
 """Which names each REST entity can be filtered by, and the column that stores each one.
 
-Every field is a real column of the entity's table (see ``storage/tables.py``); any other name is a custom
+Every field is a real column of the entity's table (see ``db/tables.py``); any other name is a custom
 property in ``properties``. Each field answers to its camelCase API name and to the snake_case spelling the
 reference server uses for the same value (``libraryName`` and ``library_name``), because the reference
 stores most built-in values as properties and clients filter on them by those names.
@@ -16,8 +16,8 @@ from typing import Any, Literal, TypeAlias
 
 from sqlalchemy import ColumnElement, Table, func, literal_column
 
+from modelreg.db import tables
 from modelreg.services.stages import INITIAL_STAGE
-from modelreg.storage import tables
 
 FieldType: TypeAlias = Literal["int", "float", "str", "bool"]
 

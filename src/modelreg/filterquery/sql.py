@@ -46,12 +46,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeEngine
 
+from modelreg.db.tables import properties
 from modelreg.filterquery._lexer import INT64_MAX, INT64_MIN
 from modelreg.filterquery.errors import FilterTypeError
 from modelreg.filterquery.fields import Field, FieldType, Target
 from modelreg.filterquery.nodes import LIST_OPS, PATTERN_OPS, And, Comparison, Expr, Op, Or, Scalar
 from modelreg.filterquery.parser import parse
-from modelreg.storage.tables import properties
 
 _SELECTOR_TYPES: dict[str, FieldType] = {
     "string_value": "str",

@@ -21,11 +21,11 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Identity, Permission, Role
+from modelreg.db import repository
+from modelreg.db.database import Database
+from modelreg.db.tables import api_tokens, role_bindings
 from modelreg.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from modelreg.services import audit, clock
-from modelreg.storage import repository
-from modelreg.storage.db import Database
-from modelreg.storage.tables import api_tokens, role_bindings
 
 TOKEN_PREFIX = "mrt_"
 SUBJECT_KINDS = ("user", "group")

@@ -13,12 +13,12 @@ from sqlalchemy import Connection, delete, select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
+from modelreg.db.tables import artifact_attributions, artifacts, inference_services, model_versions, serve_models
 from modelreg.errors import Conflict
 from modelreg.services import audit, properties, uploads
 from modelreg.services import entities as e
 from modelreg.services.entities import Kind, Record
 from modelreg.services.registry import RegistryService
-from modelreg.storage.tables import artifact_attributions, artifacts, inference_services, model_versions, serve_models
 
 ARCHIVABLE = {"registered_models": e.REGISTERED_MODEL, "model_versions": e.MODEL_VERSION}
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, update
 
+from modelreg.db.tables import model_versions
 from modelreg.services import audit, clock
 from modelreg.services import entities as e
-from modelreg.storage.tables import model_versions
 
 
 def cascade(conn: Connection, registered_model_id: int, action: str) -> None:

@@ -27,13 +27,13 @@ from modelreg.auth.principal import Permission
 from modelreg.blobs.base import BlobNotFound, BlobStore, InvalidKey, StoreConfig, StoredFile, check_key, join_key
 from modelreg.blobs.ops import hash_key
 from modelreg.blobs.uris import EndpointMismatch, InvalidUri, Location, http_url_under, parse_uri, resolve_uri
+from modelreg.db.database import Database
+from modelreg.db.tables import artifact_attributions, artifacts
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelreg.services import clock, uploads
 from modelreg.services import entities as e
 from modelreg.services.connections import ConnectionService
 from modelreg.services.store_faults import store_faults
-from modelreg.storage.db import Database
-from modelreg.storage.tables import artifact_attributions, artifacts
 
 DEFAULT_PRESIGN_SECONDS = 3600
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600

@@ -1,7 +1,7 @@
 """The audit trail: every write through any interface stages one record here, in its own transaction.
 
 Records carry who (actor, how they authenticated, client address, request id), what (action, entity kind, id and
-name) and the changed fields before and after. ``storage/audit_chain.py`` numbers and chains them at commit.
+name) and the changed fields before and after. ``db/audit_chain.py`` numbers and chains them at commit.
 ``AuditService`` reads the trail back (query, export) and verifies the chain; REST and CLI both call it.
 """
 
@@ -20,13 +20,13 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
+from modelreg.db import audit_chain
+from modelreg.db.database import Database
+from modelreg.db.pagination import is_int64
+from modelreg.db.tables import NAME_LENGTH, audit_log
 from modelreg.errors import InvalidInput
 from modelreg.services import clock
 from modelreg.services.properties import PropValue
-from modelreg.storage import audit_chain
-from modelreg.storage.db import Database
-from modelreg.storage.pagination import is_int64
-from modelreg.storage.tables import NAME_LENGTH, audit_log
 
 CUSTOM_PROPERTIES = "customProperties"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)

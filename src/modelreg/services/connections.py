@@ -33,12 +33,12 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.blobs.base import BlobError, BlobStore, StoreConfig, open_store
 from modelreg.blobs.uris import InvalidUri, check_http_url, same_endpoint
+from modelreg.db import repository
+from modelreg.db.database import Database
+from modelreg.db.tables import NAME_LENGTH, data_connections
 from modelreg.errors import Conflict, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock
 from modelreg.services.secrets import SecretBox
-from modelreg.storage import repository
-from modelreg.storage.db import Database
-from modelreg.storage.tables import NAME_LENGTH, data_connections
 
 log = logging.getLogger(__name__)
 

@@ -15,13 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from modelreg import filterquery
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
+from modelreg.db import repository, tables
+from modelreg.db.pagination import PageRequest
+from modelreg.db.tables import NAME_LENGTH
 from modelreg.errors import Conflict, Forbidden, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock, properties
 from modelreg.services.properties import PropValue
 from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
-from modelreg.storage import repository, tables
-from modelreg.storage.pagination import PageRequest
-from modelreg.storage.tables import NAME_LENGTH
 
 _UUID_SCOPE_LENGTH = 36  # standalone artifacts: the reference scopes their names with a random UUID
 _INITIAL = PropValue("string", INITIAL_STAGE)

@@ -7,14 +7,14 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from modelreg.db import repository
+from modelreg.db.pagination import PageRequest
+from modelreg.db.tables import metric_history
 from modelreg.errors import InvalidInput, NotFound
 from modelreg.services import entities as e
 from modelreg.services.entities import Record
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage import repository
-from modelreg.storage.pagination import PageRequest
-from modelreg.storage.tables import metric_history
 
 Props = Mapping[str, PropValue]
 

@@ -19,14 +19,14 @@ from sqlalchemy import Connection, and_, exists, select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
+from modelreg.db import repository
+from modelreg.db.tables import artifact_attributions, artifacts, model_versions, registered_models
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelreg.services import audit, clock, properties
 from modelreg.services import entities as e
 from modelreg.services.entities import Record
 from modelreg.services.properties import PropValue
 from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY, STAGES
-from modelreg.storage import repository
-from modelreg.storage.tables import artifact_attributions, artifacts, model_versions, registered_models
 
 if TYPE_CHECKING:
     from modelreg.services.registry import RegistryService

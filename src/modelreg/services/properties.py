@@ -7,8 +7,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, select
 
-from modelreg.storage import repository
-from modelreg.storage.tables import properties
+from modelreg.db import repository
+from modelreg.db.tables import properties
 
 _COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
 

@@ -14,6 +14,10 @@ from sqlalchemy import Connection, exists, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from modelreg import filterquery
+from modelreg.db import repository
+from modelreg.db.database import Database
+from modelreg.db.pagination import PageRequest
+from modelreg.db.tables import artifact_attributions, artifacts, metric_history
 from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.services import archive_cascade as archive
 from modelreg.services import entities as e
@@ -21,10 +25,6 @@ from modelreg.services import properties
 from modelreg.services.entities import Kind, Record
 from modelreg.services.properties import PropValue
 from modelreg.settings import LimitSettings
-from modelreg.storage import repository
-from modelreg.storage.db import Database
-from modelreg.storage.pagination import PageRequest
-from modelreg.storage.tables import artifact_attributions, artifacts, metric_history
 
 T = TypeVar("T")
 Props = Mapping[str, PropValue]

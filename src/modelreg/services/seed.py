@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from modelreg.db.pagination import PageRequest
 from modelreg.errors import NotFound
 from modelreg.services import entities as e
 from modelreg.services.access import AccessService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage.pagination import PageRequest
 
 DEMO_MODEL = "Granite-7b-Inference"
 DEMO_VERSION = "1.0.0"

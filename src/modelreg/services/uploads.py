@@ -35,6 +35,8 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.blobs.base import BlobError, BlobStore, InvalidKey, Partial, StoredFile, check_key, join_key
 from modelreg.blobs.local import TMP_MARK, LocalStore
+from modelreg.db.database import Database
+from modelreg.db.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
 from modelreg.services import clock
 from modelreg.services import entities as e
@@ -42,8 +44,6 @@ from modelreg.services.connections import ConnectionService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import create_linked_artifact
 from modelreg.services.store_faults import store_faults
-from modelreg.storage.db import Database
-from modelreg.storage.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
 
 log = logging.getLogger(__name__)
 

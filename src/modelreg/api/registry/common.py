@@ -16,11 +16,11 @@ from starlette.responses import Response
 
 from modelreg.api.registry import convert
 from modelreg.api.registry.schemas import OrderByField, SortOrder
+from modelreg.db.pagination import PageRequest
 from modelreg.services.entities import Record, parse_id
 from modelreg.services.experiments import ExperimentService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from modelreg.storage.pagination import PageRequest
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": None, "description": phrase}

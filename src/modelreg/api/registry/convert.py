@@ -15,10 +15,10 @@ from typing import Any
 import orjson
 from sqlalchemy import String
 
+from modelreg.db.tables import metadata
 from modelreg.errors import InvalidInput
 from modelreg.services.properties import PropValue
 from modelreg.settings import LimitSettings
-from modelreg.storage.tables import metadata
 
 _INT64 = (-(2**63), 2**63 - 1)
 

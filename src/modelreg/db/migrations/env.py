@@ -1,8 +1,8 @@
-"""Alembic environment: the connection comes from ``modelreg.storage.migrations.upgrade``, never from a URL here."""
+"""Alembic environment: the connection comes from ``modelreg.db.migrations.upgrade``, never from a URL here."""
 
 from alembic import context
 
-from modelreg.storage.tables import metadata
+from modelreg.db.tables import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
-from modelreg.storage.pagination import PageRequest
+from modelreg.db.pagination import PageRequest
 
 
 @cache

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
-from modelreg.storage import repository
-from modelreg.storage.tables import audit_head, audit_log
+from modelreg.db import repository
+from modelreg.db.tables import audit_head, audit_log
 
 GENESIS = "0" * 64  # the prev_hash of record 1
 # The hashed fields, in this order; every one is a str, an int or None, so the encoding is canonical.

@@ -21,9 +21,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from modelreg.db import audit_chain, deadlines
 from modelreg.errors import Unavailable
 from modelreg.settings import DatabaseSettings
-from modelreg.storage import audit_chain, deadlines
 
 log = logging.getLogger("modelreg")
 
