@@ -16,7 +16,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import Column, Connection, Select, bindparam, select
 
-from modelreg.api.registry.convert import to_wire
 from modelreg.bridge import driver
 from modelreg.bridge.normalize import RegistrySnapshot
 from modelreg.bridge.pacing import pace
@@ -32,6 +31,7 @@ from modelreg.db.tables import (
 from modelreg.services import entities as e
 from modelreg.services.properties import PropValue
 from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
+from modelreg.wire import to_wire
 
 Json = dict[str, Any]
 # Audit entity kinds whose change can alter a model's records; others (tokens, experiments, ...) never do.

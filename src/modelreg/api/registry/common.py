@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from modelreg.api.registry import convert
+from modelreg import wire
 from modelreg.api.registry.schemas import OrderByField, SortOrder
 from modelreg.db.pagination import PageRequest
 from modelreg.services.entities import Record, parse_id
@@ -71,8 +71,8 @@ def body_in(
     over the service's limits (string lengths, custom properties) is refused here, before any database work."""
     data = body.model_dump(exclude_unset=True, exclude_none=True, by_alias=True)
     raw_props = data.pop("customProperties", None)
-    props = None if raw_props is None else convert.properties_to_db(raw_props, svc.limits)
-    return convert.to_db(kind, data, artifact_type, svc.limits), props
+    props = None if raw_props is None else wire.properties_to_db(raw_props, svc.limits)
+    return wire.to_db(kind, data, artifact_type, svc.limits), props
 
 
 def json_response(data: Any, status_code: int = 200) -> Response:
@@ -80,12 +80,12 @@ def json_response(data: Any, status_code: int = 200) -> Response:
 
 
 def one(record: Record, status_code: int = 200) -> Response:
-    return json_response(convert.to_wire(record.kind, record.row, record.props), status_code)
+    return json_response(wire.to_wire(record.kind, record.row, record.props), status_code)
 
 
 def many(records: list[Record], token: str, page: PageRequest) -> Response:
-    items = [convert.to_wire(r.kind, r.row, r.props) for r in records]
-    return json_response(convert.page_to_wire(items, token, page.size))
+    items = [wire.to_wire(r.kind, r.row, r.props) for r in records]
+    return json_response(wire.page_to_wire(items, token, page.size))
 
 
 def id_of(value: str | None, label: str) -> int | None:

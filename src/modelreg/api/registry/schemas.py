@@ -3,7 +3,7 @@
 Field names are the wire names (camelCase), so no aliases are needed. Create/Update bodies are strict
 (unknown field -> 400), as the reference server decodes them; the artifact oneOf bodies are lenient because the
 upstream Python client sends whole artifacts back (ids, timestamps, experimentId) to the upsert endpoints.
-Responses are built as plain dicts by ``convert.py``; the output models here document them in ``/openapi.json``.
+Responses are built as plain dicts by ``modelreg/wire.py``; the output models here document them in ``/openapi.json``.
 """
 
 from __future__ import annotations

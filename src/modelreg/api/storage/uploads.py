@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from modelreg import wire
 from modelreg.api.deps import UploadsDep
-from modelreg.api.registry import convert
 from modelreg.api.registry.common import ERRORS, RegistryRouter, json_response
 from modelreg.api.storage.bodies import BodyInterrupted, consume_body
 from modelreg.errors import InvalidInput
@@ -35,7 +35,7 @@ class UploadCreate(BaseModel):
 
 
 def _wire(record: Record) -> dict:
-    return convert.to_wire(record.kind, record.row, record.props)
+    return wire.to_wire(record.kind, record.row, record.props)
 
 
 @router.post("/uploads", status_code=201, tags=["Storage"])

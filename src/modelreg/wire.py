@@ -1,4 +1,5 @@
-"""Storage rows <-> Kubeflow wire dicts. The only place that knows both shapes.
+"""Database rows <-> Kubeflow Model Registry wire dicts. The only place that knows both shapes; the REST routers
+and the Backstage bridge both use it, so it sits below them.
 
 Each entity has a list of ``Wire`` fields: the API name, the storage column and a codec. Ids and epoch
 milliseconds are strings on the wire and integers in the database; absent (NULL) values are omitted from
