@@ -36,8 +36,9 @@ from typing import Any
 import httpx
 from sqlalchemy import delete
 
+from modelreg.auth import context
 from modelreg.bridge import store
-from modelreg.bridge.outputs import DirectoryOutput
+from modelreg.bridge.outputs import DirectoryOutput, write_documents
 from modelreg.bridge.sync import BridgeSync
 from modelreg.db import migrations
 from modelreg.db.database import Database
@@ -131,7 +132,7 @@ def timed(fn: Callable[[], Any]) -> float:
 def write_tree(db: Database, fmt: store.Format, directory: Path) -> int:
     """What `modelreg bridge export` does after its resync."""
     with db.read() as conn:
-        return store.write_documents(conn, fmt, directory)
+        return write_documents(store.all_documents(conn, fmt), directory)
 
 
 def bench_export(db: Database, url: str, work: Path, runs: int) -> dict[str, list[float]]:
@@ -285,7 +286,8 @@ def main() -> None:
     try:
         db = Database(url)
         migrations.upgrade(db.engine)
-        seed_seconds = timed(lambda: seed(db, args.models, args.per_model))
+        with context.acting_as(context.system("bench")):  # services need a caller; the audit trail names it
+            seed_seconds = timed(lambda: seed(db, args.models, args.per_model))
         log(f"seeded {args.models} models, {versions} versions in {seed_seconds:.1f} s (services layer, in-process)")
         export_dir = Path(tempfile.mkdtemp(prefix="modelreg-bench-export-", dir=args.export_dir))
         try:

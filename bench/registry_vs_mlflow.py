@@ -54,6 +54,9 @@ TICKS = os.sysconf("SC_CLK_TCK")
 # MLflow figures measured earlier on this kind of machine (concurrency 16); used for the ratios with --no-mlflow.
 REFERENCE_MLFLOW = {"get": 170.0, "register": 60.0}
 TARGET_RATIO = 10.0
+# Issue 15 item 7 ("a leaner request path"): registrations against MLflow, and get-by-id with two workers.
+TARGET_REGISTER_RATIO = 20.0
+TARGET_GET_W2 = 5000.0
 TARGET_LIST_P50_MS = 20.0
 TARGET_RSS_MB = 250.0
 NOISY_OTHER_CPU_PCT = 25.0  # busy CPU outside the server and the load generator, in % of one core
@@ -212,8 +215,8 @@ def cpu_seconds(pids: list[int]) -> float:
 
 @dataclass
 class Server:
-    label: str  # "modelreg-w1", "mlflow"
-    kind: str  # "modelreg" | "mlflow"
+    label: str  # "modelreg-w1", "noop-w1", "mlflow"
+    kind: str  # "modelreg" | "noop" (the ceiling: bench/noop_app.py) | "mlflow"
     workers: int
     port: int
     data_dir: Path
@@ -257,6 +260,18 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
             str(workers),
         ]
         env["MODELREG_DATA_DIR"] = str(data_dir)
+    elif kind == "noop":
+        db_path = data_dir / "none"
+        cmd = [
+            sys.executable,
+            str(ROOT / "bench" / "noop_app.py"),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
     else:
         db_path = data_dir / "mlflow.db"
         cmd = [
@@ -294,7 +309,7 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
 
 
 async def wait_ready(server: Server, timeout: float) -> None:
-    path = "/readyz/health" if server.kind == "modelreg" else "/health"
+    path = {"modelreg": "/readyz/health", "noop": "/noop/0"}.get(server.kind, "/health")
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     while time.monotonic() < deadline:
@@ -481,6 +496,8 @@ def q(value: str) -> str:
 async def prepare_get(server: Server, count: int) -> list[str]:
     """Create ``count`` registered models to read back; returns their ids (modelreg) or names (MLflow)."""
     keys: list[str] = []
+    if server.kind == "noop":
+        return [str(i + 1) for i in range(count)]
 
     async def create(conn: Connection, i: int) -> None:
         name = f"get-model-{i}"
@@ -500,6 +517,8 @@ def get_op(server: Server, keys: list[str]) -> Callable[[int], Op]:
         rng = random.Random(index)
         if server.kind == "modelreg":
             paths = [f"{PREFIX}/registered_models/{k}" for k in keys]
+        elif server.kind == "noop":
+            paths = [f"/noop/{k}" for k in keys]
         else:
             paths = [f"{MLFLOW}/registered-models/get?name={q(k)}" for k in keys]
 
@@ -566,6 +585,24 @@ def list_op(server: Server, query: str | None, models: int) -> Callable[[int], O
         return op
 
     return make
+
+
+async def bridge_state(server: Server) -> dict[str, Any]:
+    """Whether the Backstage bridge ran during the registrations: ``/bridge`` is mounted only when it is enabled,
+    and lists the versions its commit hook synced (a second or so after the last write)."""
+    await asyncio.sleep(1.0)
+    conn = Connection(HOST, server.port, server.headers)
+    try:
+        status, data = await conn.request("GET", "/bridge/list")
+    finally:
+        conn.close()
+    uris = len(json.loads(data).get("uris") or []) if status == 200 else None
+    return {
+        "enabled": status == 200,
+        "list_status": status,
+        "listed_after_registration": uris,
+        "env_MODELREG_BRIDGE__ENABLED": os.environ.get("MODELREG_BRIDGE__ENABLED"),
+    }
 
 
 # --- seeding the list workload -------------------------------------------------------------------------------------
@@ -729,7 +766,8 @@ async def measure_phase(
             if s["error_samples"]:
                 log(f"  e.g. {s['error_samples'][0]}")
     for label, runs in per.items():
-        results["servers"][label].setdefault("workloads", {})[name] = {"concurrency": concurrency, **summarize(runs)}
+        slot = results["ceiling"] if label.startswith("noop") else results["servers"]
+        slot[label].setdefault("workloads", {})[name] = {"concurrency": concurrency, **summarize(runs)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -740,6 +778,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         configs.append(("mlflow", "mlflow", args.mlflow_workers))
     for _, label, _ in configs:
         results["servers"][label] = {}
+    # The ceiling: a no-op endpoint served like modelreg (bench/noop_app.py), in phase 1's get-by-id rounds.
+    ceiling = [("noop", f"noop-w{w}", w) for w in args.workers] if args.ceiling else []
+    results["ceiling"] = {label: {} for _, label, _ in ceiling}
     models = args.list_models
     per_model = max(1, args.list_versions // models)
     mlflow_per_model = max(1, args.mlflow_list_versions // models)
@@ -747,7 +788,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         # Phase 1: get-by-id and registration, on fresh servers.
         log("phase 1: get-by-id and registration")
-        servers = [start_server(kind, w, args, tmp_root, label) for kind, label, w in configs]
+        servers = [start_server(kind, w, args, tmp_root, label) for kind, label, w in [*configs, *ceiling]]
         for s in servers:
             await wait_ready(s, args.mlflow_start_timeout if s.kind == "mlflow" else args.start_timeout)
             await settle(s, args.settle_timeout)
@@ -756,11 +797,22 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "get-by-id", servers, args, results, lambda s, rep: get_op(s, keys[s.label]), args.concurrency
         )
         await measure_phase(
-            "registration", servers, args, results, lambda s, rep: register_op(s, f"r{rep}"), args.concurrency
+            "registration",
+            servers,
+            args,
+            results,
+            lambda s, rep: register_op(s, f"r{rep}"),
+            args.concurrency,
+            only=lambda s: s.kind != "noop",
         )
         for s in servers:
-            results["servers"][s.label]["rss_after_registration"] = s.rss()
-            results["servers"][s.label]["phase1_server"] = s.info
+            if s.kind == "noop":
+                results["ceiling"][s.label]["phase1_server"] = s.info
+            else:
+                if s.kind == "modelreg":
+                    results["servers"][s.label]["bridge"] = await bridge_state(s)
+                results["servers"][s.label]["rss_after_registration"] = s.rss()
+                results["servers"][s.label]["phase1_server"] = s.info
             stop_server(s)
 
         # Phase 2: the list workload over seeded versions, then RSS, on fresh servers.
@@ -878,6 +930,31 @@ def evaluate(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str
                 "pass": rss <= TARGET_RSS_MB,
             }
         )
+        reg = next(r for r in rows if r["server"] == label and r["target"].startswith("registration"))
+        if reg["value"] is not None:
+            rows.append(
+                {
+                    **reg,
+                    "target": f"registration >= {TARGET_REGISTER_RATIO:g}x MLflow (issue 15)",
+                    "goal": TARGET_REGISTER_RATIO,
+                    "pass": reg["value"] >= TARGET_REGISTER_RATIO,
+                }
+            )
+        if w == 2:
+            gets = wl["get-by-id"]["throughput"]
+            noop = results.get("ceiling", {}).get("noop-w2", {}).get("workloads", {}).get("get-by-id", {})
+            rows.append(
+                {
+                    "server": label,
+                    "headline": headline,
+                    "target": f"get-by-id >= {TARGET_GET_W2:,.0f}/s with 2 workers (issue 15)",
+                    "value": gets,
+                    "unit": "/s",
+                    "goal": TARGET_GET_W2,
+                    "pass": gets is not None and gets >= TARGET_GET_W2,
+                    "note": f"no-op ceiling {noop['throughput']:,.0f}/s" if noop.get("throughput") else "",
+                }
+            )
     return rows
 
 
@@ -947,6 +1024,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         return max(runs) if runs else None
 
     row("other CPU on the machine, max %", other, ratio=False)
+    row("Backstage bridge (versions listed)", _bridge, ratio=False)
     errors = {label: sum(w.get("errors", 0) for w in s.get("workloads", {}).values()) for label, s in servers.items()}
     lines.append(f"{'errors (all workloads)':<{width}}" + "".join(f"{errors[label]:>16}" for label in labels))
     noisy = [label for label in labels if (other(servers[label]) or 0) > NOISY_OTHER_CPU_PCT]
@@ -954,6 +1032,17 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append(
             f"WARNING: other processes used more than {NOISY_OTHER_CPU_PCT:g}% of a core during some runs "
             f"({', '.join(noisy)}); the machine was not idle, so treat the figures as noisy."
+        )
+    for label, ceiling in results.get("ceiling", {}).items():
+        w = ceiling.get("workloads", {}).get("get-by-id")
+        if not w:
+            continue
+        mr = servers.get(f"modelreg-{label.removeprefix('noop-')}", {}).get("workloads", {}).get("get-by-id", {})
+        share = f", modelreg get-by-id at {100 * mr['throughput'] / w['throughput']:.0f}% of it" if mr else ""
+        lines.append(
+            f"ceiling {label}: no-op Starlette endpoint, same uvicorn options and workers: "
+            f"{w['throughput']:,.0f} req/s "
+            f"(p50 {fmt(w['p50_ms'])} ms, server CPU {fmt(w['server_cpu_ms_per_op'], 3)} ms per request){share}"
         )
     lines.append("")
     lines.append(f"modelreg list: filterQuery={LIST_FILTER!r}, pageSize=100 (page 1)")
@@ -976,6 +1065,13 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             f" {mark} {t['server']:<12} {t['target']:<52} {value:>10}  {'PASS' if t['pass'] else 'FAIL'}{extra}"
         )
     return "\n".join(lines)
+
+
+def _bridge(server: dict[str, Any]) -> str | None:
+    bridge = server.get("bridge")
+    if bridge is None:
+        return None
+    return f"on ({bridge['listed_after_registration']})" if bridge["enabled"] else "OFF"
 
 
 def _pair(server: dict[str, Any], name: str) -> str | None:
@@ -1051,6 +1147,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="list_c1",
         action="store_false",
         help="skip the extra list latency measurement at concurrency 1",
+    )
+    p.add_argument(
+        "--no-ceiling",
+        dest="ceiling",
+        action="store_false",
+        help="skip the no-op endpoint (bench/noop_app.py) measured beside get-by-id as the ceiling",
     )
     p.add_argument("--no-mlflow", action="store_true", help="modelreg only; ratios use the reference MLflow figures")
     p.add_argument("--mlflow-venv", type=Path, default=ROOT / ".venvs" / "mlflow")

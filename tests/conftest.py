@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
 from modelreg.app import create_app
+from modelreg.auth import context
 from modelreg.db import migrations
 from modelreg.db.database import Database
 from modelreg.db.tables import GOVERNANCE_TABLES, REGISTRY_TABLES
@@ -56,6 +57,14 @@ def _scratch_database(backend: str, tmp: Path) -> Iterator[str]:
             else:
                 conn.execute(text(f"DROP DATABASE IF EXISTS {name}"))
         engine.dispose()
+
+
+@pytest.fixture
+def as_system() -> Iterator[context.CallContext]:
+    """Act as ``system:tests`` (an admin) in the test's own thread, for tests that call services directly: there
+    is no default caller (``auth/context.py``). Modules use it with ``pytest.mark.usefixtures("as_system")``."""
+    with context.acting_as(context.system("tests")) as ctx:
+        yield ctx
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

@@ -45,8 +45,20 @@ class ServeProcess:
         return self.args[self.args.index("--database-url") + 1]
 
     def __enter__(self) -> ServeProcess:
-        out = open(self.log, "wb") if self.log else subprocess.DEVNULL
-        self.proc = subprocess.Popen([*MODELREG, *self.args], stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        command = [*MODELREG, *self.args]
+        if self.log:
+            with open(self.log, "wb") as out:  # the child keeps its own copy of the descriptor
+                self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        else:
+            self.proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            return self._wait_ready()
+        except BaseException:
+            stop_process(self.proc)  # one that never became ready is not left running
+            raise
+
+    def _wait_ready(self) -> ServeProcess:
+        assert self.proc is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

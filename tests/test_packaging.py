@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -39,3 +40,14 @@ def test_the_wheel_builds_without_warnings_and_carries_its_license(tmp_path: Pat
         metadata = archive.read(f"{info}/METADATA").decode()
         assert "License-Expression: Apache-2.0" in metadata, metadata[:2000]
         assert "Apache License" in archive.read(f"{info}/licenses/LICENSE").decode()
+
+
+def test_every_requirement_has_an_upper_bound() -> None:
+    """A new major (or, below 1.0, minor) release must not change what the type check and the tests see unnoticed:
+    every runtime and dev requirement names a ceiling."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"].values()
+    requirements = [*project["dependencies"], *(r for extra in extras for r in extra)]
+    assert requirements
+    unbounded = [r for r in requirements if not re.search(r"<|==|~=", r)]
+    assert unbounded == [], unbounded

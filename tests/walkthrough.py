@@ -15,6 +15,7 @@ A block is marked by an HTML comment on the line before its fence (invisible on 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import selectors
@@ -185,6 +186,10 @@ class ClientShell:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
+        assert self.proc.stdout is not None and self.proc.stdin is not None
+        self.proc.stdout.close()
+        with contextlib.suppress(BrokenPipeError):  # as Popen.__exit__: the shell is gone, nothing is left to send
+            self.proc.stdin.close()
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""``create_app(settings)``: one process serves every surface. Later surfaces (catalog, deploy, bridge, UI) mount
-here beside the registry API and call the same services."""
+"""``create_app(settings)``: one process serves every surface (registry, governance, storage, bridge). Later ones
+(catalog, deploy, UI) mount here beside them and call the same services."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from modelreg.api import docs, errors, governance, health, storage
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import DefaultJsonContentType, JsonBodyLimit
 from modelreg.api.registry import V1, V1ALPHA3, build_router
+from modelreg.api.routes import include_flat
 from modelreg.auth.authenticator import Authenticator
 from modelreg.bridge import outputs as bridge_outputs
 from modelreg.db.database import Database
@@ -80,9 +81,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.add_middleware(JsonBodyLimit, limit=settings.limits.max_json_body_bytes)
     app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline and not authenticator.may_block)
     docs.install(app)
-    app.include_router(health.router)
-    app.include_router(build_router(experiments_api=True), prefix=V1ALPHA3)
-    app.include_router(build_router(experiments_api=False), prefix=V1)
+    include_flat(app, health.router)  # flat: see api/routes.py
+    include_flat(app, build_router(experiments_api=True), prefix=V1ALPHA3)
+    include_flat(app, build_router(experiments_api=False), prefix=V1)
     app.include_router(governance.build_router(), prefix=governance.PREFIX)
     app.include_router(storage.build_router(), prefix=storage.PREFIX)
     bridge_api.install(app, settings, db)

@@ -2,20 +2,36 @@
 environment.
 
 Precedence, highest first: command-line options, ``MODELREG_*`` environment variables (nested with ``__``, e.g.
-``MODELREG_AUTH__OIDC__ISSUER``), the YAML settings file (``--config`` or ``MODELREG_CONFIG``), the defaults.
+``MODELREG_AUTH__OIDC__ISSUER``), the YAML settings file (``--config`` or ``MODELREG_CONFIG``), the defaults; the
+sources are pydantic-settings' own, merged section by section (``Settings.settings_customise_sources``). A key no
+setting has is an error, in the file or in a nested variable (a typo must not silently leave a default in force);
+other ``MODELREG_*`` variables (``MODELREG_CONFIG``, a Kubernetes service's ``MODELREG_SERVICE_HOST``) are ignored.
 """
 
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 AuthMethod = Literal["token", "oidc", "proxy"]
+
+
+class _Section(BaseModel):
+    """A section of the settings: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 def default_data_dir() -> Path:
@@ -32,7 +48,7 @@ def _comma_list(value: Any) -> Any:
     return value
 
 
-class OidcSettings(BaseModel):
+class OidcSettings(_Section):
     """JWT bearer tokens from an OIDC provider (Keycloak, the OpenShift OAuth server, ...)."""
 
     issuer: str | None = None
@@ -47,7 +63,7 @@ class OidcSettings(BaseModel):
     _split = field_validator("algorithms", mode="before")(_comma_list)
 
 
-class ProxySettings(BaseModel):
+class ProxySettings(_Section):
     """Identity headers set by an authenticating reverse proxy (kube-rbac-proxy, oauth-proxy)."""
 
     user_header: str = "X-Remote-User"
@@ -57,7 +73,7 @@ class ProxySettings(BaseModel):
     _split = field_validator("trusted_addresses", mode="before")(_comma_list)
 
 
-class AuthSettings(BaseModel):
+class AuthSettings(_Section):
     methods: Annotated[list[AuthMethod], NoDecode] = Field(
         default_factory=list, description="Enabled methods; none = local mode (loopback only, anonymous admin)"
     )
@@ -75,11 +91,11 @@ class AuthSettings(BaseModel):
         return not self.methods
 
 
-class GovernanceSettings(BaseModel):
+class GovernanceSettings(_Section):
     policy_file: Path | None = Field(default=None, description="Lifecycle stage policy (YAML); default: built in")
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(_Section):
     """Where uploads go by default, and how data connection secrets are encrypted (services/secrets.py)."""
 
     default_connection: str = Field(default="local", description="The data connection uploads use by default")
@@ -103,7 +119,7 @@ class StorageSettings(BaseModel):
     )
 
 
-class DatabaseSettings(BaseModel):
+class DatabaseSettings(_Section):
     """How long the server waits on PostgreSQL or MariaDB, so that a hung database answers 503 instead of hanging
     every request (docs/security.md, "operations"). 0 turns a limit off. SQLite waits up to 30 s for a lock."""
 
@@ -116,7 +132,7 @@ class DatabaseSettings(BaseModel):
     lock_timeout_seconds: float = Field(default=10, ge=0, description="Waiting for a row or table lock")
 
 
-class LimitSettings(BaseModel):
+class LimitSettings(_Section):
     """Request-size limits of the JSON APIs, checked before any work (docs/security.md, "api"). Upload PUTs stream
     file bytes and have no body limit."""
 
@@ -142,7 +158,7 @@ class LimitSettings(BaseModel):
 BridgeAccess = Literal["open", "addresses", "token"]
 
 
-class SecretSource(BaseModel):
+class SecretSource(_Section):
     """A bearer token given inline, in a file (read at each use, so rotated tokens work) or in an env variable."""
 
     token: SecretStr | None = Field(default=None, description="The bearer token itself")
@@ -206,7 +222,7 @@ class CatalogSettings(SecretSource):
     timeout_seconds: float = Field(default=30, gt=0)
 
 
-class BridgeConfigMapSettings(BaseModel):
+class BridgeConfigMapSettings(_Section):
     """Publish the bridge documents into Kubernetes ConfigMap(s) (`bridge/outputs.py`); in-cluster defaults."""
 
     api_url: str | None = Field(default=None, description="Kubernetes API URL; default: https://kubernetes.default.svc")
@@ -218,7 +234,7 @@ class BridgeConfigMapSettings(BaseModel):
     verify_tls: bool = True
 
 
-class BridgeBackstageSettings(BaseModel):
+class BridgeBackstageSettings(_Section):
     """Register the YAML format's locations with a Backstage catalog (static token, `backend.auth.externalAccess`)."""
 
     url: str = Field(description="Backstage backend base URL, e.g. https://backstage.example.com")
@@ -228,7 +244,7 @@ class BridgeBackstageSettings(BaseModel):
     verify_tls: bool = True
 
 
-class BridgeSettings(BaseModel):
+class BridgeSettings(_Section):
     """The Backstage bridge's location service under ``/bridge`` (docs/backstage.md).
 
     Backstage's model-catalog providers cannot send a modelreg credential (0.7.0 sends none, 1.1.0 its own
@@ -264,7 +280,7 @@ class BridgeSettings(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="MODELREG_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="MODELREG_", env_nested_delimiter="__", extra="forbid")
 
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; default: SQLite in <data_dir>/registry.db"
@@ -281,6 +297,22 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Highest first: keyword arguments (command-line options), the environment, the settings file that
+        `load_settings` names (none when settings are built directly, as tests do). No .env, no secrets dir."""
+        config_file = _config_file.get()
+        if config_file is None:
+            return init_settings, env_settings
+        return init_settings, env_settings, _SettingsFile(settings_cls, config_file)
+
     def resolved_database_url(self) -> str:
         """The URL to connect to; for the SQLite default this also creates the data directory."""
         if self.database_url:
@@ -289,41 +321,83 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.data_dir / 'registry.db'}"
 
 
-def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
-    """Settings from the file, then the environment, then ``overrides`` (command-line options; ``None`` = unset)."""
-    config_file = config_file or os.environ.get("MODELREG_CONFIG")
-    merged: dict[str, Any] = {}
-    if config_file:
-        path = Path(config_file)
+# The settings file of the `load_settings` call under way: sources are chosen in a classmethod, without arguments.
+_config_file: ContextVar[Path | None] = ContextVar("modelreg_config_file", default=None)
+
+
+class _SettingsFile(YamlConfigSettingsSource):
+    """The YAML settings file. pydantic-settings skips a missing file and chokes on one that is not a mapping; here
+    both, and YAML errors, are errors that name the file."""
+
+    def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
+        if not path.is_file():
+            raise ValueError(f"cannot read settings file {path}: {'not a file' if path.exists() else 'no such file'}")
+        super().__init__(settings_cls, yaml_file=path)
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
         try:
-            loaded = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise ValueError(f"cannot read settings file {path}: {exc}") from exc
+            loaded: Any = super()._read_file(file_path)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise ValueError(f"cannot read settings file {file_path}: {exc}") from exc
         if not isinstance(loaded, dict):
-            raise ValueError(f"settings file {path} must hold a mapping")
-        merged = loaded
-    merged = _deep_merge(merged, Settings().model_dump(exclude_unset=True))
-    merged = _deep_merge(merged, _unflatten({k: v for k, v in overrides.items() if v is not None}))
-    return Settings(**merged)
+            raise ValueError(f"settings file {file_path} must hold a mapping")
+        return loaded
 
 
-def _unflatten(values: dict[str, Any]) -> dict[str, Any]:
-    """``{"auth__methods": [...]}`` → ``{"auth": {"methods": [...]}}``."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        *parents, leaf = key.split("__")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return out
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from the file, then the environment, then ``overrides`` (command-line options, ``None`` = unset;
+    ``auth__methods=...`` is the ``auth.methods`` setting, as ``MODELREG_AUTH__METHODS`` is). ValueError naming the
+    file, variable or setting when something is wrong."""
+    config_file = config_file or os.environ.get("MODELREG_CONFIG")
+    path = Path(config_file).expanduser() if config_file else None
+    options: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if value is not None:
+            *sections, name = key.split("__")
+            section = options
+            for part in sections:
+                section = section.setdefault(part, {})
+            section[name] = value
+    token = _config_file.set(path)
+    try:
+        return Settings(**options)
+    except ValidationError as exc:
+        raise ValueError(_explain(exc, path)) from None
+    finally:
+        _config_file.reset(token)
 
 
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+def _explain(error: ValidationError, config_file: Path | None) -> str:
+    """Each problem by where it was set: the variable (``MODELREG_AUTH__CACHE_SECONDS``), else the file and the
+    dotted setting, else the setting alone (an option). Values are not repeated, they may be secrets, except a
+    choice that is none of the allowed ones (``--auth magic``)."""
+    problems = []
+    for problem in error.errors():
+        loc = [str(part) for part in problem["loc"]]
+        message = "unknown setting" if problem["type"] == "extra_forbidden" else problem["msg"]
+        if problem["type"] == "literal_error":
+            message += f", not {str(problem['input'])[:100]!r}"
+        variables = ["MODELREG_" + "__".join(loc[:n]).upper() for n in range(len(loc), 0, -1)]
+        variable = next((v for v in variables if v in os.environ), None)
+        if variable is not None:
+            problems.append(f"{variable}: {message}")
+        elif config_file is not None and _in_file(config_file, problem["loc"]):
+            problems.append(f"{config_file}: {'.'.join(loc)}: {message}")
         else:
-            out[key] = value
-    return out
+            problems.append(f"{'.'.join(loc) or 'settings'}: {message}")
+    return "invalid settings: " + "; ".join(problems)
+
+
+def _in_file(config_file: Path, loc: tuple[int | str, ...]) -> bool:
+    """Whether the settings file sets `loc` (or a section containing it: a missing required key is reported at
+    the key, which the file lacks)."""
+    try:
+        node: Any = yaml.safe_load(config_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False
+    for part in loc[:-1] or loc:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return False
+    return True

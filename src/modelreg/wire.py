@@ -1,7 +1,7 @@
 """Database rows <-> Kubeflow Model Registry wire dicts. The only place that knows both shapes; the REST routers
 and the Backstage bridge both use it, so it sits below them.
 
-Each entity has a list of ``Wire`` fields: the API name, the storage column and a codec. Ids and epoch
+Each entity has a list of ``Wire`` fields: the API name, the database column and a codec. Ids and epoch
 milliseconds are strings on the wire and integers in the database; absent (NULL) values are omitted from
 responses, as the reference server does, and ``customProperties`` is always present.
 """
@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from sqlalchemy import String
 
+from modelreg.db.repository import AnyRow
 from modelreg.db.tables import metadata
 from modelreg.errors import InvalidInput
 from modelreg.services.properties import PropValue
@@ -39,7 +40,8 @@ def _json_list_to_db(value: Any) -> str:
 
 
 def _json_list_from_db(value: str) -> list[Any]:
-    return orjson.loads(value)
+    items: list[Any] = orjson.loads(value)  # written by _json_list_to_db
+    return items
 
 
 @dataclass(frozen=True)
@@ -137,13 +139,13 @@ METRIC_HISTORY_FIELDS = [
 ]
 
 
-def fields_for(kind: str, row_or_type: Mapping[str, Any] | str | None = None) -> list[Wire]:
-    if kind == "artifacts":
+def fields_for(table: str, row_or_type: AnyRow | str | None = None) -> list[Wire]:
+    if table == "artifacts":
         artifact_type = row_or_type if isinstance(row_or_type, str) else (row_or_type or {}).get("artifact_type")
         return ARTIFACT_FIELDS[artifact_type or "model-artifact"]
-    if kind == "metric_history":
+    if table == "metric_history":
         return METRIC_HISTORY_FIELDS
-    return FIELDS[kind]
+    return FIELDS[table]
 
 
 # --- custom properties -----------------------------------------------------------------------------------------
@@ -208,20 +210,20 @@ def properties_to_wire(props: Mapping[str, PropValue]) -> dict[str, dict[str, An
 # --- whole entities --------------------------------------------------------------------------------------------
 
 
-def to_wire(kind: str, row: Mapping[str, Any], props: Mapping[str, PropValue]) -> dict[str, Any]:
+def to_wire(table: str, row: AnyRow, props: Mapping[str, PropValue]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for f in fields_for(kind, row):
+    for f in fields_for(table, row):
         value = row[f.column]
         if value is not None:
             out[f.api] = f.codec.to_wire(value)
-    if kind == "metric_history":
+    if table == "metric_history":
         out["artifactType"] = "metric"  # history entries are returned as Metric artifacts
     out["customProperties"] = properties_to_wire(props)
     return out
 
 
 def to_db(
-    kind: str, body: Mapping[str, Any], artifact_type: str | None = None, limits: LimitSettings | None = None
+    table: str, body: Mapping[str, Any], artifact_type: str | None = None, limits: LimitSettings | None = None
 ) -> dict[str, Any]:
     """Columns for the fields present in ``body`` (a ``model_dump(exclude_unset=True, by_alias=True)``).
 
@@ -229,10 +231,10 @@ def to_db(
     longer than its column holds (a 255-character column) or than ``max_text_length`` is refused, the same way on
     every database (SQLite would store it, PostgreSQL and MariaDB refuse it); names have their own rule.
     """
-    skip = _ARTIFACT_SERVER_OWNED if kind == "artifacts" else _SERVER_OWNED
-    lengths = _column_lengths(kind) if limits is not None else {}
+    skip = _ARTIFACT_SERVER_OWNED if table == "artifacts" else _SERVER_OWNED
+    lengths = _column_lengths(table) if limits is not None else {}
     out: dict[str, Any] = {}
-    for f in fields_for(kind, artifact_type):
+    for f in fields_for(table, artifact_type):
         if f.api in skip:
             continue
         value = body.get(f.api)
@@ -247,11 +249,11 @@ def to_db(
 
 
 @cache
-def _column_lengths(kind: str) -> dict[str, int]:
+def _column_lengths(table: str) -> dict[str, int]:
     """The declared length of each bounded string column (``String(255)``); text columns are not listed."""
     return {
         column.name: column.type.length
-        for column in metadata.tables[kind].columns
+        for column in metadata.tables[table].columns
         if isinstance(column.type, String) and column.type.length
     }
 

@@ -19,6 +19,8 @@ from modelreg.services.registry import RegistryService
 
 runner = CliRunner()
 
+pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
+
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:

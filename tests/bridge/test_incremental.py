@@ -27,6 +27,8 @@ from modelreg.services.registry import RegistryService
 
 from .test_sync import add_model
 
+pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
+
 
 @pytest.fixture
 def private(database: Database) -> Iterator[Database]:

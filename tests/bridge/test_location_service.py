@@ -235,8 +235,10 @@ def test_changes_through_another_server_process(
     """A second `modelreg serve` on the same database: its writes show on our /bridge, and ours on its."""
     if database.backend != "sqlite":
         pytest.skip("one subprocess backend is enough")
-    with ServeProcess(free_port(), "--database-url", database.url, env={"MODELREG_DATA_DIR": str(tmp_path)}) as other:
-        other_api = httpx.Client(base_url=f"{other.url}/api/model_registry/v1alpha3", timeout=10)
+    with (
+        ServeProcess(free_port(), "--database-url", database.url, env={"MODELREG_DATA_DIR": str(tmp_path)}) as other,
+        httpx.Client(base_url=f"{other.url}/api/model_registry/v1alpha3", timeout=10) as other_api,
+    ):
         register(other_api, "from-other", "v1")
         eventually(lambda: uris(bridge) == ["/from-other/from-other.v1/model-catalog.json"], "the other's write")
         register(api, "from-here", "v1")

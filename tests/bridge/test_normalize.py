@@ -157,9 +157,9 @@ def test_lifecycle_precedence(model_props, version_props, defaults, expected) ->
     assert one(model, version, defaults=defaults)[0].lifecycle == expected
 
 
-def test_defaults_from_env() -> None:
-    assert Defaults.from_env({"DEFAULT_OWNER": "ai:team\n", "DEFAULT_LIFECYCLE": "prod"}) == Defaults("aiteam", "prod")
-    assert Defaults.from_env({}) == Defaults("rhdh-rhoai-bridge", "development")
+def test_defaults_are_sanitized_and_fall_back() -> None:
+    assert Defaults.create("ai:team\n", "prod") == Defaults("aiteam", "prod")
+    assert Defaults.create() == Defaults("rhdh-rhoai-bridge", "development")
 
 
 def test_well_known_version_first_then_model_and_both_spellings() -> None:

@@ -26,6 +26,7 @@ from modelreg.bridge.outputs import (
     attach,
     build_outputs,
     split_configmaps,
+    write_documents,
 )
 from modelreg.bridge.sync import BridgeSync
 from modelreg.db.database import Database
@@ -37,6 +38,8 @@ from modelreg.settings import BridgeSettings
 
 from .fake_http import FakeHTTP, JsonHandler
 from .test_sync import add_model
+
+pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
 
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any]]
 
@@ -208,6 +211,23 @@ def test_directory_rewrites_a_file_deleted_behind_its_back(db: Database, tmp_pat
     (tmp_path / "m" / "catalog-info.yaml").unlink()
     assert DirectoryOutput(tmp_path, "yaml").publish(documents(db, "yaml"))  # a restart reads the manifest
     assert (tmp_path / "m" / "catalog-info.yaml").is_file()
+
+
+def test_documents_are_written_whole_and_never_outside_the_directory(tmp_path: Path) -> None:
+    """The writer `modelreg bridge export` and the directory output share."""
+    out = tmp_path / "export"
+    assert write_documents([("/m/catalog-info.yaml", "old")], out) == 1
+    with pytest.raises(UnicodeEncodeError):  # fails half-way through writing
+        write_documents([("/m/catalog-info.yaml", "new \ud800")], out)
+    assert (out / "m" / "catalog-info.yaml").read_text() == "old"  # not truncated
+    assert [p.name for p in (out / "m").iterdir()] == ["catalog-info.yaml"]  # no temporary file left
+
+    (tmp_path / "elsewhere").mkdir()
+    (out / "link").symlink_to(tmp_path / "elsewhere")
+    for uri in ("/../escaped.yaml", "/link/escaped.yaml"):
+        with pytest.raises(ValueError, match="leaves"):
+            write_documents([(uri, "x")], out)
+    assert not (tmp_path / "escaped.yaml").exists() and not list((tmp_path / "elsewhere").iterdir())
 
 
 def test_configmap_create_replace_and_conflict_retry(db: Database, kube: tuple[FakeKube, FakeServer]) -> None:

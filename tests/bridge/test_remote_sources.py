@@ -83,6 +83,20 @@ def remote(tmp_path: Path) -> Iterator[Remote]:
     running.close()
 
 
+@pytest.fixture
+def connect() -> Iterator[Callable[..., RemoteRegistry]]:
+    """`RemoteRegistry(...)`, closed after the test (its client holds pooled connections)."""
+    made: list[RemoteRegistry] = []
+
+    def make(settings: RemoteRegistrySettings, **kwargs: Any) -> RemoteRegistry:
+        made.append(RemoteRegistry(settings, **kwargs))
+        return made[-1]
+
+    yield make
+    for registry in made:
+        registry.close()
+
+
 def source(url: str, token: str | None = None, **extra: Any) -> RemoteRegistrySettings:
     return RemoteRegistrySettings(name="up", url=url, token=token, **extra)
 
@@ -101,7 +115,7 @@ def status(db: Database, name: str = "up") -> store.SourceStatus:
 
 
 def test_records_carry_the_source_prefix_and_validate(
-    db: Database, remote: Remote, catalog_validator: Callable[[Any], None]
+    db: Database, remote: Remote, catalog_validator: Callable[[Any], None], connect: Callable[..., RemoteRegistry]
 ) -> None:
     model_id, (version_id,) = remote.register("mnist")
     env = remote.post("/serving_environments", {"name": "team-a"})
@@ -122,7 +136,7 @@ def test_records_carry_the_source_prefix_and_validate(
     archived, _ = remote.register("archived")
     remote.api.patch(f"/registered_models/{archived}", json={"state": "ARCHIVED"}).raise_for_status()
 
-    poller = RemotePoller(db, [RemoteRegistry(source(remote.url, remote.token))])
+    poller = RemotePoller(db, [connect(source(remote.url, remote.token))])
     assert poller.poll(poller.sources[0]) == 60
     found = records(db)
     assert list(found) == ["up.mnist.v1"]
@@ -134,18 +148,20 @@ def test_records_carry_the_source_prefix_and_validate(
     assert status(db).last_error is None and status(db).versions == 1
 
 
-def test_pagination_reads_every_page(db: Database, remote: Remote) -> None:
+def test_pagination_reads_every_page(db: Database, remote: Remote, connect: Callable[..., RemoteRegistry]) -> None:
     for n in range(3):
         remote.register(f"model-{n}", ("v1", "v2", "v3"))
     tokens: list[str] = []
 
-    def seen(request: httpx.Request) -> None:
-        assert request.headers["authorization"] == f"Bearer {remote.token}"
-        if token := request.url.params.get("nextPageToken"):
-            tokens.append(token)
+    class Seen(httpx.HTTPTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            assert request.headers["authorization"] == f"Bearer {remote.token}"
+            if token := request.url.params.get("nextPageToken"):
+                tokens.append(token)
+            return super().handle_request(request)
 
-    client = httpx.Client(timeout=10, event_hooks={"request": [seen]})
-    poller = RemotePoller(db, [RemoteRegistry(source(remote.url, remote.token, page_size=2), client)])
+    registry = connect(source(remote.url, remote.token, page_size=2), transport=Seen())
+    poller = RemotePoller(db, [registry])
     poller.poll(poller.sources[0])
     assert len(records(db)) == 9
     assert len(tokens) >= 5  # 3 models in 2 pages, 9 versions in 5 pages
@@ -169,18 +185,20 @@ def failing_url() -> Iterator[str]:
     server.close()
 
 
-def test_transient_errors_keep_records_and_recovery_clears_them(db: Database, remote: Remote, failing_url: str) -> None:
+def test_transient_errors_keep_records_and_recovery_clears_them(
+    db: Database, remote: Remote, failing_url: str, connect: Callable[..., RemoteRegistry]
+) -> None:
     remote.register("mnist")
-    poller = RemotePoller(db, [RemoteRegistry(source(remote.url, remote.token))])
+    poller = RemotePoller(db, [connect(source(remote.url, remote.token))])
     poller.poll(poller.sources[0])
     before = records(db)
     assert list(before) == ["up.mnist.v1"]
 
     broken = [
-        RemoteRegistry(source(failing_url, remote.token)),  # 5xx
-        RemoteRegistry(source(f"http://127.0.0.1:{free_port()}", remote.token, timeout_seconds=2)),  # refused
-        RemoteRegistry(source(remote.url, "wrong-token")),  # 401
-        RemoteRegistry(source(f"{failing_url}/bad-json", remote.token, api_version="v1alpha3")),  # not JSON
+        connect(source(failing_url, remote.token)),  # 5xx
+        connect(source(f"http://127.0.0.1:{free_port()}", remote.token, timeout_seconds=2)),  # refused
+        connect(source(remote.url, "wrong-token")),  # 401
+        connect(source(f"{failing_url}/bad-json", remote.token, api_version="v1alpha3")),  # not JSON
     ]
     for bad in broken:
         assert poller.poll(bad) <= 15  # retried sooner than the interval
@@ -194,10 +212,12 @@ def test_transient_errors_keep_records_and_recovery_clears_them(db: Database, re
     assert recovered.last_error is None and recovered.versions == 1
 
 
-def test_lease_lets_one_process_poll_a_source(db: Database, remote: Remote) -> None:
+def test_lease_lets_one_process_poll_a_source(
+    db: Database, remote: Remote, connect: Callable[..., RemoteRegistry]
+) -> None:
     remote.register("mnist")
-    first = RemotePoller(db, [RemoteRegistry(source(remote.url, remote.token, interval_seconds=30))])
-    second = RemotePoller(db, [RemoteRegistry(source(remote.url, remote.token, interval_seconds=30))])
+    first = RemotePoller(db, [connect(source(remote.url, remote.token, interval_seconds=30))])
+    second = RemotePoller(db, [connect(source(remote.url, remote.token, interval_seconds=30))])
     assert first.poll(first.sources[0]) == 30
     synced = status(db).last_sync
     time.sleep(0.01)
@@ -210,9 +230,11 @@ def test_lease_lets_one_process_poll_a_source(db: Database, remote: Remote) -> N
     assert status(db).last_sync != synced
 
 
-def test_start_polls_at_once_and_prune_drops_unconfigured_sources(db: Database, remote: Remote) -> None:
+def test_start_polls_at_once_and_prune_drops_unconfigured_sources(
+    db: Database, remote: Remote, connect: Callable[..., RemoteRegistry]
+) -> None:
     remote.register("mnist")
-    poller = RemotePoller(db, [RemoteRegistry(source(remote.url, remote.token, interval_seconds=3600))])
+    poller = RemotePoller(db, [connect(source(remote.url, remote.token, interval_seconds=3600))])
     poller.start()
     try:
         deadline = time.monotonic() + 10

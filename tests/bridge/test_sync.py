@@ -9,14 +9,16 @@ import pytest
 from sqlalchemy import select
 
 from modelreg.bridge import store
-from modelreg.bridge.sources import LocalRegistry, without_userinfo
-from modelreg.bridge.sync import BridgeSync, ChangeFeed
+from modelreg.bridge.sources import LocalRegistry
+from modelreg.bridge.sync import BridgeSync
 from modelreg.db.database import Database
 from modelreg.db.tables import bridge_records
 from modelreg.services import entities as e
 from modelreg.services.archive import ArchiveService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
+
+pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
 
 
 def add_model(registry: RegistryService, name: str, versions: tuple[str, ...] = ("v1",)) -> tuple[int, list[int]]:
@@ -36,19 +38,27 @@ def keys(db: Database) -> list[str]:
         return sorted(conn.execute(select(bridge_records.c.key)).scalars())
 
 
-def test_commit_hook_collects_bridge_changes_only(db: Database) -> None:
-    seen: list[list[Any]] = []
-    feed = ChangeFeed.of(db.engine)
-    assert ChangeFeed.of(db.engine) is feed  # one listener per engine
-    feed.listeners.append(seen.append)
+def test_the_commit_listener_queues_bridge_changes_only(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Several syncs on one database (several apps in one process) each hear every commit, once, after it."""
+    seen: dict[str, list[Any]] = {"a": [], "b": []}
+    syncs = {name: BridgeSync(db) for name in seen}
+    for name, sync in syncs.items():
+        monkeypatch.setattr(sync, "notify", lambda changes, seq, name=name: seen[name].append((changes, seq)))
+        monkeypatch.setattr(sync, "_run", lambda: None)  # no worker: only the listener is under test
+        sync.start(full_sync=False)
     try:
         registry = RegistryService(db)
-        model_id, (version_id,) = add_model(registry, "m")
+        _, (version_id,) = add_model(registry, "m")
         with db.read() as conn:  # a read after a write must not replay the write's records
             conn.execute(select(1))
+        registry.update(e.MODEL_VERSION, version_id, {"description": "changed"}, None)
     finally:
-        feed.listeners.remove(seen.append)
-    assert seen == [[("registered_model", model_id)], [("model_version", version_id)]]
+        for sync in syncs.values():
+            sync.stop()
+    registry.update(e.MODEL_VERSION, version_id, {"description": "after stop"}, None)
+    # a model's creation changes no record (it has no version yet); the sequence numbers are the commits' last
+    expected = [([("model_version", version_id)], 2), ([("model_version", version_id)], 3)]
+    assert seen == {"a": expected, "b": expected}
 
 
 def test_full_sync_then_targeted_refresh(db: Database) -> None:
@@ -138,17 +148,3 @@ def test_failure_is_recorded(db: Database) -> None:
     with db.read() as conn:
         (status,) = store.status(conn)
     assert status.last_error == "ConnectionError: down" and status.last_sync is None
-
-
-@pytest.mark.parametrize(
-    ("url", "expected"),
-    [
-        ("s3://key:secret@bucket/a?endpoint=http://minio:9000", "s3://bucket/a?endpoint=http://minio:9000"),
-        ("https://u@host/x", "https://host/x"),
-        ("https://host/x?mail=a@b", "https://host/x?mail=a@b"),
-        ("oci://quay.io/org/model:1", "oci://quay.io/org/model:1"),
-        (None, None),
-    ],
-)
-def test_userinfo_is_stripped(url: str | None, expected: str | None) -> None:
-    assert without_userinfo(url) == expected

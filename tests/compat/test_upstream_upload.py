@@ -29,27 +29,27 @@ def test_upstream_s3_upload_reads_back_through_modelreg(
     values = dict(line.split(" ", 1) for line in output.splitlines() if line.startswith(("VERSION ", "URI ")))
     assert values["URI"].startswith(f"s3://{bucket}/models/") and f"endpoint={s3_server.endpoint}" in values["URI"]
 
-    storage = httpx.Client(
+    with httpx.Client(
         base_url=f"{live_server.url}/api/storage/v1", headers={"Authorization": f"Bearer {live_server.token}"}
-    )
-    connection = {
-        "name": f"minio-{bucket}",
-        "type": "s3",
-        "endpoint": s3_server.endpoint,
-        "region": REGION,
-        "bucket": bucket,
-        "pathStyle": True,
-        "accessKeyId": ACCESS_KEY,
-        "secretAccessKey": SECRET_KEY,
-    }
-    assert storage.post("/connections", json=connection).status_code == 201
-    version = values["VERSION"]
-    index = storage.get(f"/model_versions/{version}/files").json()
-    assert index["recorded"] is False and sorted(f["path"] for f in index["items"]) == sorted(files)
-    for relative, data in files.items():
-        assert storage.get(f"/model_versions/{version}/files/{relative}").content == data
-    report = storage.get(f"/model_versions/{version}/verify").json()
-    assert report["ok"] is True
-    assert {i["path"]: i["actual"]["sha256"] for i in report["items"]} == {
-        p: hashlib.sha256(d).hexdigest() for p, d in files.items()
-    }
+    ) as storage:
+        connection = {
+            "name": f"minio-{bucket}",
+            "type": "s3",
+            "endpoint": s3_server.endpoint,
+            "region": REGION,
+            "bucket": bucket,
+            "pathStyle": True,
+            "accessKeyId": ACCESS_KEY,
+            "secretAccessKey": SECRET_KEY,
+        }
+        assert storage.post("/connections", json=connection).status_code == 201
+        version = values["VERSION"]
+        index = storage.get(f"/model_versions/{version}/files").json()
+        assert index["recorded"] is False and sorted(f["path"] for f in index["items"]) == sorted(files)
+        for relative, data in files.items():
+            assert storage.get(f"/model_versions/{version}/files/{relative}").content == data
+        report = storage.get(f"/model_versions/{version}/verify").json()
+        assert report["ok"] is True
+        assert {i["path"]: i["actual"]["sha256"] for i in report["items"]} == {
+            p: hashlib.sha256(d).hexdigest() for p, d in files.items()
+        }

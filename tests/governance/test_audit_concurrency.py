@@ -15,6 +15,8 @@ from modelreg.db.database import Database
 from modelreg.services.audit import AuditService
 from processes import ServeProcess
 
+pytestmark = pytest.mark.usefixtures("as_system")  # the test reads the trail through the service
+
 THREADS_PER_SERVER = 8
 CREATES_PER_THREAD = 20
 

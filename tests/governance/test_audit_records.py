@@ -16,6 +16,8 @@ from governance.conftest import Governed
 from modelreg.db.database import Database
 from modelreg.services.audit import AuditService
 
+pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
+
 
 def _created(response: httpx.Response, status: int = 201) -> dict[str, Any]:
     assert response.status_code == status, (response.request.method, str(response.request.url), response.text)

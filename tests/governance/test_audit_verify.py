@@ -21,6 +21,8 @@ from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 from processes import run_cli
 
+pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
+
 _seq = audit_log.c.seq
 
 

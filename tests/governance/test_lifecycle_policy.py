@@ -271,7 +271,7 @@ def test_concurrent_promotions_leave_one_production_version(database: Database) 
                 future.result()
         with context.acting_as(context.cli_context()):
             stages = [stage_of_record(registry.get(e.MODEL_VERSION, i).props) for i in ids]
-            production = registry.list(e.MODEL_VERSION, PageRequest(size=100), "Lifecycle = 'production'")[0]
+            production = registry.list_entities(e.MODEL_VERSION, PageRequest(size=100), "Lifecycle = 'production'")[0]
         assert sorted(stages) == ["deprecated", "production"], f"round {round_}: {stages}"
         assert len(production) == 1
 

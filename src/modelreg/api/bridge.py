@@ -120,7 +120,13 @@ def install(app: FastAPI, settings: Settings, db: Database) -> None:
     sync = BridgeSync(db, defaults, bridge.batch_ms / 1000, resolver=resolver, cards=cards)
     remote = RemotePoller(db, [RemoteRegistry(r) for r in bridge.registries], defaults, resolver=resolver, cards=cards)
     if kserve is not None:
-        kserve.on_change = lambda: (sync.request_full(), remote.poll_soon())
+
+        def resync_everything() -> None:
+            """A changed KServe view can change any record, local or remote: refresh all of them."""
+            sync.request_full()
+            remote.poll_soon()
+
+        kserve.on_change = resync_everything
     app.state.bridge_sync = sync
     app.state.bridge_extras = BridgeExtras(remote, kserve, cards)
     app.include_router(build_router(bridge))

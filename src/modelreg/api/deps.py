@@ -20,11 +20,16 @@ from modelreg.services.lifecycle import LifecycleService
 from modelreg.services.registry import RegistryService
 from modelreg.services.uploads import UploadService
 
+# Each getter below and the ``app.state`` attribute it returns: routes that need nothing else skip FastAPI's
+# dependency solving and read the attribute themselves (api/registry/route.py).
+STATE_GETTERS: dict[Callable[..., Any], str] = {}
+
 
 def _state(name: str) -> Callable[[Request], Awaitable[Any]]:
     async def get(request: Request) -> Any:
         return getattr(request.app.state, name)
 
+    STATE_GETTERS[get] = name
     return get
 
 

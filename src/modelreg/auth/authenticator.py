@@ -19,8 +19,8 @@ import jwt
 
 from modelreg.auth.oidc import OidcVerifier, looks_like_jwt
 from modelreg.auth.principal import Identity, Principal, Role
+from modelreg.auth.tokens import TOKEN_PREFIX, TokenStore
 from modelreg.errors import Unauthenticated
-from modelreg.services.access import TOKEN_PREFIX, AccessService
 from modelreg.settings import AuthSettings
 
 LOCAL = Principal(Identity("anonymous", (), "local"), frozenset({Role.ADMIN}))
@@ -28,10 +28,10 @@ _MAX_CACHED = 10_000
 
 
 class Authenticator:
-    def __init__(self, settings: AuthSettings, access: AccessService, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, settings: AuthSettings, tokens: TokenStore, clock: Callable[[], float] = time.monotonic):
         self.settings = settings
         self.methods = frozenset(settings.methods)
-        self.access = access
+        self.tokens = tokens
         self._clock = clock
         self._ttl = settings.cache_seconds
         self._verified: dict[str, tuple[float, Identity]] = {}  # sha256(credential) → (valid until, identity)
@@ -109,7 +109,7 @@ class Authenticator:
         now = self._clock()
         valid_until = now + self._ttl
         if credential.startswith(TOKEN_PREFIX) and "token" in self.methods:
-            identity, expire_ms = self.access.identity_for_token(credential)
+            identity, expire_ms = self.tokens.identity_for_token(credential)
             if expire_ms is not None:
                 valid_until = min(valid_until, now + (expire_ms / 1000 - time.time()))
         elif self._oidc is not None and looks_like_jwt(credential):
@@ -177,7 +177,7 @@ class Authenticator:
         now = self._clock()
         loaded_until, table = self._bindings
         if loaded_until < now:
-            table = self.access.binding_table()
+            table = self.tokens.binding_table()
             self._bindings = (now + self._ttl, table)
         return table
 

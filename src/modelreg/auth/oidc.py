@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import jwt
@@ -28,6 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from modelreg.auth.principal import Identity
 from modelreg.errors import Unauthenticated, Unavailable
 from modelreg.settings import OidcSettings
+
+if TYPE_CHECKING:
+    from jwt.types import Options  # the TypedDict of jwt.decode(options=...): the checker needs it, not the server
 
 log = logging.getLogger(__name__)
 
@@ -173,8 +176,8 @@ class OidcVerifier:
         if problems:
             raise ValueError("invalid OIDC settings: " + "; ".join(problems))
 
-        self._issuer: str = settings.issuer
-        self._audience: str = settings.audience
+        self._issuer: str = settings.issuer or ""  # both checked above: never empty here
+        self._audience: str = settings.audience or ""
         self._algorithms = frozenset(settings.algorithms)
         self._user_claim: str = settings.user_claim
         self._groups_claim: str | None = settings.groups_claim or None
@@ -230,7 +233,7 @@ class OidcVerifier:
         """Signature first (trying each candidate key), then the claims; PyJWT checks them in that order, so a
         claim error below means the signature was good. The issuer is compared here rather than by PyJWT, to name
         it in the message (and because PyJWT 2.10.0 matched substrings)."""
-        options: dict[str, Any] = {"require": ["exp", "iss", "aud"], "strict_aud": False}
+        options: Options = {"require": ["exp", "iss", "aud"], "strict_aud": False}
         for candidate in candidates:
             try:
                 claims = jwt.decode(

@@ -9,10 +9,10 @@ from modelreg.blobs.base import (
     StoreConfig,
     StoredFile,
     UnsupportedOperation,
-    open_store,
 )
+from modelreg.blobs.factory import open_store, open_uri
 from modelreg.blobs.ops import DigestMismatch, Mismatch, download, hash_key, put_tree, verify
-from modelreg.blobs.uris import InvalidUri, Location, open_uri, parse_uri, resolve_uri
+from modelreg.blobs.uris import InvalidUri, Location, parse_uri, resolve_uri
 
 __all__ = [
     "BlobError",

@@ -14,6 +14,13 @@ from typing import IO, Literal, Protocol, runtime_checkable
 READ_BLOCK = 1024 * 1024  # big enough that hashlib releases the GIL and syscalls stay cheap, small enough to not matter
 
 
+class Readable(Protocol):
+    """What a store reads an upload from: ``read`` alone, so a request body (``api/storage/bodies.py``) or a socket
+    qualifies as well as a file."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
 class BlobError(Exception):
     """Base class of every blob-store error."""
 
@@ -113,7 +120,7 @@ class BlobStore(Protocol):
         """Upload a local file, hashing it on the way."""
         ...
 
-    def put_stream(self, key: str, fileobj: IO[bytes], size: int | None = None) -> StoredFile:
+    def put_stream(self, key: str, fileobj: Readable, size: int | None = None) -> StoredFile:
         """Upload from a stream read once, sequentially, with bounded memory; ``size`` is checked when given."""
         ...
 
@@ -183,7 +190,7 @@ class HashingReader:
     the buffer, not this stream.
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: Readable) -> None:
         self._raw = raw
         self._hash = hashlib.sha256()
         self.size = 0
@@ -235,19 +242,3 @@ def hash_file(path: str) -> tuple[int, str]:
     with open(path, "rb") as f:
         return hash_stream(f)
 
-
-def open_store(config: StoreConfig) -> BlobStore:
-    """Build the store a config describes; no network traffic happens until the store is used."""
-    if config.type == "s3":
-        from modelreg.blobs.s3 import S3Store
-
-        return S3Store(config)
-    if config.type == "local":
-        from modelreg.blobs.local import LocalStore
-
-        return LocalStore(config)
-    if config.type == "uri":
-        from modelreg.blobs.http import HttpStore
-
-        return HttpStore(config)
-    raise ValueError(f"unknown store type {config.type!r}")

@@ -17,6 +17,7 @@ import httpx
 from modelreg.blobs.base import (
     BlobNotFound,
     Partial,
+    Readable,
     StoreConfig,
     StoredFile,
     StoreRefused,
@@ -79,7 +80,7 @@ class HttpStore:
     def put_file(self, key: str, path: str) -> StoredFile:
         raise UnsupportedOperation("http(s) artifact locations are read-only")
 
-    def put_stream(self, key: str, fileobj: IO[bytes], size: int | None = None) -> StoredFile:
+    def put_stream(self, key: str, fileobj: Readable, size: int | None = None) -> StoredFile:
         raise UnsupportedOperation("http(s) artifact locations are read-only")
 
     def open_read(self, key: str) -> IO[bytes]:

@@ -16,6 +16,7 @@ from modelreg.blobs.base import (
     BlobNotFound,
     InvalidKey,
     Partial,
+    Readable,
     SizeMismatch,
     StoreConfig,
     StoredFile,
@@ -80,7 +81,7 @@ class LocalStore:
         with open(path, "rb") as f:
             return self.put_stream(key, f)
 
-    def put_stream(self, key: str, fileobj: IO[bytes], size: int | None = None) -> StoredFile:
+    def put_stream(self, key: str, fileobj: Readable, size: int | None = None) -> StoredFile:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -41,6 +41,7 @@ from modelreg.blobs.base import (
     BlobNotFound,
     HashingReader,
     Partial,
+    Readable,
     SizeMismatch,
     StoreConfig,
     StoredFile,
@@ -223,14 +224,15 @@ class S3Store:
             raise BlobError(f"{path} changed while it was uploaded")
         return StoredFile(key=key, size=size, sha256=sha256)
 
-    def put_stream(self, key: str, fileobj: IO[bytes], size: int | None = None) -> StoredFile:
+    def put_stream(self, key: str, fileobj: Readable, size: int | None = None) -> StoredFile:
         full = self._full(key)
         reader = HashingReader(fileobj)
         subscribers = [_ProvideSize(size)] if size is not None else None
         with self._faults(), create_transfer_manager(
             self.client, self._transfer_config(self.stream_part_size)
         ) as manager:
-            manager.upload(reader, self.bucket, full, subscribers=subscribers).result()
+            # s3transfer reads a non-seekable file object with read() alone; its stubs ask for a whole IO
+            manager.upload(cast(IO[bytes], reader), self.bucket, full, subscribers=subscribers).result()
         if size is not None and reader.size != size:
             self._delete_key(full)
             raise SizeMismatch(f"{key}: expected {size} bytes, got {reader.size}")

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
-from modelreg.blobs.base import BlobStore, StoreConfig, open_store
+from modelreg.blobs.base import StoreConfig
 
 
 class InvalidUri(ValueError):
@@ -94,12 +94,6 @@ def resolve_uri(uri: str, defaults: StoreConfig | None = None) -> Location:
             defaults, bucket=config.bucket, prefix="", region=defaults.region or config.region
         )
     return Location(config, location.key)
-
-
-def open_uri(uri: str, defaults: StoreConfig | None = None) -> tuple[BlobStore, str]:
-    """A store and key for a URI (see ``resolve_uri``)."""
-    location = resolve_uri(uri, defaults)
-    return open_store(location.config), location.key
 
 
 def same_endpoint(a: str | None, b: str | None) -> bool:

@@ -25,6 +25,8 @@ import httpx
 
 from modelreg.bridge.normalize import RegistrySnapshot, string_property
 from modelreg.bridge.records import ModelRecord
+from modelreg.outbound import Client, Target
+from modelreg.redact import public_text
 from modelreg.settings import CatalogSettings
 
 log = logging.getLogger(__name__)
@@ -75,12 +77,18 @@ class CatalogCards:
     """Fetches and caches catalog readmes. Thread-safe: the local sync and the remote poller share one."""
 
     def __init__(
-        self, settings: CatalogSettings, client: httpx.Client | None = None, *, background: bool = True
+        self, settings: CatalogSettings, *, background: bool = True, transport: httpx.BaseTransport | None = None
     ) -> None:
         self.settings = settings
         self.background = background  # False (one-shot CLI runs): `request` fetches nothing, stored cards stay
-        verify: Any = str(settings.ca_file) if settings.ca_file else settings.verify_tls
-        self.client = client or httpx.Client(verify=verify, timeout=settings.timeout_seconds)
+        target = Target(
+            base_url=settings.url,
+            verify_tls=settings.verify_tls,
+            ca_file=settings.ca_file,
+            bearer=settings.bearer_token,
+            timeout=settings.timeout_seconds,
+        )
+        self.client = Client(target, transport=transport)
         self._cache: dict[Coords, tuple[float, str | None]] = {}  # coords → (fetched at, readme or None)
         self._failed: set[Coords] = set()
         self._lock = threading.Lock()
@@ -92,9 +100,10 @@ class CatalogCards:
         self.last_error: str | None = None
 
     def url(self, coords: Coords) -> str:
+        """The catalog model's path under the catalog's base URL."""
         source, name = coords
         model = "/".join(quote(part, safe="") for part in name.split("/"))
-        return f"{self.settings.url.rstrip('/')}{API_PATH}/sources/{quote(source, safe='')}/models/{model}"
+        return f"{API_PATH}/sources/{quote(source, safe='')}/models/{model}"
 
     def _fresh(self, coords: Coords, now: float) -> bool:
         entry = self._cache.get(coords)
@@ -123,23 +132,15 @@ class CatalogCards:
 
     def _fetch_one(self, coords: Coords) -> bool:
         """Fetch one readme into the cache; True when the cached value changed. Errors keep the cache."""
-        headers = {"Accept": "application/json"}
-        if token := self.settings.bearer_token():
-            headers["Authorization"] = f"Bearer {token}"
         try:
-            response = self.client.get(self.url(coords), headers=headers)
-            if response.status_code == 404:
-                readme = None  # not in the catalog (any more): no card, and not an error
-            elif response.status_code != 200:
-                raise RuntimeError(f"the catalog answered {response.status_code} for {coords[0]}/{coords[1]}")
-            else:
-                body = response.json()
-                value = body.get("readme") if isinstance(body, dict) else None
-                readme = value if isinstance(value, str) and value.strip() else None
-        except Exception as exc:  # connection errors, timeouts, bad JSON: keep what we have
+            # 404: not in the catalog (any more): no card, and not an error
+            body = self.client.json("GET", self.url(coords), accept=(404,))
+            value = body.get("readme") if isinstance(body, dict) else None
+            readme = value if isinstance(value, str) and value.strip() else None
+        except Exception as exc:  # outbound errors (no answer, an error status, bad JSON), a token file: keep the cache
             with self._lock:
                 self._failed.add(coords)
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = public_text(f"{type(exc).__name__}: {exc}")
             log.warning("bridge: model card of %s/%s not fetched: %s", coords[0], coords[1], self.last_error)
             return False
         with self._lock:

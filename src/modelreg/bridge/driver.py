@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from modelreg.bridge.pacing import pace
 
@@ -43,6 +44,8 @@ def _compile(conn: Connection, statement: ClauseElement) -> _Compiled:
     found = _compiled.get(key)
     if found is None:
         compiled = statement.compile(dialect=conn.dialect)
+        if not isinstance(compiled, SQLCompiler):  # a DDL statement: it has no parameters to order
+            raise TypeError(f"not a DML or SELECT statement: {statement!r}")
         order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
         mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
         found = _Compiled(compiled.string, order, dict(compiled.params), mark)

@@ -22,7 +22,8 @@ from modelreg.bridge.kube import KubeClient
 from modelreg.bridge.names import backstage_name
 from modelreg.bridge.normalize import EndpointResolver, registry_endpoint
 from modelreg.bridge.records import Endpoint
-from modelreg.bridge.sources import without_userinfo
+from modelreg.outbound import BadResponse
+from modelreg.redact import public_text, public_url
 from modelreg.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,8 @@ def service_status(item: Json) -> ServiceStatus | None:
     return ServiceStatus(
         namespace=str(namespace),
         name=str(name),
-        url=without_userinfo(url) or None,
-        internal_url=without_userinfo(internal) or None,
+        url=public_url(url) or None,
+        internal_url=public_url(internal) or None,
         authentication=auth,
     )
 
@@ -100,7 +101,7 @@ class KServeStatus:
         while True:
             body = self.kube.get(path, params=params)
             if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
-                raise RuntimeError(f"GET {path}: not an InferenceServiceList")
+                raise BadResponse(f"GET {path}: not an InferenceServiceList")
             yield from (i for i in body.get("items") or [] if isinstance(i, dict))
             token = (body.get("metadata") or {}).get("continue")
             if not token:
@@ -116,7 +117,7 @@ class KServeStatus:
                     if (found := service_status(item)) is not None:
                         view[(found.namespace, found.name)] = found
         except Exception as exc:
-            self.last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = public_text(f"{type(exc).__name__}: {exc}")
             log.warning("bridge: listing KServe InferenceServices failed, keeping the last view: %s", self.last_error)
             return False
         self.last_error = None

@@ -1,4 +1,5 @@
-"""A tiny Kubernetes REST client over httpx: base URL, bearer token (inline or file), CA bundle, JSON in and out.
+"""A tiny Kubernetes REST client over `modelreg.outbound`: base URL, bearer token (inline or file), CA bundle, JSON in
+and out, and `outbound`'s errors (`HttpStatus.status` is the API's answer: callers handle 404 and 409).
 
 The bridge needs a handful of calls (ConfigMaps, KServe `InferenceService` status); the official client would pull in
 a large dependency for that. Defaults follow the in-cluster service account, so inside a pod nothing needs setting.
@@ -12,16 +13,10 @@ from typing import Any
 
 import httpx
 
+from modelreg.outbound import Client, Target
+
 SERVICE_ACCOUNT = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 IN_CLUSTER_URL = "https://kubernetes.default.svc"
-
-
-class KubeError(Exception):
-    """A Kubernetes API answer other than the expected one; `status` is the HTTP status (0: no answer)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"{status}: {message}" if status else message)
-        self.status = status
 
 
 def in_cluster_namespace() -> str | None:
@@ -57,34 +52,21 @@ class KubeClient:
         self._token = token
         self._token_file = Path(token_file) if token_file else None
         self._bearer = bearer
-        verify: bool | str = str(ca_file) if (verify_tls and ca_file) else verify_tls
-        self._http = httpx.Client(base_url=self.api_url, verify=verify, timeout=timeout, transport=transport)
+        target = Target(self.api_url, verify_tls=verify_tls, ca_file=ca_file, bearer=self._token_now, timeout=timeout)
+        self._http = Client(target, transport=transport)
 
     def close(self) -> None:
         self._http.close()
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Accept": "application/json"}
+    def _token_now(self) -> str | None:
         token = self._bearer() if self._bearer is not None else self._token
         if token is None and self._token_file is not None:
             token = self._token_file.read_text().strip()
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        return headers
+        return token
 
     def request(self, method: str, path: str, body: Any = None, params: dict[str, str] | None = None) -> Any:
-        """The decoded JSON answer of a 2xx; KubeError otherwise (404 and 409 are for callers to handle)."""
-        try:
-            response = self._http.request(method, path, json=body, params=params, headers=self._headers())
-        except httpx.HTTPError as exc:
-            raise KubeError(0, f"{method} {self.api_url}{path}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code >= 300:
-            try:
-                message = response.json().get("message") or response.text
-            except ValueError:
-                message = response.text
-            raise KubeError(response.status_code, f"{method} {path}: {message[:500]}")
-        return response.json() if response.content else None
+        """The decoded JSON answer of a 2xx (None when empty); an `outbound.OutboundError` otherwise."""
+        return self._http.json(method, path, params=params, body=body)
 
     def get(self, path: str, params: dict[str, str] | None = None) -> Any:
         return self.request("GET", path, params=params)

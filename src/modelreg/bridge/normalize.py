@@ -78,11 +78,6 @@ class Defaults:
         """Sanitize configured values; an empty or unusable value falls back like the reference."""
         return cls(owner=owner_name(owner) or FALLBACK_OWNER, lifecycle=owner_name(lifecycle) or FALLBACK_LIFECYCLE)
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Defaults:
-        """Read `DEFAULT_OWNER` / `DEFAULT_LIFECYCLE` from a mapping the caller passes (e.g. Settings' source)."""
-        return cls.create(env.get("DEFAULT_OWNER"), env.get("DEFAULT_LIFECYCLE"))
-
 
 @dataclass(frozen=True, slots=True)
 class RegistrySnapshot:
@@ -95,8 +90,8 @@ class RegistrySnapshot:
     serving_environments: Sequence[Json] = ()
 
 
-# Turns an inference service (+ its serving environment) into an endpoint URL set; the KServe status reader
-# plugs in here later. Returning None means "no usable endpoint".
+# Turns an inference service (+ its serving environment) into an endpoint URL set: `registry_endpoint` from the
+# registry's own fields, or `kserve.py`'s resolver from the cluster's status. Returning None means "no usable endpoint".
 EndpointResolver = Callable[[Json, Json | None], Endpoint | None]
 
 
@@ -211,7 +206,7 @@ def _tags(*layers: Json | None, base: Mapping[str, str] | None = None) -> tuple[
 
 
 def _is_live(entity: Json) -> bool:
-    return entity.get("state", "LIVE") != "ARCHIVED"
+    return bool(entity.get("state", "LIVE") != "ARCHIVED")
 
 
 def _epoch(entity: Json) -> int:

@@ -18,17 +18,20 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
 import httpx
 
+from modelreg.auth import context
 from modelreg.bridge import store
 from modelreg.bridge._worker import stop_worker
-from modelreg.bridge.kube import KubeClient, KubeError, in_cluster_namespace
+from modelreg.bridge.kube import KubeClient, in_cluster_namespace
 from modelreg.bridge.sync import BridgeSync
 from modelreg.db.database import Database
+from modelreg.outbound import BadResponse, Client, HttpStatus, Target
+from modelreg.redact import public_text
 from modelreg.services import clock
 from modelreg.settings import BridgeBackstageSettings, BridgeConfigMapSettings, BridgeSettings
 
@@ -63,8 +66,8 @@ class DirectoryOutput:
     """The files `modelreg bridge export` writes, kept current in `directory`.
 
     A manifest (`.modelreg-bridge-manifest.json`: path → SHA-256) records what we wrote, so vanished documents are
-    deleted and every other file in the directory (a Git checkout's own files) is left alone. Files are written to
-    a temporary name beside the target and renamed, so a reader never sees half a document.
+    deleted and every other file in the directory (a Git checkout's own files) is left alone. Files are written by
+    `write_document`, so a reader never sees half a document.
     """
 
     def __init__(self, directory: Path, fmt: store.Format) -> None:
@@ -81,12 +84,6 @@ class DirectoryOutput:
                 self._written = {}
         return self._written
 
-    def _path(self, relative: str) -> Path:
-        path = (self.root / relative).resolve()
-        if not path.is_relative_to(self.root.resolve()):  # URIs are built from safe names; belt and braces
-            raise ValueError(f"bridge document path {relative!r} leaves {self.root}")
-        return path
-
     def publish(self, documents: Documents) -> bool:
         self.root.mkdir(parents=True, exist_ok=True)
         written = self._manifest()
@@ -94,27 +91,38 @@ class DirectoryOutput:
         changed = False
         for relative, doc in wanted.items():
             digest = _digest(doc)
-            path = self._path(relative)
-            if written.get(relative) == digest and path.is_file():
+            if written.get(relative) == digest and document_path(self.root, relative).is_file():
                 continue
-            _atomic_write(path, doc)
+            write_document(self.root, relative, doc)
             written[relative] = digest
             changed = True
         for relative in [r for r in written if r not in wanted]:
-            path = self._path(relative)
+            path = document_path(self.root, relative)
             path.unlink(missing_ok=True)
             _prune_empty(path.parent, self.root)
             del written[relative]
             changed = True
         if changed or not (self.root / MANIFEST).is_file():
-            _atomic_write(self.root / MANIFEST, json.dumps({"files": written}, indent=0, sort_keys=True))
+            write_document(self.root, MANIFEST, json.dumps({"files": written}, indent=0, sort_keys=True))
         return changed
 
     def close(self) -> None:
         pass
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def document_path(root: Path, relative: str) -> Path:
+    """`root/relative`, refused (ValueError) when it leaves `root`: URIs are built from safe names, but a file
+    outside the directory must never be written or deleted on their word alone."""
+    path = (root / relative.lstrip("/")).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise ValueError(f"bridge document path {relative!r} leaves {root}")
+    return path
+
+
+def write_document(root: Path, relative: str, text: str) -> Path:
+    """Write `text` to `root/relative` (see `document_path`) atomically: into a temporary file beside the target,
+    renamed over it once complete, so a reader never sees half a document and a failed write leaves the old one."""
+    path = document_path(root, relative)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -125,6 +133,17 @@ def _atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path
+
+
+def write_documents(documents: Iterable[tuple[str, str]], directory: Path) -> int:
+    """Every (location URI, document) under `directory` at the path its URI names, each with `write_document`;
+    how many were written. `modelreg bridge export`."""
+    count = 0
+    for uri, document in documents:
+        write_document(directory, uri, document)
+        count += 1
+    return count
 
 
 def _prune_empty(directory: Path, root: Path) -> None:
@@ -209,7 +228,7 @@ class ConfigMapOutput:
             if stale not in shards:
                 try:
                     self.client.delete(f"{self._collection}/{stale}")
-                except KubeError as exc:
+                except HttpStatus as exc:
                     if exc.status != 404:
                         raise
                 changed = True
@@ -221,14 +240,14 @@ class ConfigMapOutput:
         for _ in range(self.attempts):
             try:
                 current = self.client.get(f"{self._collection}/{name}")
-            except KubeError as exc:
+            except HttpStatus as exc:
                 if exc.status != 404:
                     raise
                 body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}}
                 try:
                     self.client.post(self._collection, {**body, "data": data})
                     return True
-                except KubeError as exc2:
+                except HttpStatus as exc2:
                     if exc2.status == 409:  # created meanwhile: read it and replace
                         continue
                     raise
@@ -241,11 +260,12 @@ class ConfigMapOutput:
             try:
                 self.client.put(f"{self._collection}/{name}", body)
                 return True
-            except KubeError as exc:
+            except HttpStatus as exc:
                 if exc.status == 409:  # someone wrote since our GET: re-read and try again
                     continue
                 raise
-        raise KubeError(409, f"ConfigMap {self.namespace}/{name} kept changing; gave up after {self.attempts} tries")
+        message = f"ConfigMap {self.namespace}/{name} kept changing; gave up after {self.attempts} tries"
+        raise HttpStatus(message, 409)
 
     def close(self) -> None:
         self.client.close()
@@ -264,17 +284,23 @@ class BackstageLocations:
     """
 
     def __init__(
-        self, url: str, public_url: str, *, token: str | None = None, verify: bool | str = True, timeout: float = 30
+        self,
+        url: str,
+        public_url: str,
+        *,
+        bearer: Callable[[], str | None] | None = None,
+        verify_tls: bool = True,
+        ca_file: Path | None = None,
+        timeout: float = 30,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.name = "backstage"
         self.format: store.Format = "yaml"
         self.prefix = f"{public_url.rstrip('/')}/bridge/"
-        headers = {"Accept": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(
-            base_url=f"{url.rstrip('/')}/api/catalog", headers=headers, verify=verify, timeout=timeout
+        target = Target(
+            f"{url.rstrip('/')}/api/catalog", verify_tls=verify_tls, ca_file=ca_file, bearer=bearer, timeout=timeout
         )
+        self._http = Client(target, transport=transport)
         self._published: set[str] | None = None
 
     def targets(self, documents: Documents) -> set[str]:
@@ -282,10 +308,11 @@ class BackstageLocations:
 
     def registered(self) -> dict[str, str]:
         """target → location id of our locations in Backstage."""
-        response = self._http.get("/locations")
-        response.raise_for_status()
+        listed = self._http.json("GET", "/locations")
+        if not isinstance(listed, list):
+            raise BadResponse(f"GET /api/catalog/locations: expected a list, got {type(listed).__name__}")
         out = {}
-        for item in response.json():
+        for item in listed:
             location = item.get("data", item)  # Backstage wraps each one in {"data": ...}
             target = location.get("target", "")
             if target.startswith(self.prefix) and location.get("type") == "url":
@@ -297,23 +324,24 @@ class BackstageLocations:
         if wanted == self._published:
             return False
         have = self.registered()
-        errors: list[str] = []
+        errors: list[tuple[str, HttpStatus]] = []  # refusals of single locations; no answer at all stops the round
         changed = False
         for target in sorted(wanted - have.keys()):
-            response = self._http.post("/locations", json={"type": "url", "target": target})
-            if response.status_code in (200, 201):
-                changed = True
-            elif response.status_code != 409:
-                errors.append(f"register {target}: {response.status_code} {response.text[:200]}")
+            try:
+                location = {"type": "url", "target": target}
+                response = self._http.request("POST", "/locations", body=location, accept=[409])
+                changed |= response.status_code != 409  # 409: registered already
+            except HttpStatus as exc:
+                errors.append((f"register {target}", exc))
         for target in sorted(have.keys() - wanted):
-            response = self._http.delete(f"/locations/{have[target]}")
-            if response.status_code in (200, 204):
-                changed = True
-            elif response.status_code != 404:
-                errors.append(f"remove {target}: {response.status_code} {response.text[:200]}")
+            try:
+                response = self._http.request("DELETE", f"/locations/{have[target]}", accept=[404])
+                changed |= response.status_code != 404  # 404: removed already
+            except HttpStatus as exc:
+                errors.append((f"remove {target}", exc))
         if errors:
             more = f" (+{len(errors) - 3} more)" if len(errors) > 3 else ""
-            raise RuntimeError("; ".join(errors[:3]) + more)
+            raise HttpStatus("; ".join(f"{what}: {exc}" for what, exc in errors[:3]) + more, errors[0][1].status)
         self._published = wanted
         return changed
 
@@ -345,7 +373,9 @@ class Publisher:
 
     def start(self) -> None:
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="modelreg-bridge-outputs", daemon=True)
+            self._thread = threading.Thread(
+                target=context.worker("bridge", self._run), name="modelreg-bridge-outputs", daemon=True
+            )
             self._thread.start()
             self.notify()  # publish what is stored now; the start-up resync notifies again if it changes rows
 
@@ -385,7 +415,7 @@ class Publisher:
                 changed = output.publish(documents[output.format])
             except Exception as exc:
                 ok = False
-                message = f"{type(exc).__name__}: {exc}"
+                message = public_text(f"{type(exc).__name__}: {exc}")  # outbound errors are redacted; others too
                 log.warning("bridge output %s failed, retrying: %s", output.name, message)
                 self.errors[output.name] = message
                 self._failed.add(output.name)
@@ -437,11 +467,13 @@ def _configmap(cm: BridgeConfigMapSettings, fmt: store.Format) -> ConfigMapOutpu
 def _backstage(bs: BridgeBackstageSettings, public_url: str | None) -> BackstageLocations:
     if not public_url:
         raise ValueError("bridge.backstage needs bridge.public_url (modelreg's URL as Backstage reaches it)")
-    token = bs.token
-    if token is None and bs.token_file is not None:
-        token = bs.token_file.read_text().strip()
-    verify: bool | str = str(bs.ca_file) if (bs.verify_tls and bs.ca_file) else bs.verify_tls
-    return BackstageLocations(bs.url, public_url, token=token, verify=verify)
+
+    def bearer() -> str | None:  # the file is re-read at each call: rotated tokens work
+        if bs.token is not None or bs.token_file is None:
+            return bs.token
+        return bs.token_file.read_text().strip()
+
+    return BackstageLocations(bs.url, public_url, bearer=bearer, verify_tls=bs.verify_tls, ca_file=bs.ca_file)
 
 
 def attach(sync: BridgeSync | None, db: Database, settings: BridgeSettings) -> Publisher | None:

@@ -3,8 +3,9 @@
 Each configured registry is read whole (every page of every list: the reference read only the first page) into a
 `RegistrySnapshot`, normalized with `source=<name>` so its keys can never collide with local ones, and its records
 are replaced in one transaction. Fetching happens before the transaction, so a slow registry never holds the
-database's write lock, and any error (connection, timeout, non-200, bad JSON) raises before anything is written:
-the previous records stay and the error is recorded in `bridge_sources` for `modelreg bridge status`.
+database's write lock, and any error (an `outbound.OutboundError`: connection, timeout, non-2xx, bad JSON) raises
+before anything is written: the previous records stay and the error is recorded in `bridge_sources` for `modelreg
+bridge status`.
 
 Several server processes share a database: a lease row per source (`lease_owner`, `lease_until`) makes one of
 them poll each source per interval; if that process dies, another takes over when the lease runs out.
@@ -23,15 +24,17 @@ from typing import Any
 import httpx
 from sqlalchemy import Connection, delete, insert, select, update
 
+from modelreg.auth import context
 from modelreg.bridge import pacing, store
 from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.cards import CatalogCards, card_coordinates
 from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
-from modelreg.bridge.sources import without_userinfo
 from modelreg.db.database import Database
 from modelreg.db.tables import bridge_records, bridge_sources
+from modelreg.outbound import BadResponse, Client, HttpStatus, Target, shown
+from modelreg.redact import public_text, public_url
 from modelreg.services import clock
-from modelreg.settings import RemoteRegistrySettings, SecretSource
+from modelreg.settings import RemoteRegistrySettings
 
 log = logging.getLogger(__name__)
 
@@ -43,55 +46,35 @@ _s = bridge_sources.c
 _SOURCE_NAME = re.compile(RemoteRegistrySettings.model_fields["name"].metadata[0].pattern)
 
 
-class RemoteError(Exception):
-    """A registry answered with something other than the data we asked for; the message holds no credential."""
-
-
-def http_client(
-    settings: SecretSource, *, verify_tls: bool, ca_file: Any, timeout: float, base_url: str = ""
-) -> httpx.Client:
-    """An httpx client for a bearer-token API. The token goes in a header only: never in a URL, log or record."""
-    verify: Any = str(ca_file) if ca_file else verify_tls
-    return httpx.Client(base_url=base_url, verify=verify, timeout=timeout, headers={"Accept": "application/json"})
-
-
-def auth_headers(settings: SecretSource) -> dict[str, str]:
-    token = settings.bearer_token()
-    return {"Authorization": f"Bearer {token}"} if token else {}
-
-
-def get_json(client: httpx.Client, url: str, params: Mapping[str, Any], headers: Mapping[str, str]) -> Any:
-    """GET and decode; raises `RemoteError` on a non-200 answer or a body that is not JSON."""
-    response = client.get(url, params=params, headers=headers)
-    shown = without_userinfo(url)  # error messages end up in status output: no credentials, no page tokens
-    if response.status_code != 200:
-        raise RemoteError(f"GET {shown} answered {response.status_code}")
-    if not response.content.strip():
-        return {}  # the reference saw empty bodies for empty inference service lists
-    try:
-        return response.json()
-    except ValueError as exc:
-        raise RemoteError(f"GET {shown} returned invalid JSON") from exc
+class LeaseLost(RuntimeError):
+    """Another process took over a source's lease while this one was fetching it: its result is not written."""
 
 
 class RemoteRegistry:
-    """One remote registry; `fetch()` reads it whole over REST."""
+    """One remote registry; `fetch()` reads it whole over REST. `transport` is for tests."""
 
-    def __init__(self, settings: RemoteRegistrySettings, client: httpx.Client | None = None) -> None:
+    def __init__(self, settings: RemoteRegistrySettings, *, transport: httpx.BaseTransport | None = None) -> None:
         self.settings = settings
         self.name = settings.name
-        self.client = client or http_client(
-            settings, verify_tls=settings.verify_tls, ca_file=settings.ca_file, timeout=settings.timeout_seconds
+        target = Target(
+            base_url=settings.url,
+            verify_tls=settings.verify_tls,
+            ca_file=settings.ca_file,
+            bearer=settings.bearer_token,  # a header only: never in a URL, log or record
+            timeout=settings.timeout_seconds,
         )
+        self.client = Client(target, transport=transport)
         self._api: str | None = None if settings.api_version == "auto" else API_PATHS[settings.api_version]
 
     def close(self) -> None:
         self.client.close()
 
-    def _url(self, path: str) -> str:
-        return f"{self.settings.url.rstrip('/')}{self._api}{path}"
+    def _get(self, path: str, params: Mapping[str, Any]) -> Any:
+        """A list page; an empty body is an empty list (the reference saw those for empty inference services)."""
+        body = self.client.json("GET", f"{self._api}{path}", params=params)
+        return {} if body is None else body
 
-    def _detect(self, headers: Mapping[str, str]) -> None:
+    def _detect(self) -> None:
         """auto: the first API path whose registered model list answers (v1alpha3 is what most registries serve)."""
         if self._api is not None:
             return
@@ -99,24 +82,24 @@ class RemoteRegistry:
         for path in API_PATHS.values():
             self._api = path
             try:
-                get_json(self.client, self._url("/registered_models"), {"pageSize": 1}, headers)
+                self._get("/registered_models", {"pageSize": 1})
                 return
-            except RemoteError as exc:
+            except (HttpStatus, BadResponse) as exc:  # unreachable: the other path would not answer either
                 last = exc
         self._api = None
-        raise RemoteError(f"no Kubeflow Model Registry API found at {self.settings.url}: {last}")
+        raise BadResponse(f"no Kubeflow Model Registry API found at {shown(self.settings.url)}: {last}")
 
-    def pages(self, path: str, headers: Mapping[str, str]) -> Iterator[Json]:
+    def pages(self, path: str) -> Iterator[Json]:
         """Every item of a list endpoint, following nextPageToken until it is empty (or repeats)."""
         params: dict[str, Any] = {"pageSize": self.settings.page_size}
         seen: set[str] = set()
         while True:
-            body = get_json(self.client, self._url(path), params, headers)
+            body = self._get(path, params)
             if not isinstance(body, dict):
-                raise RemoteError(f"GET {path}: expected an object, got {type(body).__name__}")
+                raise BadResponse(f"GET {path}: expected an object, got {type(body).__name__}")
             items = body.get("items") or []
             if not isinstance(items, list):
-                raise RemoteError(f"GET {path}: items is not a list")
+                raise BadResponse(f"GET {path}: items is not a list")
             yield from (i for i in items if isinstance(i, dict))
             token = body.get("nextPageToken") or ""
             if not token or not items or token in seen:
@@ -126,30 +109,29 @@ class RemoteRegistry:
 
     def fetch(self) -> RegistrySnapshot:
         """The whole registry as REST JSON. Only live models' live versions get their artifacts fetched."""
-        headers = auth_headers(self.settings)
-        self._detect(headers)
-        models = list(self.pages("/registered_models", headers))
+        self._detect()
+        models = list(self.pages("/registered_models"))
         live = {str(m.get("id")) for m in models if m.get("state", "LIVE") != "ARCHIVED"}
         versions = [
             v
-            for v in self.pages("/model_versions", headers)
+            for v in self.pages("/model_versions")
             if str(v.get("registeredModelId")) in live and v.get("state", "LIVE") != "ARCHIVED"
         ]
         artifacts: dict[str, list[Json]] = {}
         for version in versions:
             version_id = str(version.get("id"))
             found = []
-            for artifact in self.pages(f"/model_versions/{version_id}/artifacts", headers):
+            for artifact in self.pages(f"/model_versions/{version_id}/artifacts"):
                 if artifact.get("artifactType", "model-artifact") == "model-artifact":
-                    artifact["uri"] = without_userinfo(artifact.get("uri"))
+                    artifact["uri"] = public_url(artifact.get("uri")) or None
                     found.append(artifact)
             artifacts[version_id] = found
-        services = list(self.pages("/inference_services", headers))
+        services = list(self.pages("/inference_services"))
         for service in services:
             url = (service.get("customProperties") or {}).get("url")
             if isinstance(url, dict) and isinstance(url.get("string_value"), str):
-                url["string_value"] = without_userinfo(url["string_value"])
-        environments = list(self.pages("/serving_environments", headers))
+                url["string_value"] = public_url(url["string_value"])
+        environments = list(self.pages("/serving_environments"))
         return RegistrySnapshot(
             registered_models=models,
             model_versions=versions,
@@ -186,7 +168,9 @@ class RemotePoller:
         if self._thread is not None or not self.sources:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="modelreg-bridge-remote", daemon=True)
+        self._thread = threading.Thread(
+            target=context.worker("bridge", self._run), name="modelreg-bridge-remote", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 10) -> None:
@@ -228,7 +212,7 @@ class RemotePoller:
         try:
             count = self.sync(source)
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
+            message = public_text(f"{type(exc).__name__}: {exc}")  # outbound errors are redacted; others too
             log.warning("bridge: polling source %s failed, keeping its records: %s", source.name, message)
             retry = min(interval, RETRY_SECONDS)
             try:
@@ -251,7 +235,7 @@ class RemotePoller:
         with self.db.write() as conn:
             row = conn.execute(select(_s.lease_owner, _s.lease_until).where(_s.name == name).with_for_update()).first()
             if row is not None and row.lease_owner not in (None, self.owner) and (row.lease_until or 0) > now:
-                return (row.lease_until - now) / 1000 + 0.05
+                return (int(row.lease_until) - now) / 1000 + 0.05
             values = {"lease_owner": self.owner, "lease_until": now + int(interval * 1000)}
             if row is None:
                 conn.execute(insert(bridge_sources).values(name=name, **values))
@@ -280,7 +264,7 @@ class RemotePoller:
         with self.db.write() as conn:
             holder = conn.execute(select(_s.lease_owner).where(_s.name == source.name)).scalar()
             if holder != self.owner:
-                raise RemoteError("another process took over this source's lease")
+                raise LeaseLost("another process took over this source's lease")
             now = clock.now_ms()
             store.replace(conn, source.name, None, records, readmes, now, cards=cards, keep_cards=keep)
             store.mark_synced(conn, source.name, now, full=True)

@@ -1,4 +1,4 @@
-"""Where bridge records come from: a `Source` turns (part of) a registry into a `RegistrySnapshot`.
+"""The local registry as a bridge source: (part of) this database as a `RegistrySnapshot`.
 
 `LocalRegistry` reads this database in the sync's read transaction, either whole or just the registered models and
 model versions a batch of changes touched (`scope`): a new version costs a read of that version, its model row,
@@ -11,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from typing import Any
 
 from sqlalchemy import Column, Connection, Select, bindparam, select
 
@@ -28,9 +27,10 @@ from modelreg.db.tables import (
     registered_models,
     serve_models,
 )
+from modelreg.redact import public_url
 from modelreg.services import entities as e
 from modelreg.services.properties import PropValue
-from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
+from modelreg.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
 from modelreg.wire import to_wire
 
 Json = dict[str, Any]
@@ -38,17 +38,6 @@ Json = dict[str, Any]
 BRIDGE_KINDS = frozenset(
     {"registered_model", "model_version", "artifact", "inference_service", "serving_environment", "serve_model"}
 )
-
-
-class Source(Protocol):
-    """A registry the bridge publishes. `name` is the records' `source` ("" for this registry)."""
-
-    name: str
-
-    def snapshot(self, conn: Connection, model_ids: Collection[str] | None) -> RegistrySnapshot:
-        """The REST shapes of the given registered models (all of them for None). Raise on any error: the sync
-        then keeps the previous records instead of deleting what it could not read."""
-        ...
 
 
 @cache
@@ -63,7 +52,9 @@ def _in(conn: Connection, query: Select[Any], column: Column[Any], ids: Collecti
     return driver.rows_in(conn, _where_in(query, column), list(ids))
 
 
-def _select(conn: Connection, query: Select[Any], column: Column[Any] | None, ids: Collection[int] | None) -> list:
+def _select(
+    conn: Connection, query: Select[Any], column: Column[Any] | None, ids: Collection[int] | None
+) -> list[dict[str, Any]]:
     """Rows (as mappings) of `query`: all of them (`ids` None), or those whose `column` is in `ids`."""
     if ids is None or column is None:
         return list(driver.rows(conn, query, {}))
@@ -100,33 +91,20 @@ def _wire(conn: Connection, kind: e.Kind, rows: Sequence[Mapping[str, Any]]) -> 
 _p = properties.c
 _PROPERTIES = select(_p.owner_id, _p.name, _p.value_type, _p.string_value, _p.int_value, _p.double_value, _p.bool_value)
 _PROPERTIES_OF = _PROPERTIES.where(
-    _p.owner_kind == bindparam("kind"), _p.owner_id.in_(bindparam("ids", expanding=True))
+    _p.owner_kind == bindparam("owner_kind"), _p.owner_id.in_(bindparam("ids", expanding=True))
 )
 # As services/properties.py stores them: the value's column by type (struct and proto values are text).
 _VALUE_COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
 
 
-def _properties(conn: Connection, kind: str, ids: Sequence[int]) -> dict[int, dict[str, PropValue]]:
+def _properties(conn: Connection, owner_kind: str, ids: Sequence[int]) -> dict[int, dict[str, PropValue]]:
     """`services.properties.load` on the driver's cursor (a test checks that both read the same)."""
     out: dict[int, dict[str, PropValue]] = {i: {} for i in ids}
-    for row in driver.rows_in(conn, _PROPERTIES_OF, ids, kind=kind):
+    for row in driver.rows_in(conn, _PROPERTIES_OF, ids, owner_kind=owner_kind):
         value_type = row["value_type"]
         value = row[_VALUE_COLUMN.get(value_type, "string_value")]
         out[row["owner_id"]][row["name"]] = PropValue(value_type, bool(value) if value_type == "bool" else value)
     return out
-
-
-def without_userinfo(url: str | None) -> str | None:
-    """Drop `user:password@` from a URL: published documents never carry credentials."""
-    if not url or "@" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.netloc or "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 @dataclass(frozen=True)
@@ -164,7 +142,7 @@ class LocalRegistry:
         found = _select(conn, _MODEL_ARTIFACTS, _a.id, set(parents))
         by_version: dict[str, list[Json]] = {}
         for wire in _wire(conn, e.ARTIFACT, found):
-            wire["uri"] = without_userinfo(wire.get("uri"))
+            wire["uri"] = public_url(wire.get("uri")) or None
             for version_id in parents[int(wire["id"])]:
                 by_version.setdefault(str(version_id), []).append(wire)
         for listed in by_version.values():
@@ -181,7 +159,7 @@ class LocalRegistry:
         for wire in service_wire:
             url = wire.get("customProperties", {}).get("url")
             if isinstance(url, dict) and isinstance(url.get("string_value"), str):
-                url["string_value"] = without_userinfo(url["string_value"])
+                url["string_value"] = public_url(url["string_value"])
         version_wire = _wire(conn, e.MODEL_VERSION, versions)
         for row, wire in zip(versions, version_wire, strict=True):
             wire.setdefault("customProperties", {})[LIFECYCLE_PROPERTY] = _stage(row)

@@ -16,10 +16,9 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from dataclasses import dataclass, field
 from functools import cache
 from itertools import groupby
-from pathlib import Path
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from modelreg.bridge import driver
 from modelreg.bridge.formats import CatalogInfoYamlFormat, JsonArrayFormat, link_url
@@ -128,7 +127,7 @@ def rows_for(
 def _stored_query(*, models: bool = False, versions: bool = False, keys: bool = False, every: bool = False) -> Any:
     """Rows of `:source` (`every`), or of its registered models `:models` and versions `:versions`, or with the
     keys `:keys`; each term has its index. Built once per shape: building IN clauses costs per value."""
-    source = bindparam("source")
+    source: BindParameter[str] = bindparam("source")
     terms: list[Any] = []
     if every:
         terms.append(_r.source == source)
@@ -331,18 +330,6 @@ def all_documents(conn: Connection, fmt: Format) -> Iterable[tuple[str, str]]:
             yield record_uri(model_key, key), doc
 
 
-def write_documents(conn: Connection, fmt: Format, directory: Path) -> int:
-    """Write every stored document in `fmt` under `directory`, at the path its URI names; how many were written.
-    `modelreg bridge export` after its resync."""
-    count = 0
-    for uri, document in all_documents(conn, fmt):
-        target = directory / uri.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(document)
-        count += 1
-    return count
-
-
 # --- sync status ---------------------------------------------------------------------------------------------------
 
 
@@ -374,9 +361,9 @@ def mark_failed(conn: Connection, name: str, now: int, error: str) -> None:
 
 
 def status(conn: Connection) -> list[SourceStatus]:
-    counts = dict(conn.execute(select(_r.source, func.count()).group_by(_r.source)).all())
+    counts: dict[str, int] = dict(conn.execute(select(_r.source, func.count()).group_by(_r.source)).all())
     models = select(_r.source, func.count(_r.model_key.distinct())).group_by(_r.source)
-    model_counts = dict(conn.execute(models).all())
+    model_counts: dict[str, int] = dict(conn.execute(models).all())
     out = []
     for row in conn.execute(select(bridge_sources).order_by(_s.name)).mappings():
         source = "" if row["name"] == "local" else row["name"]

@@ -1,14 +1,14 @@
 """Event-driven sync: a change committed through modelreg refreshes the bridge records it touched, soon after.
 
-Every registry write stages audit records on its connection (`services/audit.py::stage`). A listener on the
-engine's `commit` event takes the (kind, id) pairs of the bridge-relevant ones and hands them to a single worker
-thread: no query and no lock on the write path, a few dict look-ups per commit. The worker's cost follows what
-changed, not the size of the models:
+Every registry write stages audit records on its connection (`services/audit.py::stage`). The sync listens to
+the committed ones (`Database.on_commit`), takes the (kind, id) pairs of the bridge-relevant ones and hands them to
+a single worker thread: no query and no lock on the write path, a few attribute look-ups per commit. The worker's
+cost follows what changed, not the size of the models:
 
 1. In a READ transaction (a snapshot: no writer waits for it) it reads the changed versions (a changed registered
-   model: its versions), normalizes them, renders their JSON and compares with their stored rows. The hook fires
-   just before the driver commits, so the worker first waits until the snapshot holds the audit sequence number
-   the commit staged (it is never far behind).
+   model: its versions), normalizes them, renders their JSON and compares with their stored rows. It first checks
+   that the snapshot holds the audit sequence number of the commit that queued them (listeners hear of a commit
+   once it is done, so it does at once; the wait is a guard).
 2. Only if a row differs, a short WRITE transaction writes those rows. Writes commit between 1 and 2, so before
    writing it looks at the audit records committed since its snapshot: rows they touch are left alone and queued
    again (another process's worker may already have written something newer; the next refresh reads it all
@@ -23,21 +23,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Protocol
 
 import orjson
-from sqlalchemy import Connection, Engine, bindparam, event, select
+from sqlalchemy import Connection, bindparam, select
 
+from modelreg.auth import context
 from modelreg.bridge import pacing, store
 from modelreg.bridge.cards import CatalogCards, Coords, card_coordinates
 from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
 from modelreg.bridge.pacing import holding_writers, pace
 from modelreg.bridge.records import ModelRecord
 from modelreg.bridge.sources import BRIDGE_KINDS, LocalRegistry, Scope
+from modelreg.db.audit_channel import AuditEntry
 from modelreg.db.database import Database
 from modelreg.db.tables import audit_head, audit_log, bridge_records, registered_models
 from modelreg.services import clock
@@ -45,8 +46,6 @@ from modelreg.services import clock
 log = logging.getLogger(__name__)
 
 Change = tuple[str, int]  # (audit entity kind, id)
-Listener = Callable[[list[Change]], None]
-SequencedListener = Callable[[list[Change], int], None]
 LOCAL_SOURCE = "local"  # the status row of this registry
 _RETRY_SECONDS = 0.5
 _VISIBLE_WAIT = 1.0  # the most a refresh waits for its commit to show (a commit that failed after the hook never does)
@@ -60,64 +59,32 @@ _SPACING = 10
 _MARK_EVERY_MS = 1000  # the status row's "last sync that changed something" is written at most this often
 
 
-class ChangeFeed:
-    """One `commit` listener per engine, fanning out to every subscribed sync (tests build several apps on one
-    database; each would otherwise race the others for the staged records)."""
+class AuditFields(Protocol):
+    """What `what_changed` reads of an audit record: a committed `AuditEntry` or a row of `audit_log`."""
 
-    _feeds: weakref.WeakKeyDictionary[Engine, ChangeFeed] = weakref.WeakKeyDictionary()
-    _feeds_lock = threading.Lock()
-
-    def __init__(self, engine: Engine) -> None:
-        self.listeners: list[Listener] = []
-        # Also told the commit's last audit sequence number, which a refresh waits to see (BridgeSync.notify).
-        self.sequenced: list[SequencedListener] = []
-        event.listen(engine, "commit", self._on_commit)
-        event.listen(engine, "rollback", self._on_rollback)
-
-    @classmethod
-    def of(cls, engine: Engine) -> ChangeFeed:
-        with cls._feeds_lock:
-            feed = cls._feeds.get(engine)
-            if feed is None:
-                feed = cls._feeds[engine] = cls(engine)
-            return feed
-
-    def _on_commit(self, conn: Connection) -> None:
-        staged = conn.info.pop("audit", None)  # reads reuse SQLite connections: never see a write's list twice
-        if not staged:
-            return
-        if self.listeners:
-            changes = [
-                (entry["entity_kind"], entry["entity_id"])
-                for entry in staged
-                if entry["entity_kind"] in BRIDGE_KINDS and entry["entity_id"] is not None
-            ]
-            if changes:
-                for listener in list(self.listeners):
-                    listener(changes)
-        if self.sequenced and (published := what_changed(staged)):
-            seq = staged[-1].get("seq") or 0  # numbered by db/audit_chain.py just before this hook
-            for sequenced in list(self.sequenced):
-                sequenced(published, seq)
-
-    @staticmethod
-    def _on_rollback(conn: Connection) -> None:
-        conn.info.pop("audit", None)
+    @property
+    def entity_kind(self) -> str: ...
+    @property
+    def entity_id(self) -> int | None: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def changes(self) -> str: ...
 
 
-def what_changed(entries: Iterable[Mapping[str, Any]]) -> list[Change]:
+def what_changed(entries: Iterable[AuditFields]) -> list[Change]:
     """The changes audit records (as staged, or read back) make to the published records, in the cheapest terms:
     a registered model is born without versions, so its creation changes nothing (its versions bring it along);
     an artifact created under a model version changes that version (its record says which: no look-up)."""
     out: list[Change] = []
     for entry in entries:
-        kind, id_ = entry["entity_kind"], entry["entity_id"]
+        kind, id_ = entry.entity_kind, entry.entity_id
         if kind not in BRIDGE_KINDS or id_ is None:
             continue
-        if entry["action"] == "create":
+        if entry.action == "create":
             if kind == "registered_model":
                 continue
-            if kind == "artifact" and (parent := _created_under(entry["changes"])) is not None:
+            if kind == "artifact" and (parent := _created_under(entry.changes)) is not None:
                 out.append(("model_version", parent))
                 continue
         out.append((kind, id_))
@@ -174,6 +141,7 @@ class BridgeSync:
         self._stop = threading.Event()
         self._idle = threading.Event()
         self._thread: threading.Thread | None = None
+        self._unsubscribe: Callable[[], None] | None = None
         self._failed = False  # the last attempt failed: the next success clears the recorded error
         self._marked = 0  # when the status row last recorded a sync (ms)
         self.on_change: list[Callable[[], None]] = []  # called by the worker after a sync that changed rows
@@ -184,21 +152,28 @@ class BridgeSync:
         """Subscribe to commits and start the worker; the first thing it does is a full resync."""
         if self._thread is not None:
             return
-        ChangeFeed.of(self.db.engine).sequenced.append(self.notify)
+        self._unsubscribe = self.db.on_commit(self._on_commit)
         self._full_pending = full_sync
-        self._thread = threading.Thread(target=self._run, name="modelreg-bridge-sync", daemon=True)
+        self._thread = threading.Thread(
+            target=context.worker("bridge", self._run), name="modelreg-bridge-sync", daemon=True
+        )
         self._thread.start()
         self._wake.set()
 
     def stop(self, timeout: float = 10) -> None:
-        feed = ChangeFeed.of(self.db.engine)
-        if self.notify in feed.sequenced:
-            feed.sequenced.remove(self.notify)
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+
+    def _on_commit(self, committed: Sequence[AuditEntry]) -> None:
+        """The `Database.on_commit` listener: queue what a commit changed in the published records."""
+        if published := what_changed(committed):
+            self.notify(published, committed[-1].seq)
 
     def notify(self, changes: Iterable[Change], seq: int = 0) -> None:
         """Queue `changes`; `seq` is the audit sequence number of their commit, which the refresh waits to see."""
@@ -379,7 +354,7 @@ class BridgeSync:
     def _changed_since(self, conn: Connection, head: int) -> list[Change]:
         """Bridge-relevant changes committed after audit sequence number `head`: a range of the primary key (the
         kinds are filtered here: a condition on them would make the database scan the kind index, all of it)."""
-        return what_changed(row._mapping for row in conn.execute(_SINCE, {"head": head}))
+        return what_changed(conn.execute(_SINCE, {"head": head}))
 
     def _changed(self) -> None:
         """Tell the outputs (bridge/outputs.py); they only queue work, so a slow one never holds up the sync."""

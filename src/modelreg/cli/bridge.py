@@ -1,7 +1,8 @@
 """``modelreg bridge``: export the Backstage bridge's documents and show its sync status, on the database directly.
 
 ``export`` first runs a full resync (the same code the server runs at start), so its output is current even when
-no server is running, then writes every document under the path its location URI names.
+no server is running, then writes every document under the path its location URI names, with the directory
+output's writer (`bridge.outputs.write_documents`: atomic, never outside the directory).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from modelreg.bridge import store
 from modelreg.bridge.cards import CatalogCards
 from modelreg.bridge.kserve import KServeStatus
 from modelreg.bridge.normalize import Defaults
+from modelreg.bridge.outputs import write_documents
 from modelreg.bridge.sync import BridgeSync
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
 from modelreg.cli.output import AsJson, print_json, stdout_console
@@ -48,7 +50,7 @@ def export(
         resolver = kserve.resolver if kserve is not None and kserve.loaded else None
         BridgeSync(db, defaults, resolver=resolver, cards=cards).full_sync()
         with db.read() as conn:
-            count = store.write_documents(conn, fmt, directory)
+            count = write_documents(store.all_documents(conn, fmt), directory)
     out.print(f"wrote {count} {format} document(s) to {escape(str(directory))}", highlight=False)
 
 

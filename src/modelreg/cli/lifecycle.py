@@ -11,7 +11,7 @@ from rich.console import Console
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for
 from modelreg.services.lifecycle import LifecycleService, Policy, PolicyError, stage_of
 from modelreg.services.registry import RegistryService
-from modelreg.services.stages import STAGES
+from modelreg.stages import STAGES
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)

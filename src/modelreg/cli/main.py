@@ -8,10 +8,15 @@ Alembic for the database-side ones, which counts against every upload's speed.
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-import click
 import typer
 from typer.core import TyperGroup
+
+if TYPE_CHECKING:
+    # Typer carries its own copy of Click (it no longer depends on click), and TyperGroup's methods are typed with
+    # it; the package is private, so only the type checker imports it.
+    from typer._click import Command, Context
 
 from modelreg import __version__
 
@@ -36,16 +41,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
 class LazyCommands(TyperGroup):
     """A group whose subcommands are built from ``COMMANDS`` on first use."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
+    def list_commands(self, ctx: Context) -> list[str]:
         return list(COMMANDS)
 
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+    def get_command(self, ctx: Context, name: str) -> Command | None:
         if name not in COMMANDS:
             return None
         module, attribute = COMMANDS[name]
         target = getattr(import_module(module), attribute)
         if isinstance(target, typer.Typer):
-            command: click.Command = typer.main.get_group(target)
+            command: Command = typer.main.get_group(target)
         else:
             single = typer.Typer(add_completion=False)
             single.command(name)(target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -27,6 +28,12 @@ from modelreg.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)
 SETTINGS_ENV = "MODELREG_SERVE_SETTINGS"  # the resolved settings, handed to worker processes
+# How ``serve`` runs uvicorn, whatever the worker count (bench/noop_app.py serves the benchmark's ceiling with the
+# same). uvicorn's "auto" loop and HTTP parser are uvloop and httptools, both in ``uvicorn[standard]``. No access
+# log: a log line per request costs more CPU than a get-by-id. proxy_headers off: uvicorn would replace the
+# socket's peer address with X-Forwarded-For (from 127.0.0.1) before modelreg decides whether the peer is a trusted
+# proxy (api/auth.py reads the header itself).
+UVICORN_OPTIONS: dict[str, Any] = {"loop": "auto", "http": "auto", "access_log": False, "proxy_headers": False}
 
 
 def serve(
@@ -86,12 +93,8 @@ def serve(
     except ValueError as exc:
         console.print(f"modelreg: {exc}")
         raise typer.Exit(2) from None
-    # proxy_headers off: uvicorn would replace the socket's peer address with X-Forwarded-For (from 127.0.0.1)
-    # before modelreg decides whether the peer is a trusted proxy (api/auth.py reads the header itself)
     if settings.workers == 1:
-        uvicorn.run(
-            app, host=settings.host, port=settings.port, log_level=log_level, access_log=False, proxy_headers=False
-        )
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, **UVICORN_OPTIONS)
         return
     db.dispose()
     os.environ[SETTINGS_ENV] = settings.model_copy(update={"database_url": url}).model_dump_json()
@@ -102,8 +105,7 @@ def serve(
         port=settings.port,
         workers=settings.workers,
         log_level=log_level,
-        access_log=False,
-        proxy_headers=False,
+        **UVICORN_OPTIONS,
     )
 
 

@@ -145,7 +145,7 @@ def list_(
         if as_json and model is None:
             print_json([rm.raw for rm in registry.list_registered_models()])
             return
-        if as_json:
+        if as_json and model is not None:
             found = registry.list_model_versions(model)
             print_json([{**mv.raw, "stage": mv.stage, "uri": _artifact_uri(registry, model, mv.name)} for mv in found])
             return

@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import Connection
 
 from modelreg.db import repository
+from modelreg.db.audit_channel import AuditEntry
 from modelreg.db.tables import audit_head, audit_log
 
 GENESIS = "0" * 64  # the prev_hash of record 1
@@ -43,11 +44,16 @@ _LOCK_HEAD = f"SELECT id FROM {audit_head.name} WHERE id = 1 FOR UPDATE"
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps([record[name] for name in HASHED_FIELDS])).hexdigest()
+    return _hash(tuple(record[name] for name in HASHED_FIELDS))
 
 
-def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
-    """Number, chain and insert ``entries`` (dicts of every hashed field but seq and prev_hash)."""
+def _hash(values: tuple[Any, ...]) -> str:
+    """SHA-256 of the hashed fields in ``HASHED_FIELDS`` order (a tuple encodes as the same JSON array a list does)."""
+    return hashlib.sha256(orjson.dumps(values)).hexdigest()
+
+
+def append(conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
+    """Number, chain and insert the staged ``entries``; returns them numbered (``seq`` set)."""
     cursor = conn.connection.cursor()
     try:
         if conn.dialect.name != "sqlite":
@@ -59,12 +65,15 @@ def append(conn: Connection, entries: list[dict[str, Any]]) -> None:
         last = cursor.fetchone()
         seq, prev = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
         rows = []
-        for entry in entries:
+        numbered = []
+        for e in entries:
             seq += 1
-            entry["seq"] = seq  # the bridge's commit listener waits until this sequence number is visible
-            row = {**entry, "seq": seq, "prev_hash": prev}
-            row["hash"] = prev = record_hash(row)
-            rows.append(tuple(row[name] for name in _COLUMNS))
+            fields = (e.time_ms, e.actor, e.via, e.action, e.entity_kind, e.entity_id, e.entity_name, e.changes)
+            hashed = (seq, *fields, e.request_id, e.client, prev)  # HASHED_FIELDS, in order
+            prev = _hash(hashed)
+            rows.append((*hashed, prev))
+            numbered.append(AuditEntry(*fields, e.request_id, e.client, seq))
         repository.insert_raw(conn, audit_log, _COLUMNS, rows, cursor)
     finally:
         cursor.close()
+    return numbered

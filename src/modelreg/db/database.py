@@ -10,11 +10,12 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
@@ -22,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from modelreg.db import audit_chain, deadlines
+from modelreg.db.audit_channel import AuditEntry, CommitListener, CommitListeners, close_staging, open_staging
 from modelreg.errors import Unavailable
 from modelreg.settings import DatabaseSettings
 
@@ -32,6 +34,11 @@ log = logging.getLogger("modelreg")
 _RETRYABLE_CODES = {1213, "40001", "40P01"}
 # How the drivers say that their connect timeout expired (psycopg, PyMySQL).
 _TIMED_OUT = ("timeout expired", "timed out")
+# Tries of one write transaction that keeps hitting deadlocks or serialization failures.
+_WRITE_ATTEMPTS = 5
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class DatabaseUnavailable(Unavailable):
@@ -87,7 +94,16 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql(conn.info.get("begin", "BEGIN"))
+        # On the driver's connection: through exec_driver_sql the BEGIN of every transaction paid SQLAlchemy's
+        # execution machinery (db/prepared.py). Errors (a lock not had within busy_timeout) are wrapped the same.
+        sql = conn.info.get("begin", "BEGIN")
+        cursor = conn.connection.cursor()
+        try:
+            cursor.execute(sql)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
+        finally:
+            cursor.close()
 
 
 class Database:
@@ -105,6 +121,7 @@ class Database:
         self.inline = self.backend == "sqlite"
         self._writer_lock = _writer_lock_path(self.engine) if self.backend == "sqlite" else None
         self._local = threading.local()
+        self._committed = CommitListeners()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -115,16 +132,28 @@ class Database:
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
-        """A write transaction. Audit records staged on the connection (``services/audit.py::stage``) are
-        appended to the chain just before commit, so a change never commits without its record."""
+        """A write transaction. Audit entries staged on the connection (``audit_channel.stage``) are numbered and
+        appended to the chain just before commit, so a change never commits without its record; once committed,
+        the ``on_commit`` listeners get them. A rollback discards them."""
+        committed: list[AuditEntry] | None = None
         with self._connection() as conn, _exclusive(self._writer_lock):
             conn.info["begin"] = "BEGIN IMMEDIATE"
-            staged: list[dict[str, Any]] = []
-            conn.info["audit"] = staged
-            with conn.begin():
-                yield conn
-                if staged:
-                    audit_chain.append(conn, staged)
+            staged = open_staging(conn)
+            try:
+                with conn.begin():
+                    yield conn
+                    if staged:
+                        committed = audit_chain.append(conn, staged)
+            finally:
+                close_staging(conn)
+        if committed:
+            self._committed.notify(committed)
+
+    def on_commit(self, listener: CommitListener) -> Callable[[], None]:
+        """Call ``listener`` with the numbered audit entries of each write transaction of this database once it
+        has committed (in the writer's thread, after its locks are released: it must be quick). Returns the
+        function that unsubscribes it."""
+        return self._committed.add(listener)
 
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
@@ -181,14 +210,14 @@ class Database:
         finally:
             engine.dispose()
 
-    def run_write(self, fn: Any, *args: Any, attempts: int = 5, **kwargs: Any) -> Any:
+    def run_write(self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(conn, ...)`` in a write transaction, retrying on deadlocks and serialization failures."""
-        for attempt in range(attempts):
+        for attempt in range(_WRITE_ATTEMPTS):
             try:
                 with self.write() as conn:
                     return fn(conn, *args, **kwargs)
             except DBAPIError as exc:
-                if attempt + 1 < attempts and _is_retryable(exc):
+                if attempt + 1 < _WRITE_ATTEMPTS and _is_retryable(exc):
                     time.sleep(0.005 * (2**attempt))
                     continue
                 raise
@@ -229,5 +258,5 @@ def _exclusive(path: str | None) -> Iterator[None]:
 
 def _is_retryable(exc: DBAPIError) -> bool:
     orig = exc.orig
-    code = getattr(orig, "sqlstate", None) or (orig.args[0] if getattr(orig, "args", None) else None)
+    code = getattr(orig, "sqlstate", None) or (orig.args[0] if orig is not None and orig.args else None)
     return code in _RETRYABLE_CODES

@@ -21,11 +21,14 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
 
 from modelreg.settings import DatabaseSettings
+
+if TYPE_CHECKING:
+    import psycopg  # imported when a PostgreSQL engine is made: the other backends never load it
 
 GRACE_SECONDS = 1.0
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
@@ -47,7 +50,7 @@ def install(engine: Engine, limits: DatabaseSettings) -> None:
     def _connect(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> Any:
         for key, value in driver_args(limits, statement).items():
             cparams.setdefault(key, value)  # what the database URL says wins
-        connection = factory(*cargs, **cparams)
+        connection: Any = factory(*cargs, **cparams)  # a DeadlineConnection of either driver
         connection.deadline = limits.connect_timeout_seconds  # the dialect's first queries and ours: logging in
         return connection
 
@@ -91,11 +94,11 @@ def _postgres_session(connection: Any, limits: DatabaseSettings) -> None:
 
 
 @functools.cache
-def _postgres_connection_class() -> type:
+def _postgres_connection_class() -> type[psycopg.Connection[Any]]:
     import psycopg
     from psycopg.errors import _WaitTimeout  # what Connection.wait(timeout=...) raises (psycopg >= 3.3)
 
-    class DeadlineConnection(psycopg.Connection):  # type: ignore[type-arg]
+    class DeadlineConnection(psycopg.Connection[Any]):
         """psycopg's connection, passing ``deadline`` (seconds, None: no limit) to every wait for the server."""
 
         deadline: float | None = None
@@ -138,13 +141,13 @@ def _mysql_session(connection: Any, limits: DatabaseSettings) -> None:
 def _mysql_connection_class() -> Callable[..., Any]:
     import pymysql
 
-    class DeadlineConnection(pymysql.connections.Connection):  # type: ignore[misc]
+    class DeadlineConnection(pymysql.connections.Connection):
         """PyMySQL's connection; ``deadline`` is its read and write timeout. PyMySQL bounds the handshake and login
         by the read timeout, not the connect timeout: this connects with the connect timeout for both."""
 
         @property
         def deadline(self) -> float | None:
-            return self._read_timeout  # type: ignore[no-any-return]
+            return self._read_timeout
 
         @deadline.setter
         def deadline(self, seconds: float | None) -> None:

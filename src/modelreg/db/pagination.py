@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import orjson
 from sqlalchemy import ColumnElement, Table, and_, or_
@@ -39,7 +39,7 @@ class PageRequest:
         size = DEFAULT_PAGE_SIZE
         if page_size not in (None, ""):
             try:
-                size = int(page_size)  # type: ignore[arg-type]
+                size = int(page_size)
             except ValueError:
                 raise InvalidInput(f"invalid pageSize {page_size!r}: must be a positive integer") from None
             if size <= 0:
@@ -82,7 +82,7 @@ class PageRequest:
         return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def is_int64(value: Any) -> bool:
+def is_int64(value: Any) -> TypeGuard[int]:
     """A JSON integer every database can bind as BIGINT: not a bool (an ``int`` in Python), not beyond 64 bits."""
     return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
 

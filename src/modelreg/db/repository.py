@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, Table, bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 
+from modelreg.db import prepared as prepared_sql
 from modelreg.db.pagination import PageRequest
+
+# A row as the services read it: from the database (a RowMapping, whose keys SQLAlchemy types as names or columns)
+# or built in code as a dict. Readers index it by column name only.
+AnyRow = RowMapping | Mapping[str, Any]
 
 
 @cache
@@ -18,8 +23,10 @@ def _insert(table: Table) -> Any:
 
 
 def insert_row(conn: Connection, table: Table, values: dict[str, Any]) -> int:
-    result = conn.execute(_insert(table), values)
-    return int(result.inserted_primary_key[0])
+    key = conn.execute(_insert(table), values).inserted_primary_key
+    if key is None:  # only for statements that are not single-row inserts
+        raise RuntimeError(f"insert into {table.name} returned no primary key")
+    return int(key[0])
 
 
 @cache
@@ -61,12 +68,10 @@ def _by_id(table: Table) -> Select[Any]:
     return select(table).where(table.c.id == bindparam("id"))
 
 
-def get_row(conn: Connection, table: Table, id_: int) -> RowMapping | None:
-    return conn.execute(_by_id(table), {"id": id_}).mappings().first()
-
-
-def get_rows(conn: Connection, table: Table, ids: Iterable[int]) -> list[RowMapping]:
-    return list(conn.execute(select(table).where(table.c.id.in_(list(ids)))).mappings())
+def get_row(conn: Connection, table: Table, id_: int) -> dict[str, Any] | None:
+    """The row with this id, by column name (run on the driver's cursor: see ``db/prepared.py``)."""
+    prepared, rows = prepared_sql.fetch(conn, _by_id(table), {"id": id_})
+    return dict(zip(prepared.columns, rows[0], strict=True)) if rows else None
 
 
 def update_row(conn: Connection, table: Table, id_: int, values: dict[str, Any]) -> None:

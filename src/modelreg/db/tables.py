@@ -8,6 +8,8 @@ database (MariaDB gets a binary collation for them), see ``docs/decisions.md``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -44,7 +46,7 @@ def _name() -> String:
 _short = _name
 
 
-def _table(name: str, *items: Column | Index | UniqueConstraint) -> Table:
+def _table(name: str, *items: Column[Any] | Index | UniqueConstraint) -> Table:
     """A table whose strings compare byte-wise on MariaDB, as on SQLite and PostgreSQL: case-sensitive, and
     without PAD SPACE ("m" and "m " are different names)."""
     return Table(
@@ -56,7 +58,7 @@ def _id() -> Column[int]:
     return Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
 
 
-def _common() -> list[Column]:
+def _common() -> list[Column[Any]]:
     """Columns every registry entity has: name, externalId, description and the two timestamps."""
     return [
         Column("name", _name(), nullable=False),

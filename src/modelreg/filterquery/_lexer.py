@@ -18,7 +18,7 @@ from enum import Enum, auto
 from modelreg.filterquery.errors import FilterSyntaxError
 
 
-class Kind(Enum):
+class TokenType(Enum):
     IDENT = auto()
     QUOTED_IDENT = auto()
     STRING = auto()
@@ -34,7 +34,7 @@ class Kind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class Token:
-    kind: Kind
+    type: TokenType
     text: str  # the source text of the token
     value: str | int | float  # decoded value: unquoted string or name, number, or the text itself
     position: int
@@ -47,7 +47,7 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _NUMBER_START = re.compile(r"[-+]?\.?[0-9]")
 _OPERATORS = (">=", "<=", "!=", "<>", "=", ">", "<")  # two-character operators first
-_PUNCTUATION = {"(": Kind.LPAREN, ")": Kind.RPAREN, ".": Kind.DOT, ",": Kind.COMMA}
+_PUNCTUATION = {"(": TokenType.LPAREN, ")": TokenType.RPAREN, ".": TokenType.DOT, ",": TokenType.COMMA}
 # NUL cannot be stored or bound by PostgreSQL, lone surrogates cannot be encoded for any driver.
 _FORBIDDEN = re.compile(r"[\x00\ud800-\udfff]")
 _STRING_ESCAPES = frozenset("\"'\\")
@@ -79,20 +79,20 @@ def tokenize(text: str) -> list[Token]:
             i = n if newline < 0 else newline + 1
         elif c in "'\"":
             value, end = _scan_quoted(text, i, _unescape_string)
-            tokens.append(Token(Kind.STRING, text[i:end], value, i))
+            tokens.append(Token(TokenType.STRING, text[i:end], value, i))
             i = end
         elif c == "`":
             value, end = _scan_quoted(text, i, _unescape_name)
             if not value:
                 raise syntax_error(text, "expected a name between the backquotes", i)
-            tokens.append(Token(Kind.QUOTED_IDENT, text[i:end], value, i))
+            tokens.append(Token(TokenType.QUOTED_IDENT, text[i:end], value, i))
             i = end
         elif _NUMBER_START.match(text, i):
             token = _number(text, i)
             tokens.append(token)
             i += len(token.text)
         elif match := _IDENT.match(text, i):
-            tokens.append(Token(Kind.IDENT, match.group(), match.group(), i))
+            tokens.append(Token(TokenType.IDENT, match.group(), match.group(), i))
             i = match.end()
         elif c in _PUNCTUATION:
             tokens.append(Token(_PUNCTUATION[c], c, c, i))
@@ -101,9 +101,9 @@ def tokenize(text: str) -> list[Token]:
             operator = next((op for op in _OPERATORS if text.startswith(op, i)), None)
             if operator is None:
                 raise syntax_error(text, f"unexpected character {c!r}", i)
-            tokens.append(Token(Kind.OPERATOR, operator, operator, i))
+            tokens.append(Token(TokenType.OPERATOR, operator, operator, i))
             i += len(operator)
-    tokens.append(Token(Kind.EOF, "", "", n))
+    tokens.append(Token(TokenType.EOF, "", "", n))
     return tokens
 
 
@@ -143,10 +143,10 @@ def _number(text: str, start: int) -> Token:
         value = float(literal)
         if not math.isfinite(value):
             raise syntax_error(text, f"number {literal} is out of range", start)
-        return Token(Kind.FLOAT, literal, value, start)
+        return Token(TokenType.FLOAT, literal, value, start)
     digits = literal.lstrip("+-").lstrip("0")  # leading zeros do not count against int()'s digit limit
     sign = -1 if literal.startswith("-") else 1
     number = sign * int(digits or "0") if len(digits) <= _MAX_INT_DIGITS else None
     if number is None or not INT64_MIN <= number <= INT64_MAX:
         raise syntax_error(text, f"integer {literal[:30]} is out of the 64-bit range", start)
-    return Token(Kind.INT, literal, number, start)
+    return Token(TokenType.INT, literal, number, start)

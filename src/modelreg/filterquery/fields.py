@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeAlias
 from sqlalchemy import ColumnElement, Table, func, literal_column
 
 from modelreg.db import tables
-from modelreg.services.stages import INITIAL_STAGE
+from modelreg.stages import INITIAL_STAGE
 
 FieldType: TypeAlias = Literal["int", "float", "str", "bool"]
 

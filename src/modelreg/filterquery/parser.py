@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import cast
 
-from modelreg.filterquery._lexer import Kind, Token, syntax_error, tokenize
+from modelreg.filterquery._lexer import Token, TokenType, syntax_error, tokenize
 from modelreg.filterquery.errors import FilterSyntaxError
 from modelreg.filterquery.nodes import LIST_OPS, SELECTORS, And, Comparison, Expr, Op, Or, Property, Scalar, Selector
 
@@ -46,7 +46,7 @@ def parse(text: str) -> Expr | None:
             MAX_QUERY_LENGTH,
         )
     tokens = tokenize(text)
-    if tokens[0].kind is Kind.EOF:
+    if tokens[0].type is TokenType.EOF:
         return None
     return _Parser(text, tokens).query()
 
@@ -65,12 +65,17 @@ class _Parser:
 
     def advance(self) -> Token:
         token = self.tokens[self.index]
-        if token.kind is not Kind.EOF:
+        if token.type is not TokenType.EOF:
             self.index += 1
         return token
 
+    def at(self, token_type: TokenType) -> bool:
+        """Whether the current token is of this type: a call, so type checkers do not carry a narrowed
+        ``self.token.type`` past an ``advance()``."""
+        return self.token.type is token_type
+
     def at_keyword(self, keyword: str) -> bool:
-        return self.token.kind is Kind.IDENT and self.token.text.upper() == keyword
+        return self.at(TokenType.IDENT) and self.token.text.upper() == keyword
 
     def error(self, expected: str, hint: str = "") -> FilterSyntaxError:
         """``expected X after 'previous token'``, reported at the current token."""
@@ -81,9 +86,9 @@ class _Parser:
 
     def query(self) -> Expr:
         expr = self.disjunction(0)
-        if self.token.kind is Kind.RPAREN:
+        if self.at(TokenType.RPAREN):
             raise syntax_error(self.text, "unexpected ')' without a matching '('", self.token.position)
-        if self.token.kind is not Kind.EOF:
+        if not self.at(TokenType.EOF):
             raise self.error("AND, OR or the end of the query")
         return expr
 
@@ -102,7 +107,7 @@ class _Parser:
         return operands[0] if len(operands) == 1 else And(tuple(operands))
 
     def term(self, depth: int) -> Expr:
-        if self.token.kind is not Kind.LPAREN:
+        if not self.at(TokenType.LPAREN):
             return self.comparison()
         opening = self.advance()
         if depth >= MAX_NESTING_DEPTH:
@@ -110,7 +115,7 @@ class _Parser:
                 self.text, f"parentheses are nested more than {MAX_NESTING_DEPTH} levels deep", opening.position
             )
         expr = self.disjunction(depth + 1)
-        if self.token.kind is not Kind.RPAREN:
+        if not self.at(TokenType.RPAREN):
             detail = f"expected ')' (to close the '(' at position {opening.position})"
             raise syntax_error(self.text, detail, self.token.position)
         self.advance()
@@ -125,21 +130,21 @@ class _Parser:
 
     def prop(self) -> Property:
         token = self.token
-        if token.kind is Kind.QUOTED_IDENT:
+        if token.type is TokenType.QUOTED_IDENT:
             self.advance()
             selector = None
-            if self.token.kind is Kind.DOT:
+            if self.at(TokenType.DOT):
                 self.advance()
-                if not (self.token.kind is Kind.IDENT and self.token.text in SELECTORS):
+                if not (self.at(TokenType.IDENT) and self.token.text in SELECTORS):
                     raise self.error("string_value, int_value, double_value or bool_value")
                 selector = self.advance().text
             return Property(cast(str, token.value), cast(Selector | None, selector))
-        if token.kind is not Kind.IDENT:
+        if token.type is not TokenType.IDENT:
             raise self.error("a property name or '('")
         segments = [self.advance().text]
-        while self.token.kind is Kind.DOT:
+        while self.at(TokenType.DOT):
             self.advance()
-            if self.token.kind is not Kind.IDENT:
+            if not self.at(TokenType.IDENT):
                 raise self.error("a name")
             segments.append(self.advance().text)
         if len(segments) > 1 and segments[-1] in SELECTORS:
@@ -148,17 +153,17 @@ class _Parser:
 
     def operator(self) -> Op:
         token = self.token
-        if token.kind is Kind.OPERATOR:
+        if token.type is TokenType.OPERATOR:
             self.advance()
             return _SYMBOL_OPS[token.text]
-        if token.kind is Kind.IDENT:
+        if token.type is TokenType.IDENT:
             word = token.text.upper()
             if word in _WORD_OPS:
                 self.advance()
                 return _WORD_OPS[word]
             if word == "NOT":
                 self.advance()
-                negated = self.token.text.upper() if self.token.kind is Kind.IDENT else ""
+                negated = self.token.text.upper() if self.at(TokenType.IDENT) else ""
                 if negated not in _WORD_OPS:
                     raise self.error("LIKE, ILIKE or IN")
                 self.advance()
@@ -166,31 +171,31 @@ class _Parser:
         raise self.error(f"an operator ({_OPERATOR_LIST})")
 
     def value(self, op: Op) -> Scalar | tuple[Scalar, ...]:
-        if self.token.kind is not Kind.LPAREN:
+        if not self.at(TokenType.LPAREN):
             scalar = self.scalar("a value")
             return (scalar,) if op in LIST_OPS else scalar
         if op not in LIST_OPS:
             raise self.error("a single value (a parenthesised list is only allowed after IN or NOT IN)")
         self.advance()
         items: list[Scalar] = []
-        if self.token.kind is Kind.RPAREN:
+        if self.at(TokenType.RPAREN):
             self.advance()
             return ()
         while True:
             items.append(self.scalar("a value in the list"))
-            if self.token.kind is Kind.RPAREN:
+            if self.at(TokenType.RPAREN):
                 self.advance()
                 return tuple(items)
-            if self.token.kind is not Kind.COMMA:
+            if not self.at(TokenType.COMMA):
                 raise self.error("',' or ')' in the list of values")
             self.advance()
 
     def scalar(self, expected: str) -> Scalar:
         token = self.token
-        if token.kind in (Kind.STRING, Kind.INT, Kind.FLOAT):
+        if token.type in (TokenType.STRING, TokenType.INT, TokenType.FLOAT):
             self.advance()
             return token.value
-        if token.kind is Kind.IDENT:
+        if token.type is TokenType.IDENT:
             if token.text.upper() in _BOOLEANS:
                 self.advance()
                 return _BOOLEANS[token.text.upper()]

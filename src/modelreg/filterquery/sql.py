@@ -166,7 +166,9 @@ def _condition(column: Any, field_type: FieldType, comparison: Comparison, subje
     return _COMPARE[op](column, _bind(coerce(value)))
 
 
-def _in_list(column: Any, field_type: FieldType, op: Op, values: Sequence[Scalar]) -> ColumnElement[bool]:
+def _in_list(
+    column: ColumnElement[Any], field_type: FieldType, op: Op, values: Sequence[Scalar]
+) -> ColumnElement[bool]:
     if field_type == "int":
         # A fractional number never equals an integer; binding it as one would round it on some databases.
         values = [v for v in values if not isinstance(v, float)]
@@ -175,7 +177,7 @@ def _in_list(column: Any, field_type: FieldType, op: Op, values: Sequence[Scalar
     return column.in_(values) if op is Op.IN else column.not_in(values)
 
 
-def _like(column: Any, op: Op, pattern: Any) -> ColumnElement[bool]:
+def _like(column: ColumnElement[Any], op: Op, pattern: Any) -> ColumnElement[bool]:
     if op in (Op.ILIKE, Op.NOT_ILIKE):
         column, pattern = func.lower(column), func.lower(pattern)
     if op in (Op.LIKE, Op.ILIKE):

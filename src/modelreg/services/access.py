@@ -21,13 +21,13 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Identity, Permission, Role
+from modelreg.auth.tokens import TOKEN_PREFIX
 from modelreg.db import repository
 from modelreg.db.database import Database
 from modelreg.db.tables import api_tokens, role_bindings
 from modelreg.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from modelreg.services import audit, clock
 
-TOKEN_PREFIX = "mrt_"
 SUBJECT_KINDS = ("user", "group")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -120,6 +120,8 @@ _b = role_bindings.c
 
 
 class AccessService:
+    """Tokens and role bindings over the database; the ``auth.tokens.TokenStore`` the authenticator reads."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
 
@@ -166,7 +168,7 @@ class AccessService:
         context.require(Permission.MANAGE, "revoke API tokens")
 
         def run(conn: Connection) -> TokenInfo:
-            row = repository.get_row(conn, api_tokens, token_id)
+            row: repository.AnyRow | None = repository.get_row(conn, api_tokens, token_id)
             if row is None:
                 raise NotFound(f"no API token found for id {token_id}")
             if row["revoke_time"] is None:
@@ -202,7 +204,7 @@ class AccessService:
         check_subject(subject, f"{subject_kind} name")
         if role not in {r.value for r in Role}:
             raise InvalidInput(f"invalid role {role!r}: must be one of admin, developer, viewer")
-        row = {
+        row: dict[str, Any] = {
             "subject_kind": subject_kind,
             "subject": subject,
             "role": role,

@@ -6,6 +6,8 @@ archive endpoints take this path.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Connection, select, update
 
 from modelreg.db.tables import model_versions
@@ -13,13 +15,13 @@ from modelreg.services import audit, clock
 from modelreg.services import entities as e
 
 
-def cascade(conn: Connection, registered_model_id: int, action: str) -> None:
+def cascade_to_versions(conn: Connection, registered_model_id: int, action: str) -> None:
     """Archive the live versions of a model with it, or restore the versions archived with it."""
     mv = model_versions.c
     if action == "archive":
         where = [mv.registered_model_id == registered_model_id, mv.state == "LIVE"]
-        values = {"state": "ARCHIVED", "archived_with_model": True}
-        before = {"state": "LIVE", "archived_with_model": None}
+        values: dict[str, Any] = {"state": "ARCHIVED", "archived_with_model": True}
+        before: dict[str, Any] = {"state": "LIVE", "archived_with_model": None}
     else:
         where = [mv.registered_model_id == registered_model_id, mv.archived_with_model.is_(True)]
         values = {"state": "LIVE", "archived_with_model": None}

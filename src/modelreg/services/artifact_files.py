@@ -228,7 +228,7 @@ class ArtifactFiles:
         store = self.connections.open_config(config)
         if config.type == "uri":
             name = posixpath.basename(uri.split("?", 1)[0].rstrip("/")) or "artifact"
-            files = (FileEntry(name, None, None),)
+            files: tuple[FileEntry, ...] = (FileEntry(name, None, None),)
             return StoredArtifact(artifact_id, uri, connection, store, "", "", files, False)
         with store_faults(f"cannot list artifact {artifact_id} ({_shown(uri)})"):
             listed = sorted(store.iter_keys(key)) if key else sorted(store.iter_keys(""))

@@ -20,9 +20,10 @@ from sqlalchemy import ColumnElement, Connection, select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.db import audit_chain
+from modelreg.db import audit_chain, audit_channel
 from modelreg.db.database import Database
 from modelreg.db.pagination import is_int64
+from modelreg.db.repository import AnyRow
 from modelreg.db.tables import NAME_LENGTH, audit_log
 from modelreg.errors import InvalidInput
 from modelreg.services import clock
@@ -41,27 +42,30 @@ def stage(
     before: Mapping[str, Any] | None,
     after: Mapping[str, Any] | None,
 ) -> None:
-    """Stage one record on the write transaction of ``conn`` (see ``Database.write``)."""
+    """Stage one record, attributed to the current caller, on the write transaction of ``conn`` (see
+    ``Database.write``). Without a caller it raises ``context.NoCaller``, so the write rolls back: no change
+    commits without saying who made it."""
     ctx = context.current()
     identity = ctx.principal.identity
     changes = orjson.dumps({"before": before, "after": after}, option=orjson.OPT_SORT_KEYS, default=str).decode()
-    conn.info["audit"].append(
-        {
-            "time_ms": clock.now_ms(),
-            "actor": identity.user[:255],
-            "via": identity.method,
-            "action": action,
-            "entity_kind": entity_kind,
-            "entity_id": entity_id,
-            "entity_name": entity_name,
-            "changes": changes,
-            "request_id": (ctx.request_id or None) and ctx.request_id[:64],
-            "client": (ctx.client or None) and ctx.client[:64],
-        }
+    audit_channel.stage(
+        conn,
+        audit_channel.AuditEntry(
+            time_ms=clock.now_ms(),
+            actor=identity.user[:255],
+            via=identity.method,
+            action=action,
+            entity_kind=entity_kind,
+            entity_id=entity_id,
+            entity_name=entity_name,
+            changes=changes,
+            request_id=(ctx.request_id or None) and ctx.request_id[:64],
+            client=(ctx.client or None) and ctx.client[:64],
+        ),
     )
 
 
-def snapshot(values: Mapping[str, Any], props: Mapping[str, PropValue] | None) -> dict[str, Any]:
+def snapshot(values: AnyRow, props: Mapping[str, PropValue] | None) -> dict[str, Any]:
     """The non-empty fields of a row plus its custom properties, as an audit record shows them.
 
     Keys become plain ``str``: a ``RowMapping``'s keys are SQLAlchemy ``quoted_name``s, which orjson refuses."""
@@ -72,7 +76,7 @@ def snapshot(values: Mapping[str, Any], props: Mapping[str, PropValue] | None) -
 
 
 def diff(
-    before: Mapping[str, Any],
+    before: AnyRow,
     after: Mapping[str, Any],
     props_before: Mapping[str, PropValue] | None = None,
     props_after: Mapping[str, PropValue] | None = None,

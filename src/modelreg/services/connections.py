@@ -31,7 +31,8 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import BlobError, BlobStore, StoreConfig, open_store
+from modelreg.blobs.base import BlobError, BlobStore, StoreConfig
+from modelreg.blobs.factory import open_store
 from modelreg.blobs.uris import InvalidUri, check_http_url, same_endpoint
 from modelreg.db import repository
 from modelreg.db.database import Database
@@ -64,7 +65,7 @@ _FIELDS = {  # the fields each type takes (besides name, type, description)
     "uri": {"base_url"},
     "local": {"directory"},
 }
-_WIRE = {  # storage column → wire name, for messages
+_WIRE = {  # database column → wire name, for messages
     "endpoint": "endpoint",
     "region": "region",
     "bucket": "bucket",
@@ -451,9 +452,9 @@ class ConnectionService:
                 return found
         if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 19):
             number = int(ref)
-            found = repository.get_row(conn, data_connections, number) if 0 < number <= _MAX_ID else None
-            if found is not None:
-                return found
+            by_id = repository.get_row(conn, data_connections, number) if 0 < number <= _MAX_ID else None
+            if by_id is not None:
+                return by_id
         raise NotFound(f"no data connection found for {str(ref)[:64]!r}")
 
 

@@ -17,11 +17,12 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.db import repository, tables
 from modelreg.db.pagination import PageRequest
+from modelreg.db.repository import AnyRow
 from modelreg.db.tables import NAME_LENGTH
 from modelreg.errors import Conflict, Forbidden, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock, properties
 from modelreg.services.properties import PropValue
-from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
+from modelreg.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY
 
 _UUID_SCOPE_LENGTH = 36  # standalone artifacts: the reference scopes their names with a random UUID
 _INITIAL = PropValue("string", INITIAL_STAGE)
@@ -57,8 +58,8 @@ class Kind:
 
 
 class Record(NamedTuple):
-    kind: str  # table name
-    row: Mapping[str, Any]
+    table: str  # the entity's table name (``Kind.name``), which ``wire.to_wire`` is keyed by
+    row: AnyRow
     props: dict[str, PropValue]
 
 
@@ -163,7 +164,7 @@ def _full_row(kind: Kind, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_update(
-    conn: Connection, kind: Kind, current: RowMapping, values: dict[str, Any], props: Mapping[str, PropValue] | None
+    conn: Connection, kind: Kind, current: AnyRow, values: dict[str, Any], props: Mapping[str, PropValue] | None
 ) -> str:
     """Merge-update: absent fields keep their value; ``props`` (if given) replaces the whole custom property map.
 
@@ -228,7 +229,7 @@ def _no_lifecycle(kind: Kind, new: Mapping[str, PropValue], stored: Mapping[str,
         raise Forbidden(_LIFECYCLE_RESERVED.format(kind=kind.label))
 
 
-def _record(kind: Kind, row: Mapping[str, Any], props: dict[str, PropValue]) -> Record:
+def _record(kind: Kind, row: AnyRow, props: dict[str, PropValue]) -> Record:
     """A record as clients see it: a version's stage, once set (by governance, or written by the client), shows
     as its custom property ``Lifecycle``; a version whose stage was never set is in the first stage and shows none."""
     if kind is MODEL_VERSION and row["stage"] is not None:

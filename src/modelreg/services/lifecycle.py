@@ -26,7 +26,7 @@ from modelreg.services import audit, clock, properties
 from modelreg.services import entities as e
 from modelreg.services.entities import Record
 from modelreg.services.properties import PropValue
-from modelreg.services.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY, STAGES
+from modelreg.stages import INITIAL_STAGE, LIFECYCLE_PROPERTY, STAGES
 
 if TYPE_CHECKING:
     from modelreg.services.registry import RegistryService

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, select
 
-from modelreg.db import repository
+from modelreg.db import prepared, repository
 from modelreg.db.tables import properties
 
 _COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
@@ -41,8 +41,9 @@ def load(conn: Connection, owner_kind: str, ids: Iterable[int]) -> dict[int, dic
     out: dict[int, dict[str, PropValue]] = {i: {} for i in ids}
     if not ids:
         return out
-    if len(ids) == 1:
-        rows = conn.execute(_FOR_ONE, {"kind": owner_kind, "id": ids[0]})
+    rows: Iterable[Sequence[Any]]
+    if len(ids) == 1:  # every get-by-id and every write: on the driver's cursor (db/prepared.py)
+        rows = prepared.fetch(conn, _FOR_ONE, {"kind": owner_kind, "id": ids[0]})[1]
     else:
         rows = conn.execute(_FOR_MANY, {"kind": owner_kind, "ids": ids})
     for owner_id, name, value_type, s, i, d, b in rows:

@@ -19,9 +19,9 @@ from modelreg.db.database import Database
 from modelreg.db.pagination import PageRequest
 from modelreg.db.tables import artifact_attributions, artifacts, metric_history
 from modelreg.errors import Conflict, InvalidInput, NotFound
-from modelreg.services import archive_cascade as archive
 from modelreg.services import entities as e
 from modelreg.services import properties
+from modelreg.services.archive_cascade import cascade_to_versions
 from modelreg.services.entities import Kind, Record
 from modelreg.services.properties import PropValue
 from modelreg.settings import LimitSettings
@@ -65,12 +65,12 @@ class RegistryService:
             current = e.load(conn, kind, id_)
             action = e.apply_update(conn, kind, current.row, values, props)
             if kind is e.REGISTERED_MODEL and action in ("archive", "restore"):
-                archive.cascade(conn, id_, action)
+                cascade_to_versions(conn, id_, action)
             return e.load(conn, kind, id_)
 
         return self.write_entity(kind, values, run)
 
-    def list(
+    def list_entities(
         self,
         kind: Kind,
         page: PageRequest,
@@ -79,6 +79,8 @@ class RegistryService:
         external_id: str | None = None,
         **equals: Any,
     ) -> tuple[list[Record], str]:
+        """One page of ``kind``: the filterQuery, name or externalId, and ``column=value`` for each given ``equals``.
+        (Not ``list``: inside the class that name would hide the builtin from every annotation below it.)"""
         where = [kind.table.c[col] == value for col, value in equals.items() if value is not None]
         where += e.name_or_external_id(kind.table, name, external_id)
         with self.db.read() as conn:

@@ -24,18 +24,28 @@ import secrets
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from sqlalchemy import Connection, select, update
 from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import BlobError, BlobStore, InvalidKey, Partial, StoredFile, check_key, join_key
+from modelreg.blobs.base import (
+    BlobError,
+    BlobStore,
+    InvalidKey,
+    Partial,
+    Readable,
+    StoredFile,
+    check_key,
+    join_key,
+)
 from modelreg.blobs.local import TMP_MARK, LocalStore
 from modelreg.db.database import Database
+from modelreg.db.repository import AnyRow
 from modelreg.db.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
 from modelreg.services import clock
@@ -145,7 +155,7 @@ def check_path(path: str) -> str:
     return path
 
 
-def _upload(row: Mapping[str, Any], files: list[StoredFile]) -> Upload:
+def _upload(row: AnyRow, files: list[StoredFile]) -> Upload:
     values = {k: row[k] for k in Upload.__dataclass_fields__ if k != "files"}
     values["single"] = bool(values["single"])
     return Upload(**values, files=tuple(files))
@@ -256,7 +266,7 @@ class UploadService:
         with self.db.read() as conn:
             return load(conn, upload_id)
 
-    def put(self, upload_id: str, path: str, stream: IO[bytes], size: int | None = None) -> StoredFile:
+    def put(self, upload_id: str, path: str, stream: Readable, size: int | None = None) -> StoredFile:
         """Stream one file into the session's prefix and record its digest.
 
         A path is written once per session: replacing a recorded file could change bytes a racing commit has
@@ -368,7 +378,8 @@ class UploadService:
         return removed
 
     def start_sweep(self) -> threading.Thread:
-        """``sweep_orphans`` once, in the background: a slow or unreachable store must not delay serving."""
+        """``sweep_orphans`` once, in the background (acting as ``system:upload-sweep``): a slow or unreachable
+        store must not delay serving."""
 
         def run() -> None:
             try:
@@ -376,7 +387,7 @@ class UploadService:
             except Exception:
                 log.warning("the sweep of crashed uploads failed", exc_info=True)
 
-        thread = threading.Thread(target=run, name="modelreg-upload-sweep", daemon=True)
+        thread = threading.Thread(target=context.worker("upload-sweep", run), name="modelreg-upload-sweep", daemon=True)
         thread.start()
         return thread
 
@@ -453,7 +464,7 @@ class UploadService:
         session = load(conn, upload_id)
         rm_id, mv_id = self._check_target(conn, session.registered_model_name, session.version_name)
         if rm_id is None:
-            values = {"name": session.registered_model_name, "owner": session.author}
+            values: dict[str, Any] = {"name": session.registered_model_name, "owner": session.author}
             rm = e.create(conn, e.REGISTERED_MODEL, values, {})
             rm_id = rm.row["id"]
         else:

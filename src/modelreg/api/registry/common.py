@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from modelreg import wire
+from modelreg.api.registry.route import RegistryRoute
 from modelreg.api.registry.schemas import OrderByField, SortOrder
 from modelreg.db.pagination import PageRequest
 from modelreg.services.entities import Record, parse_id
@@ -42,7 +43,11 @@ ExternalIdQuery = Annotated[str | None, Query(description="External ID of entity
 
 class RegistryRouter(APIRouter):
     """An APIRouter whose sync handlers run on the event loop when the database is embedded (see
-    ``Database.inline``) and in the thread pool otherwise. Handlers take the service as ``svc``."""
+    ``Database.inline``) and in the thread pool otherwise, served by ``RegistryRoute`` (api/registry/route.py).
+    Handlers take the service as ``svc``."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(route_class=RegistryRoute, **kwargs)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         super().add_api_route(path, _database_call(endpoint), **kwargs)
@@ -80,11 +85,11 @@ def json_response(data: Any, status_code: int = 200) -> Response:
 
 
 def one(record: Record, status_code: int = 200) -> Response:
-    return json_response(wire.to_wire(record.kind, record.row, record.props), status_code)
+    return json_response(wire.to_wire(record.table, record.row, record.props), status_code)
 
 
 def many(records: list[Record], token: str, page: PageRequest) -> Response:
-    items = [wire.to_wire(r.kind, r.row, r.props) for r in records]
+    items = [wire.to_wire(r.table, r.row, r.props) for r in records]
     return json_response(wire.page_to_wire(items, token, page.size))
 
 

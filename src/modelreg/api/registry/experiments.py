@@ -34,7 +34,7 @@ MetricNameQuery = Annotated[str | None, Query(description="Substring of the metr
 
 @router.get("/experiments", response_model=s.ExperimentList, tags=["Experiment"])
 def get_experiments(svc: RegistryDep, q: ListDep) -> Response:
-    return many(*svc.list(EXP, q.page, q.filter), q.page)
+    return many(*svc.list_entities(EXP, q.page, q.filter), q.page)
 
 
 @router.post("/experiments", status_code=201, response_model=s.Experiment, tags=["Experiment"])

@@ -28,7 +28,7 @@ RM, MV = e.REGISTERED_MODEL, e.MODEL_VERSION
 
 @router.get("/registered_models", response_model=s.RegisteredModelList, tags=["RegisteredModel"])
 def get_registered_models(svc: RegistryDep, q: ListDep) -> Response:
-    return many(*svc.list(RM, q.page, q.filter), q.page)
+    return many(*svc.list_entities(RM, q.page, q.filter), q.page)
 
 
 @router.post("/registered_models", status_code=201, response_model=s.RegisteredModel, tags=["RegisteredModel"])
@@ -61,7 +61,7 @@ def get_registered_model_versions(
 ) -> Response:
     rm_id = parse_id(registeredmodelId, RM.label)
     return many(
-        *svc.list(
+        *svc.list_entities(
             MV,
             q.page,
             q.filter,
@@ -87,7 +87,7 @@ def create_registered_model_version(svc: RegistryDep, registeredmodelId: PathId,
 
 @router.get("/model_versions", response_model=s.ModelVersionList, tags=["ModelVersion"])
 def get_model_versions(svc: RegistryDep, q: ListDep) -> Response:
-    return many(*svc.list(MV, q.page, q.filter), q.page)
+    return many(*svc.list_entities(MV, q.page, q.filter), q.page)
 
 
 @router.post("/model_versions", status_code=201, response_model=s.ModelVersion, tags=["ModelVersion"])

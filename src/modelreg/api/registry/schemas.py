@@ -211,7 +211,7 @@ class ModelArtifact(_Lenient, ModelArtifactCreate, _ArtifactOutput):
 
 
 class DocArtifactUpdate(_UriArtifactUpdate):
-    artifactType: Literal["doc-artifact"] = "doc-artifact"
+    artifactType: Literal["doc-artifact"]
 
 
 class DocArtifactCreate(DocArtifactUpdate):
@@ -223,7 +223,7 @@ class DocArtifact(_Lenient, DocArtifactCreate, _ArtifactOutput):
 
 
 class DataSetUpdate(_UriArtifactUpdate, _DataSetFields):
-    artifactType: Literal["dataset-artifact"] = "dataset-artifact"
+    artifactType: Literal["dataset-artifact"]
 
 
 class DataSetCreate(DataSetUpdate):
@@ -235,7 +235,7 @@ class DataSet(_Lenient, DataSetCreate, _ArtifactOutput):
 
 
 class MetricUpdate(_ArtifactUpdate, _MetricFields):
-    artifactType: Literal["metric"] = "metric"
+    artifactType: Literal["metric"]
 
 
 def _value_required(schema: dict[str, Any]) -> None:
@@ -254,7 +254,7 @@ class Metric(_Lenient, MetricCreate, _ArtifactOutput):
 
 
 class ParameterUpdate(_ArtifactUpdate, _ParameterFields):
-    artifactType: Literal["parameter"] = "parameter"
+    artifactType: Literal["parameter"]
 
 
 class ParameterCreate(ParameterUpdate):
@@ -273,31 +273,16 @@ class _LenientModelArtifactCreate(_Lenient, ModelArtifactCreate):
     artifactType: Literal["model-artifact"]
 
 
-def _lenient(model: type[BaseModel]) -> type[BaseModel]:
-    """``model`` ignoring unknown fields, its ``artifactType`` required (no default)."""
-    tag = model.model_fields["artifactType"].annotation
-    namespace = {"__module__": __name__, "__annotations__": {"artifactType": tag}}
-    return type(model.__name__, (_Lenient, model), namespace)
-
-
 Artifact = Annotated[
     ModelArtifact | DocArtifact | DataSet | Metric | Parameter,
     Field(discriminator="artifactType"),
 ]
 ArtifactCreate = Annotated[
-    _LenientModelArtifactCreate
-    | _lenient(DocArtifactCreate)
-    | _lenient(DataSetCreate)
-    | _lenient(MetricCreate)
-    | _lenient(ParameterCreate),
+    _LenientModelArtifactCreate | DocArtifactCreate | DataSetCreate | MetricCreate | ParameterCreate,
     Field(discriminator="artifactType"),
 ]
 ArtifactUpdate = Annotated[
-    _LenientModelArtifactUpdate
-    | _lenient(DocArtifactUpdate)
-    | _lenient(DataSetUpdate)
-    | _lenient(MetricUpdate)
-    | _lenient(ParameterUpdate),
+    _LenientModelArtifactUpdate | DocArtifactUpdate | DataSetUpdate | MetricUpdate | ParameterUpdate,
     Field(discriminator="artifactType"),
 ]
 

@@ -28,7 +28,7 @@ SE, IS, SM = e.SERVING_ENVIRONMENT, e.INFERENCE_SERVICE, e.SERVE_MODEL
 
 @router.get("/serving_environments", response_model=s.ServingEnvironmentList, tags=["ServingEnvironment"])
 def get_serving_environments(svc: RegistryDep, q: ListDep) -> Response:
-    return many(*svc.list(SE, q.page, q.filter), q.page)
+    return many(*svc.list_entities(SE, q.page, q.filter), q.page)
 
 
 @router.post("/serving_environments", status_code=201, response_model=s.ServingEnvironment, tags=["ServingEnvironment"])
@@ -73,7 +73,7 @@ def get_environment_inference_services(
 ) -> Response:
     se_id = parse_id(servingenvironmentId, SE.label)
     return many(
-        *svc.list(
+        *svc.list_entities(
             IS,
             q.page,
             q.filter,
@@ -101,7 +101,7 @@ def create_environment_inference_service(
 
 @router.get("/inference_services", response_model=s.InferenceServiceList, tags=["InferenceService"])
 def get_inference_services(svc: RegistryDep, q: ListDep) -> Response:
-    return many(*svc.list(IS, q.page, q.filter), q.page)
+    return many(*svc.list_entities(IS, q.page, q.filter), q.page)
 
 
 @router.post("/inference_services", status_code=201, response_model=s.InferenceService, tags=["InferenceService"])
@@ -151,7 +151,7 @@ def get_inference_service_serves(
 ) -> Response:
     is_id = parse_id(inferenceserviceId, IS.label)
     return many(
-        *svc.list(
+        *svc.list_entities(
             SM,
             q.page,
             q.filter,

@@ -3,7 +3,7 @@ abort. See ``services/uploads.py`` for why uploads are sessions."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path, Request
 from fastapi.concurrency import run_in_threadpool
@@ -34,8 +34,8 @@ class UploadCreate(BaseModel):
     author: str | None = Field(default=None, max_length=255)
 
 
-def _wire(record: Record) -> dict:
-    return wire.to_wire(record.kind, record.row, record.props)
+def _wire(record: Record) -> dict[str, Any]:
+    return wire.to_wire(record.table, record.row, record.props)
 
 
 @router.post("/uploads", status_code=201, tags=["Storage"])
