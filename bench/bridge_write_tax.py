@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import json
 import os
-import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -61,20 +60,8 @@ def start(label: str, tmp_root: Path, bridge: bool) -> rb.Server:
     cmd = [sys.executable, "-m", "modelreg", "serve", "--host", rb.HOST, "--port", str(port)]
     cmd += ["--database-url", f"sqlite:///{db_path}"]
     server = rb.Server(label, "modelreg", 1, port, data_dir, db_path)
-    server.info["command"] = shlex.join(cmd)
     server.info["bridge"] = bridge
-    server.log_file = (data_dir / "server.log").open("wb")
-    server.proc = subprocess.Popen(
-        cmd,
-        cwd=data_dir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=server.log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    rb.log(f"started {label} (pid {server.proc.pid}, port {port}, bridge {'on' if bridge else 'off'})")
-    return server
+    return server.launch(cmd, env, note=f", bridge {'on' if bridge else 'off'}")
 
 
 async def ready(server: rb.Server) -> rb.Server:

@@ -22,7 +22,6 @@ import asyncio
 import datetime as dt
 import json
 import os
-import shlex
 import statistics
 import subprocess
 import sys
@@ -50,19 +49,7 @@ def start(label: str, tmp_root: Path, python: str, pythonpath: str | None, auth:
     if auth:
         cmd += ["--auth", "token"]
     server = rb.Server(label, "modelreg", 1, port, data_dir, data_dir / "registry.db", headers=headers)
-    server.info["command"] = shlex.join(cmd)
-    server.log_file = (data_dir / "server.log").open("wb")
-    server.proc = subprocess.Popen(
-        cmd,
-        cwd=data_dir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=server.log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    rb.log(f"started {label} (pid {server.proc.pid}, port {port})")
-    return server
+    return server.launch(cmd, env)
 
 
 def developer_token(python: str, env: dict[str, str], db_url: str) -> dict[str, str]:

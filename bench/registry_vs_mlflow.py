@@ -234,6 +234,23 @@ class Server:
         per = {pid: round(rss_mb(pid), 1) for pid in self.pids}
         return {"total_mb": round(sum(per.values()), 1), "processes": len(per), "per_process_mb": list(per.values())}
 
+    def launch(self, cmd: list[str], env: dict[str, str], note: str = "") -> Server:
+        """Start ``cmd`` as this server: in its data directory, output to ``server.log``, in a session of its own
+        (so ``stop_server`` can signal the whole process group). Every benchmark starts its servers through this."""
+        self.info["command"] = shlex.join(cmd)
+        self.log_file = (self.data_dir / "server.log").open("wb")
+        self.proc = subprocess.Popen(
+            cmd,
+            cwd=self.data_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log(f"started {self.label} (pid {self.proc.pid}, port {self.port}{note})")
+        return self
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             return "\n".join((self.data_dir / "server.log").read_text(errors="replace").splitlines()[-lines:])
@@ -292,20 +309,7 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
             cmd += ["--uvicorn-opts", args.mlflow_uvicorn_opts]
         # No telemetry (this machine reaches no other host), no run-time downloads.
         env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
-    server = Server(label, kind, workers or 0, port, data_dir, db_path)
-    server.info["command"] = shlex.join(cmd)
-    server.log_file = (data_dir / "server.log").open("wb")
-    server.proc = subprocess.Popen(
-        cmd,
-        cwd=data_dir,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=server.log_file,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    log(f"started {label} (pid {server.proc.pid}, port {port})")
-    return server
+    return Server(label, kind, workers or 0, port, data_dir, db_path).launch(cmd, env)
 
 
 async def wait_ready(server: Server, timeout: float) -> None:
