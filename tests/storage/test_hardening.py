@@ -36,7 +36,7 @@ from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings, StorageSettings
 from processes import run_cli
 from storage.fake_http import Answer, FakeHttp, deny_s3, fake_http, fake_s3
-from storage.test_uploads import s3_connection
+from storage.test_uploads import begin_body, s3_connection
 
 STORAGE = "/api/storage/v1"
 AMBIENT_KEY = "AKIAAMBIENTSERVERKEY"  # what an instance role or the pod's environment would hand boto3
@@ -468,10 +468,7 @@ def _partials(where: str, session: dict[str, Any], s3: S3Server, bucket: str) ->
 def test_abort_and_expiry_remove_what_a_crashed_upload_left(
     gov: Governed, auth_server: ServerThread, s3_server: S3Server, bucket: str, where: str
 ) -> None:
-    begin: dict[str, Any] = {"registeredModelName": "m", "versionName": "v1"}
-    if where == "s3":
-        s3_connection(gov, s3_server, bucket)
-        begin["connection"] = "minio"
+    begin = begin_body(gov, s3_server, bucket, where)
     api = storage(gov)
     aborted = api.post("/uploads", json=begin).json()
     _crash_leftovers(where, aborted, s3_server, bucket)

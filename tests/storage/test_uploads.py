@@ -32,6 +32,16 @@ def storage(gov: Governed, caller: str | None = "developer") -> httpx.Client:
     return gov.client(caller, prefix=STORAGE)
 
 
+def begin_body(gov: Governed, s3: S3Server, bucket: str, where: str) -> dict[str, Any]:
+    """An upload-begin body for model ``m`` version ``v1`` on the default local store or (``where="s3"``) on a new
+    ``minio`` connection."""
+    begin: dict[str, Any] = {"registeredModelName": "m", "versionName": "v1"}
+    if where == "s3":
+        s3_connection(gov, s3, bucket)
+        begin["connection"] = "minio"
+    return begin
+
+
 def s3_connection(gov: Governed, s3: S3Server, bucket: str, name: str = "minio", **extra: Any) -> None:
     body = {
         "name": name,
@@ -181,12 +191,8 @@ def _interrupted_put(base: str, path: str, token: str, *, chunked: bool) -> None
 def test_interrupted_upload_stores_and_registers_nothing(
     gov: Governed, s3_server: S3Server, bucket: str, where: str, chunked: bool
 ) -> None:
-    begin: dict[str, Any] = {"registeredModelName": "m", "versionName": "v1"}
-    if where == "s3":
-        s3_connection(gov, s3_server, bucket)
-        begin["connection"] = "minio"
     api = storage(gov)
-    started = api.post("/uploads", json=begin).json()
+    started = api.post("/uploads", json=begin_body(gov, s3_server, bucket, where)).json()
     _interrupted_put(
         f"{gov.url}{STORAGE}", f"/uploads/{started['id']}/files/w.bin", gov.tokens["developer"], chunked=chunked
     )
