@@ -8,10 +8,12 @@ from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from conftest import empty
 from modelreg.db.audit_channel import AuditEntry, NotInWriteTransaction, stage
 from modelreg.db.database import Database
+from modelreg.db.prepared import driver_cursor
 from modelreg.db.tables import audit_log
 
 
@@ -118,3 +120,15 @@ def test_staging_outside_a_write_transaction_is_a_clear_error(db: Database) -> N
     with db.engine.connect() as raw, pytest.raises(NotInWriteTransaction):
         stage(raw, entry("elsewhere"))
     assert committed_rows(db) == [(1, "in")]
+
+
+def test_a_driver_error_past_sqlalchemy_is_sqlalchemys_so_503s_and_deadlock_retries_see_it(db: Database) -> None:
+    """Statements sent on the driver's cursor (hot reads, raw inserts, the audit chain, SQLite's BEGIN) go through
+    ``driver_cursor``: a driver error surfaces as ``DBAPIError``, as from ``Connection.execute``, and the cursor is
+    closed either way."""
+    with pytest.raises(DBAPIError) as raised, db.write() as conn, driver_cursor(conn, "bad", ()) as cursor:
+        opened = cursor
+        cursor.execute("SELECT no_such_column FROM audit_log")
+    assert not isinstance(raised.value.orig, DBAPIError) and raised.value.statement == "bad"
+    with pytest.raises(Exception):  # noqa: B017  closed: every driver refuses, each with its own error type
+        opened.execute("SELECT 1")

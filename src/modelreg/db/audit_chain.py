@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection
 
+from modelreg.db import prepared as prepared_sql
 from modelreg.db import repository
 from modelreg.db.audit_channel import AuditEntry
 from modelreg.db.tables import audit_head, audit_log
@@ -54,8 +55,7 @@ def _hash(values: tuple[Any, ...]) -> str:
 
 def append(conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
     """Number, chain and insert the staged ``entries``; returns them numbered (``seq`` set)."""
-    cursor = conn.connection.cursor()
-    try:
+    with prepared_sql.driver_cursor(conn, "append to the audit chain") as cursor:
         if conn.dialect.name != "sqlite":
             # Server databases: concurrent writers queue here, at the very end of their transactions. SQLite
             # writers already hold the database's write lock for the whole transaction.
@@ -74,6 +74,4 @@ def append(conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
             rows.append((*hashed, prev))
             numbered.append(AuditEntry(*fields, e.request_id, e.client, seq))
         repository.insert_raw(conn, audit_log, _COLUMNS, rows, cursor)
-    finally:
-        cursor.close()
     return numbered

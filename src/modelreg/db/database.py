@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from modelreg.db import audit_chain, deadlines
+from modelreg.db import prepared as prepared_sql
 from modelreg.db.audit_channel import AuditEntry, CommitListener, CommitListeners, close_staging, open_staging
 from modelreg.errors import Unavailable
 from modelreg.settings import DatabaseSettings
@@ -97,13 +97,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # On the driver's connection: through exec_driver_sql the BEGIN of every transaction paid SQLAlchemy's
         # execution machinery (db/prepared.py). Errors (a lock not had within busy_timeout) are wrapped the same.
         sql = conn.info.get("begin", "BEGIN")
-        cursor = conn.connection.cursor()
-        try:
+        with prepared_sql.driver_cursor(conn, sql, ()) as cursor:
             cursor.execute(sql)
-        except sqlite3.Error as exc:
-            raise DBAPIError.instance(sql, (), exc, sqlite3.Error) from exc
-        finally:
-            cursor.close()
 
 
 class Database:

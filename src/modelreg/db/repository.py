@@ -7,7 +7,6 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, RowMapping, Select, Table, bindparam, insert, select, update
-from sqlalchemy.exc import DBAPIError
 
 from modelreg.db import prepared as prepared_sql
 from modelreg.db.pagination import PageRequest
@@ -43,22 +42,21 @@ def insert_raw(
     For the rows every write adds (audit records, custom properties): SQLAlchemy's execution machinery costs several
     times what the database needs for such an insert (bench/governance_overhead.py). Driver errors are wrapped as
     SQLAlchemy's, so callers and the error mapping see the same exceptions as from ``conn.execute``. ``cursor``: one
-    of the caller's on this connection, else one is opened and closed here.
+    of the caller's ``prepared_sql.driver_cursor`` on this connection, else one is opened and closed here.
     """
     sql = _raw_insert_sql(table.name, columns, conn.dialect.paramstyle)
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    own = cursor is None
-    cursor = conn.connection.cursor() if own else cursor
-    try:
-        if len(rows) == 1:
-            cursor.execute(sql, rows[0])
-        else:
-            cursor.executemany(sql, rows)
-    except dbapi_error as exc:
-        raise DBAPIError.instance(sql, list(rows), exc, dbapi_error) from exc
-    finally:
-        if own:
-            cursor.close()
+    if cursor is None:
+        with prepared_sql.driver_cursor(conn, sql, list(rows)) as own:
+            _execute_rows(own, sql, rows)
+    else:
+        _execute_rows(cursor, sql, rows)
+
+
+def _execute_rows(cursor: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    if len(rows) == 1:
+        cursor.execute(sql, rows[0])
+    else:
+        cursor.executemany(sql, rows)
 
 
 @cache
