@@ -82,7 +82,7 @@ def test_requests_the_lean_path_refuses_get_fastapis_errors(
         assert solved == [f"/api/model_registry/v1alpha3{path}"]  # answered by FastAPI's handler, as before
 
 
-def test_rows_read_on_the_driver_cursor_equal_sqlalchemys(database: Database) -> None:
+def test_rows_read_on_the_DriverCursor_equal_sqlalchemys(database: Database) -> None:
     empty(database)
     with database.write() as conn:
         rm_id = repository.insert_row(

@@ -13,7 +13,7 @@ from sqlalchemy.exc import DBAPIError
 from conftest import empty
 from modelreg.db.audit_channel import AuditEntry, NotInWriteTransaction, stage
 from modelreg.db.database import Database
-from modelreg.db.prepared import driver_cursor
+from modelreg.db.prepared import DriverCursor
 from modelreg.db.tables import audit_log
 
 
@@ -124,9 +124,9 @@ def test_staging_outside_a_write_transaction_is_a_clear_error(db: Database) -> N
 
 def test_a_driver_error_past_sqlalchemy_is_sqlalchemys_so_503s_and_deadlock_retries_see_it(db: Database) -> None:
     """Statements sent on the driver's cursor (hot reads, raw inserts, the audit chain, SQLite's BEGIN) go through
-    ``driver_cursor``: a driver error surfaces as ``DBAPIError``, as from ``Connection.execute``, and the cursor is
+    ``DriverCursor``: a driver error surfaces as ``DBAPIError``, as from ``Connection.execute``, and the cursor is
     closed either way."""
-    with pytest.raises(DBAPIError) as raised, db.write() as conn, driver_cursor(conn, "bad", ()) as cursor:
+    with pytest.raises(DBAPIError) as raised, db.write() as conn, DriverCursor(conn, "bad", ()) as cursor:
         opened = cursor
         cursor.execute("SELECT no_such_column FROM audit_log")
     assert not isinstance(raised.value.orig, DBAPIError) and raised.value.statement == "bad"

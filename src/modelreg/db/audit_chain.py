@@ -55,7 +55,7 @@ def _hash(values: tuple[Any, ...]) -> str:
 
 def append(conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
     """Number, chain and insert the staged ``entries``; returns them numbered (``seq`` set)."""
-    with prepared_sql.driver_cursor(conn, "append to the audit chain") as cursor:
+    with prepared_sql.DriverCursor(conn, "append to the audit chain") as cursor:
         if conn.dialect.name != "sqlite":
             # Server databases: concurrent writers queue here, at the very end of their transactions. SQLite
             # writers already hold the database's write lock for the whole transaction.

@@ -97,7 +97,7 @@ def _configure_sqlite(engine: Engine) -> None:
         # On the driver's connection: through exec_driver_sql the BEGIN of every transaction paid SQLAlchemy's
         # execution machinery (db/prepared.py). Errors (a lock not had within busy_timeout) are wrapped the same.
         sql = conn.info.get("begin", "BEGIN")
-        with prepared_sql.driver_cursor(conn, sql, ()) as cursor:
+        with prepared_sql.DriverCursor(conn, sql, ()) as cursor:
             cursor.execute(sql)
 
 

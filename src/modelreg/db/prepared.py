@@ -5,15 +5,14 @@ Through ``Connection.execute`` a cached SELECT by primary key costs ~35 µs of S
 (the row, its custom properties), and every write reads its entity back. Here SQLAlchemy compiles the statement
 once per dialect (the same SQL text and quoting it would send) and applies the same bind and result processors its
 column types define (SQLite's booleans come back as ``bool``), so callers get the values ``execute`` would give.
-Driver errors are wrapped as SQLAlchemy's (``DBAPIError.instance``) by ``driver_cursor``, which every statement
+Driver errors are wrapped as SQLAlchemy's (``DBAPIError.instance``) by ``DriverCursor``, which every statement
 sent past SQLAlchemy uses (these reads, ``repository.insert_raw``, the audit chain, SQLite's ``BEGIN``), so error
 handling upstream (503 on ``OperationalError``, deadlock retries) sees what ``Connection.execute`` would raise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,7 +78,7 @@ def fetch(conn: Connection, statement: Select[Any], params: Mapping[str, Any]) -
     for name, processor in prepared.binds:
         values[name] = processor(values[name])
     args: Any = values if prepared.order is None else tuple(values[name] for name in prepared.order)
-    with driver_cursor(conn, prepared.sql, args) as cursor:
+    with DriverCursor(conn, prepared.sql, args) as cursor:
         cursor.execute(prepared.sql, args)
         rows = [list(row) for row in cursor.fetchall()]
         processors = prepared.result_processors(conn.dialect, cursor.description)
@@ -89,15 +88,22 @@ def fetch(conn: Connection, statement: Select[Any], params: Mapping[str, Any]) -
     return prepared, rows
 
 
-@contextmanager
-def driver_cursor(conn: Connection, statement: str | None = None, params: Any = None) -> Iterator[Any]:
+# A class rather than @contextmanager: it is entered on every hot read and write, and a generator costs more.
+class DriverCursor:
     """A cursor of ``conn``'s driver connection (in its transaction), closed afterwards; a driver error inside
     becomes SQLAlchemy's, as from ``conn.execute`` (``statement``/``params`` only label it)."""
-    dbapi_error = conn.dialect.loaded_dbapi.Error
-    cursor = conn.connection.cursor()
-    try:
-        yield cursor
-    except dbapi_error as exc:
-        raise DBAPIError.instance(statement, params, exc, dbapi_error) from exc
-    finally:
-        cursor.close()
+
+    __slots__ = ("cursor", "dbapi_error", "params", "statement")
+
+    def __init__(self, conn: Connection, statement: str | None = None, params: Any = None) -> None:
+        self.dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
+        self.statement, self.params = statement, params
+        self.cursor = conn.connection.cursor()
+
+    def __enter__(self) -> Any:
+        return self.cursor
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
+        self.cursor.close()
+        if isinstance(exc, self.dbapi_error):
+            raise DBAPIError.instance(self.statement, self.params, exc, self.dbapi_error) from exc

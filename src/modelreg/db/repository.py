@@ -42,11 +42,11 @@ def insert_raw(
     For the rows every write adds (audit records, custom properties): SQLAlchemy's execution machinery costs several
     times what the database needs for such an insert (bench/governance_overhead.py). Driver errors are wrapped as
     SQLAlchemy's, so callers and the error mapping see the same exceptions as from ``conn.execute``. ``cursor``: one
-    of the caller's ``prepared_sql.driver_cursor`` on this connection, else one is opened and closed here.
+    of the caller's ``prepared_sql.DriverCursor`` on this connection, else one is opened and closed here.
     """
     sql = _raw_insert_sql(table.name, columns, conn.dialect.paramstyle)
     if cursor is None:
-        with prepared_sql.driver_cursor(conn, sql, list(rows)) as own:
+        with prepared_sql.DriverCursor(conn, sql, list(rows)) as own:
             _execute_rows(own, sql, rows)
     else:
         _execute_rows(cursor, sql, rows)
