@@ -1,5 +1,5 @@
-"""``create_app(settings)``: one process serves every surface (registry, governance, storage, bridge). Later ones
-(catalog, deploy, UI) mount here beside them and call the same services."""
+"""``create_app(settings)``: one process serves every surface (registry, governance, storage, bridge, catalog, web
+UI). Later ones (deploy) mount here beside them and call the same services."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from modelreg import __version__
+from modelreg import ui
 from modelreg.api import bridge as bridge_api
+from modelreg.api import catalog as catalog_api
 from modelreg.api import docs, errors, governance, health, storage
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import DefaultJsonContentType, JsonBodyLimit
@@ -17,6 +19,7 @@ from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.api.routes import include_flat
 from modelreg.auth.authenticator import Authenticator
 from modelreg.bridge import outputs as bridge_outputs
+from modelreg.catalog.service import CatalogService
 from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
@@ -38,11 +41,13 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         _app.state.uploads.start_sweep()  # partial writes of uploads a killed process left behind
         bridge_api.start(_app)
+        _app.state.catalog.start()
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.start()
         yield
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.stop()
+        _app.state.catalog.stop()
         bridge_api.stop(_app)
         db.dispose()
 
@@ -75,6 +80,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.artifact_files = ArtifactFiles(db, connections)
     app.state.archive = ArchiveService(registry, app.state.uploads)
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
+    app.state.catalog = CatalogService()
+    app.state.deploy = None  # the deploy feature (issue 12); the UI shows Deploy actions only when it is set
 
     errors.install(app)
     app.add_middleware(DefaultJsonContentType)
@@ -86,6 +93,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     include_flat(app, build_router(experiments_api=False), prefix=V1)
     app.include_router(governance.build_router(), prefix=governance.PREFIX)
     app.include_router(storage.build_router(), prefix=storage.PREFIX)
+    app.include_router(catalog_api.build_router(), prefix=catalog_api.PREFIX)
     bridge_api.install(app, settings, db)
     app.state.bridge_outputs = bridge_outputs.attach(app.state.bridge_sync, db, settings.bridge)
+    if settings.ui.enabled:
+        ui.install(app)
     return app

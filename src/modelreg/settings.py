@@ -25,7 +25,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-AuthMethod = Literal["token", "oidc", "proxy"]
+AuthMethod = Literal["token", "oidc", "proxy", "password"]
 
 
 class _Section(BaseModel):
@@ -59,6 +59,11 @@ class OidcSettings(_Section):
     groups_claim: str = "groups"
     algorithms: Annotated[list[str], NoDecode] = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
     leeway_seconds: int = 30
+    # The web UI's "Log in with OIDC" (authorization-code flow, ui/oidc_login.py); the provider's endpoints come
+    # from <issuer>/.well-known/openid-configuration. Without client_id the UI offers no OIDC login.
+    client_id: str | None = Field(default=None, description="The web UI's OIDC client id (authorization-code login)")
+    client_secret: SecretStr | None = Field(default=None, description="The web UI's OIDC client secret")
+    scopes: str = Field(default="openid profile email", description="Scopes the web UI's login asks for")
 
     _split = field_validator("algorithms", mode="before")(_comma_list)
 
@@ -212,7 +217,7 @@ class KubernetesSettings(SecretSource):
     _split = field_validator("namespaces", mode="before")(_comma_list)
 
 
-class CatalogSettings(SecretSource):
+class RemoteCatalogSettings(SecretSource):
     """A Kubeflow Model Catalog API whose model readmes become model cards (bridge/cards.py)."""
 
     url: str = Field(description="Base URL; /api/model_catalog/v1alpha1 is added")
@@ -264,7 +269,9 @@ class BridgeSettings(_Section):
     registries: list[RemoteRegistrySettings] = Field(
         default_factory=list, description="Other Kubeflow Model Registry APIs to publish, each polled on an interval"
     )
-    catalog: CatalogSettings | None = Field(default=None, description="Model cards from a Kubeflow Model Catalog API")
+    catalog: RemoteCatalogSettings | None = Field(
+        default=None, description="Model cards from a Kubeflow Model Catalog API"
+    )
     kubernetes: KubernetesSettings | None = Field(default=None, description="KServe InferenceService status source")
     public_url: str | None = Field(
         default=None,
@@ -277,6 +284,35 @@ class BridgeSettings(_Section):
     )
 
     _split = field_validator("allowed_addresses", mode="before")(_comma_list)
+
+
+class CatalogSettings(_Section):
+    """The model catalog (``/api/model_catalog/v1alpha1`` and the web UI's catalog; catalog/)."""
+
+    sources: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description="Sources files in the Kubeflow catalog format (comma-separated in the environment); none: the "
+        "demo catalog shipped in the package",
+    )
+    registry_source: bool = Field(default=True, description="List every live registered model as source 'registry'")
+    reload_interval_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often sources and catalog files are checked for changes"
+    )
+
+    _split = field_validator("sources", mode="before")(_comma_list)
+
+
+class UiSettings(_Section):
+    """The web UI at ``/`` (ui/)."""
+
+    enabled: bool = Field(default=True, description="Serve the web UI at /")
+    session_ttl_seconds: int = Field(default=8 * 3600, gt=0, description="A UI session ends this long after login")
+    session_idle_seconds: int = Field(
+        default=3600, gt=0, description="A UI session unused this long ends (server-side, whatever the cookie says)"
+    )
+    public_url: str | None = Field(
+        default=None, description="The UI's external base URL (OIDC redirect URI); default: from the request"
+    )
 
 
 class Settings(BaseSettings):
@@ -294,6 +330,8 @@ class Settings(BaseSettings):
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
+    catalog: CatalogSettings = Field(default_factory=CatalogSettings)
+    ui: UiSettings = Field(default_factory=UiSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 

@@ -19,7 +19,7 @@ from modelreg.bridge.normalize import RegistrySnapshot
 from modelreg.bridge.remote import RemotePoller
 from modelreg.db.database import Database
 from modelreg.db.tables import bridge_sources
-from modelreg.settings import BridgeSettings, CatalogSettings, RemoteRegistrySettings, Settings
+from modelreg.settings import BridgeSettings, RemoteCatalogSettings, RemoteRegistrySettings, Settings
 
 from .fake_http import FakeHTTP, JsonHandler, eventually
 
@@ -121,7 +121,7 @@ def card(db: Database, key: str = "up.granite.v1") -> str | None:
 
 
 def test_remote_records_get_catalog_cards_and_keep_them_on_errors(db: Database, catalog: FakeCatalog) -> None:
-    cards = CatalogCards(CatalogSettings(url=catalog.url, token=TOKEN))
+    cards = CatalogCards(RemoteCatalogSettings(url=catalog.url, token=TOKEN))
     source = StaticSource(SNAPSHOT)
     poller = RemotePoller(db, [source], cards=cards)  # type: ignore[list-item]
     assert poller.poll(source) == 60  # type: ignore[arg-type]
@@ -132,7 +132,7 @@ def test_remote_records_get_catalog_cards_and_keep_them_on_errors(db: Database, 
 
     # a restarted process (empty cache) while the catalog is down keeps the stored card
     catalog.fail = True
-    restarted = RemotePoller(db, [source], cards=CatalogCards(CatalogSettings(url=catalog.url, token=TOKEN)))  # type: ignore[list-item]
+    restarted = RemotePoller(db, [source], cards=CatalogCards(RemoteCatalogSettings(url=catalog.url, token=TOKEN)))  # type: ignore[list-item]
     with db.write() as conn:
         conn.execute(bridge_sources.update().values(lease_until=0))
     restarted.poll(source)  # type: ignore[arg-type]
@@ -142,7 +142,7 @@ def test_remote_records_get_catalog_cards_and_keep_them_on_errors(db: Database, 
     catalog.fail = False
     catalog.readmes[("redhat_ai", "ibm-granite/granite 3b")] = "# Granite\n\nRevised."
     fresh = RemotePoller(
-        db, [source], cards=CatalogCards(CatalogSettings(url=catalog.url, token=TOKEN, cache_seconds=0))
+        db, [source], cards=CatalogCards(RemoteCatalogSettings(url=catalog.url, token=TOKEN, cache_seconds=0))
     )  # type: ignore[list-item]
     with db.write() as conn:
         conn.execute(bridge_sources.update().values(lease_until=0))
@@ -153,7 +153,7 @@ def test_remote_records_get_catalog_cards_and_keep_them_on_errors(db: Database, 
 def test_local_records_get_catalog_cards_in_the_background(
     db: Database, catalog: FakeCatalog, tmp_path: Path, catalog_validator: Callable[[Any], None]
 ) -> None:
-    bridge = BridgeSettings(access="open", catalog=CatalogSettings(url=catalog.url, token=TOKEN))
+    bridge = BridgeSettings(access="open", catalog=RemoteCatalogSettings(url=catalog.url, token=TOKEN))
     with (
         ServerThread(create_app(Settings(database_url=db.url, data_dir=tmp_path, bridge=bridge), db)) as server,
         httpx.Client(base_url=f"{server.url}/api/model_registry/v1alpha3", timeout=10) as api,

@@ -27,7 +27,7 @@ from modelreg.bridge.normalize import RegistrySnapshot, string_property
 from modelreg.bridge.records import ModelRecord
 from modelreg.outbound import Client, Target
 from modelreg.redact import public_text
-from modelreg.settings import CatalogSettings
+from modelreg.settings import RemoteCatalogSettings
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class CatalogCards:
     """Fetches and caches catalog readmes. Thread-safe: the local sync and the remote poller share one."""
 
     def __init__(
-        self, settings: CatalogSettings, *, background: bool = True, transport: httpx.BaseTransport | None = None
+        self, settings: RemoteCatalogSettings, *, background: bool = True, transport: httpx.BaseTransport | None = None
     ) -> None:
         self.settings = settings
         self.background = background  # False (one-shot CLI runs): `request` fetches nothing, stored cards stay
