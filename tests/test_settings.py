@@ -93,7 +93,8 @@ def test_bad_values_name_their_source_and_never_their_value(tmp_path: Path, monk
     with pytest.raises(ValueError) as choice:
         load_settings(auth__methods="token,magic")
     assert (
-        str(choice.value) == "invalid settings: auth.methods.1: Input should be 'token', 'oidc' or 'proxy', not 'magic'"
+        str(choice.value) == "invalid settings: auth.methods.1: Input should be "
+        "'token', 'oidc', 'proxy' or 'password', not 'magic'"
     )
     monkeypatch.setenv("MODELREG_PORT", "eighty")
     with pytest.raises(ValueError, match=r"^invalid settings: MODELREG_PORT: Input should be a valid integer"):

@@ -8,8 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from modelreg import __version__
-from modelreg import ui
+from modelreg import __version__, ui
 from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
 from modelreg.api import docs, errors, governance, health, storage
@@ -80,7 +79,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.artifact_files = ArtifactFiles(db, connections)
     app.state.archive = ArchiveService(registry, app.state.uploads)
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
-    app.state.catalog = CatalogService()
+    app.state.catalog = CatalogService(settings, db)
     app.state.deploy = None  # the deploy feature (issue 12); the UI shows Deploy actions only when it is set
 
     errors.install(app)

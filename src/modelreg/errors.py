@@ -7,6 +7,7 @@ RegistryError
  ├── Forbidden        valid credentials without the permission (403)
  ├── NotFound         the entity or its parent does not exist (404)
  ├── Conflict         a name or externalId is taken (409)
+ ├── Unprocessable    well-formed input that cannot be used, e.g. a catalog source preview's config (422)
  ├── BadGateway       a store behind a data connection refused or failed (502)
  └── Unavailable      the database or a store cannot be reached (503)
 """
@@ -46,6 +47,10 @@ class NotFound(RegistryError):
 
 class Conflict(RegistryError):
     status_code = 409
+
+
+class Unprocessable(RegistryError):
+    status_code = 422
 
 
 class BadGateway(RegistryError):

@@ -81,6 +81,10 @@ def test_reference_examples(text: str, expected: object) -> None:
         (r"x LIKE '50\%'", cmp("x", Op.LIKE, "50\\%")),
         ("x = '\"quoted\"'", cmp("x", Op.EQ, '"quoted"')),
         ("x = ''", cmp("x", Op.EQ, "")),
+        ("x = 'O''Reilly'", cmp("x", Op.EQ, "O'Reilly")),  # doubled quotes, as the reference catalog UI sends
+        ('x = "say ""hi"""', cmp("x", Op.EQ, 'say "hi"')),
+        ("x IN ('a''b', '''')", cmp("x", Op.IN, ("a'b", "'"))),
+        ("`we``ird` = 1", cmp("we`ird", Op.EQ, 1)),
         ("x = 'ünïcødé ✓'", cmp("x", Op.EQ, "ünïcødé ✓")),
         # names: backquote escapes, selector after a backquoted name, keywords as names
         (r"`a\`b` = 1", cmp("a`b", Op.EQ, 1)),

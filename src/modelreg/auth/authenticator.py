@@ -82,6 +82,24 @@ class Authenticator:
             identity = self._verify(credential)
         return Principal(identity, self._roles(identity, self._binding_table()))
 
+    # --- for the web UI, which keeps its own sessions but shares the proxy rules and the binding table ----------
+
+    def principal_for(self, identity: Identity) -> Principal:
+        """``identity`` with the roles its user and groups are bound to (the cached binding table)."""
+        return Principal(identity, self._roles(identity, self._binding_table()))
+
+    def proxy_identity(self, headers: list[tuple[bytes, bytes]], client: str | None) -> Identity | None:
+        """The trusted proxy's identity headers (as the API reads them), or None."""
+        return self._proxy_identity(headers, client)
+
+    def local_principal(self, client: str | None) -> Principal:
+        """Local mode's anonymous admin for a loopback ``client``; ``Unauthenticated`` otherwise."""
+        return self._local(client)
+
+    def trusted_proxy(self, peer: str | None) -> bool:
+        """Whether ``peer`` (the socket's address) is a trusted proxy, whose forwarded headers count."""
+        return peer is not None and self._trusted_client(peer)
+
     def forget(self) -> None:
         """Drop every cached credential and binding (after a revoke or a binding change in this process)."""
         with self._lock:

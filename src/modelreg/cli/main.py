@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "db": ("modelreg.cli.db", "app"),
     "token": ("modelreg.cli.access", "tokens"),
     "rolebinding": ("modelreg.cli.access", "bindings"),
+    "user": ("modelreg.cli.users", "app"),
     "audit": ("modelreg.cli.audit", "app"),
     "connection": ("modelreg.cli.connections", "app"),
     "bridge": ("modelreg.cli.bridge", "app"),

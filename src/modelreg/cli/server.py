@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -20,10 +21,12 @@ from modelreg.cli.options import (
 )
 from modelreg.db import migrations
 from modelreg.db.database import Database, DatabaseUnavailable
+from modelreg.errors import InvalidInput
 from modelreg.services.access import AccessService
 from modelreg.services.registry import RegistryService
 from modelreg.services.seed import DEMO_BINDINGS, DEMO_MODEL, seed_bindings
 from modelreg.services.seed import seed as seed_demo
+from modelreg.services.users import DEMO_USERS, UserService, check_password, seed_demo_users
 from modelreg.settings import Settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -44,8 +47,8 @@ def serve(
     auth: str = typer.Option(
         None,
         "--auth",
-        help="Authentication methods, comma-separated: token, oidc, proxy. None = local mode (loopback only, "
-        "every caller an anonymous admin).",
+        help="Authentication methods, comma-separated: token, oidc, proxy, password (the web UI's local accounts). "
+        "None = local mode (loopback only, every caller an anonymous admin).",
         show_default=False,
     ),
     insecure_no_auth: bool = typer.Option(
@@ -53,6 +56,15 @@ def serve(
     ),
     workers: int = typer.Option(None, min=1, help="Worker processes (they share the database).  [default: 1]"),
     log_level: str = typer.Option("warning", help="uvicorn log level."),
+    catalog_sources: list[Path] = typer.Option(
+        None,
+        "--catalog-sources",
+        help="A model catalog sources file (Kubeflow format); repeat for several. None: the demo catalog.",
+        show_default=False,
+    ),
+    no_registry_source: bool = typer.Option(
+        False, "--no-registry-source", help="Do not list registered models in the catalog (source 'registry')."
+    ),
 ) -> None:
     """Run the registry server (migrates the database first)."""
     settings = settings_for(
@@ -63,6 +75,8 @@ def serve(
         workers=workers,
         auth__methods=auth,
         auth__insecure_no_auth=insecure_no_auth or None,
+        catalog__sources=catalog_sources or None,
+        catalog__registry_source=False if no_registry_source else None,
     )
     _check_exposure(settings)
     url = settings.resolved_database_url()
@@ -133,11 +147,42 @@ def _check_exposure(settings: Settings) -> None:
         raise typer.Exit(2)
 
 
-def seed(database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:
+def seed(
+    database_url: DatabaseUrl = None,
+    config: ConfigFile = None,
+    demo_users: bool = typer.Option(
+        False,
+        "--demo-users",
+        help="Also create the local users ai-admin (group rhoai-admins), ai-developer (group rhoai-users) and "
+        "ai-viewer (role viewer) for the web UI's password login; a re-run resets their password.",
+    ),
+    password: str = typer.Option(
+        None,
+        "--password",
+        envvar="MODELREG_DEMO_PASSWORD",
+        help="The demo users' password (or MODELREG_DEMO_PASSWORD).",
+        show_default=False,
+        show_envvar=True,
+    ),
+) -> None:
     """Register the demo model and the demo role bindings (idempotent), as a platform's seed job does."""
+    if demo_users:
+        if not password:
+            console.print("error: --demo-users needs a password: --password or MODELREG_DEMO_PASSWORD")
+            raise typer.Exit(2)
+        try:
+            check_password(password)
+        except InvalidInput as exc:
+            console.print(f"error: {exc.message}", markup=False)
+            raise typer.Exit(2) from None
     with database_session(settings_for(database_url, config), migrate=True) as db:
         rm_id, mv_id, artifact_id = seed_demo(RegistryService(db))
         seed_bindings(AccessService(db))
+        users = seed_demo_users(UserService(db), AccessService(db), password) if demo_users and password else []
     console.print(f"seeded {DEMO_MODEL}: registered model {rm_id}, version {mv_id}, model artifact {artifact_id}")
     for kind, subject, role in DEMO_BINDINGS:
         console.print(f"role binding: {kind} {subject} → {role}")
+    for username, groups, own_role in DEMO_USERS:
+        if username in users:
+            via = f"groups {', '.join(groups)}" if groups else f"role {own_role}"
+            console.print(f"local user: {username} ({via})")

@@ -413,7 +413,37 @@ bridge_sources = _table(
 )
 
 
-GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections]
+# --- web UI (ui/, services/users.py) ----------------------------------------------------------------------------
+
+# Local accounts of the "password" login: Argon2id hashes only (argon2-cffi's encoded form, parameters included).
+local_users = _table(
+    "local_users",
+    _id(),
+    Column("username", _name(), nullable=False, unique=True),
+    Column("password_hash", String(255), nullable=False),
+    Column("group_names", Text, nullable=True),  # JSON array
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+)
+
+# Web UI sessions (ui/sessions.py): the id is the SHA-256 of the cookie's random value, so the table alone logs no
+# one in. ``user_name`` is empty for a visitor who has not logged in yet (the login form's CSRF token, OIDC state).
+ui_sessions = _table(
+    "ui_sessions",
+    Column("id", String(64), primary_key=True),
+    Column("user_name", _name(), nullable=True, index=True),
+    Column("group_names", Text, nullable=True),  # JSON array
+    Column("method", String(16), nullable=False),  # password | oidc | proxy | local | visitor
+    Column("csrf_token", String(64), nullable=False),
+    Column("data", Text, nullable=True),  # JSON: short-lived state (the OIDC login's state, nonce and verifier)
+    Column("create_time", BigInteger, nullable=False),
+    Column("expire_time", BigInteger, nullable=False, index=True),  # absolute end; the idle end is last_seen + idle
+    Column("last_seen", BigInteger, nullable=False),
+)
+
+GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections, ui_sessions, local_users]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [

@@ -117,6 +117,9 @@ def _scan_quoted(text: str, start: int, unescape: Callable[[str], str]) -> tuple
         if c == "\\" and i + 1 < n:
             parts.append(unescape(text[i + 1]))
             i += 2
+        elif c == quote and text.startswith(quote, i + 1):
+            parts.append(quote)  # SQL's doubled quote, as the reference catalog UI escapes values ('O''Reilly')
+            i += 2
         elif c == quote:
             return "".join(parts), i + 1
         else:

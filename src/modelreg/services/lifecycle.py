@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from sqlalchemy import Connection, and_, exists, select
 
 from modelreg.auth import context
-from modelreg.auth.principal import Permission
+from modelreg.auth.principal import Permission, Principal
 from modelreg.db import repository
 from modelreg.db.tables import artifact_attributions, artifacts, model_versions, registered_models
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -171,6 +171,18 @@ class Promotion:
         return self.from_stage != stage_of(self.record.props)
 
 
+@dataclass(frozen=True)
+class StageOption:
+    """A stage a version could be moved to by a caller; ``refused`` is the rule that stops it (``None``: allowed)."""
+
+    stage: str
+    refused: str | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.refused is None
+
+
 class LifecycleService:
     """Moves model versions between stages under a policy; each call is one write transaction."""
 
@@ -191,6 +203,35 @@ class LifecycleService:
         """The id of version ``version_name`` of registered model ``model_name`` (404 naming the missing one)."""
         with self.db.read() as conn:
             return _resolve(conn, model_name, version_name)
+
+    def options(self, version_id: int) -> tuple[StageOption, ...]:
+        """Every stage but the version's current one, each with why the current caller may not move the version
+        there (``None``: the policy allows it), checked as ``promote`` checks, so a page offers only the moves that
+        will succeed and names the rule that refuses the others. ``promote`` still decides."""
+        principal = context.current().principal
+        with self.db.read() as conn:
+            version = e.load(conn, e.MODEL_VERSION, version_id)
+            current = stage_of(version.props)
+            return tuple(
+                StageOption(stage, self._refusal(conn, principal, version, current, stage))
+                for stage in STAGES
+                if stage != current
+            )
+
+    def _refusal(self, conn: Connection, principal: Principal, version: Record, current: str, stage: str) -> str | None:
+        if not principal.can(Permission.PROMOTE):
+            return "changing the stage needs the developer or admin role"
+        rule = self.policy.stages.get(cast(Stage, stage))
+        if rule is None:
+            return f"the lifecycle policy allows no transition to {stage}"
+        if not principal.has_role(rule.roles):
+            return f"{stage} needs the {' or '.join(rule.roles)} role"
+        if version.row["state"] == "ARCHIVED":
+            return "the version is archived: restore it first"
+        if current not in rule.allowed_from:
+            return f"{stage} can only be entered from {' or '.join(rule.allowed_from)}"
+        failures = _failed_checks(conn, version, rule.require)
+        return "; ".join(failures) if failures else None
 
     def _run(self, version_of: Callable[[Connection], int], to_stage: str, comment: str | None) -> Promotion:
         context.require(Permission.PROMOTE, "promote a model version")

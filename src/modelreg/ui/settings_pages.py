@@ -1,7 +1,313 @@
-"""Pages of the web UI: settings_pages (issue 11)."""
+"""The admin's settings pages: catalog sources (read-only: they live in the sources files), role bindings, API
+tokens, data connections and local users. Every route needs the ``manage`` permission (the nav hides the pages
+from others; the routes refuse them anyway), and every write runs its service as the caller, which checks the
+permission again and writes the audit record.
+
+A failed write re-renders its form with the error next to the field (the status code the error carries); a good one
+redirects with a flash. The one exception is a new API token: its page is the POST's own response, marked
+``no-store``, since the secret must not travel in a URL or be kept server-side for a later page.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from modelreg.auth.principal import Permission
+from modelreg.catalog.service import CatalogService
+from modelreg.errors import Conflict, Forbidden, InvalidInput, RegistryError
+from modelreg.services.access import AccessService
+from modelreg.services.connections import ConnectionService
+from modelreg.services.entities import parse_id
+from modelreg.services.users import UserService
+from modelreg.ui import settings_forms, web
+from modelreg.ui.settings_forms import BindingForm, ConnectionForm, PasswordForm, TokenForm, UserForm
 
 router = APIRouter(include_in_schema=False)
+T = TypeVar("T")
+
+
+async def _admin(ui: web.UiDep) -> web.Ui:
+    if not ui.can(Permission.MANAGE):
+        raise Forbidden("the settings pages are for admins (they need the 'manage' permission)")
+    return ui
+
+
+AdminDep = Annotated[web.Ui, Depends(_admin)]
+
+
+async def call(ui: web.Ui, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``fn(*args, **kwargs)`` in a worker thread, as the page's caller (a service call may block on the database)."""
+
+    def run() -> T:
+        with web.acting(ui):
+            return fn(*args, **kwargs)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _page(ui: web.Ui, template: str, crumb: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
+    crumbs = [("Settings", "/settings"), (crumb, None)]
+    return web.render(ui, f"settings/{template}", status_code=status_code, crumbs=crumbs, **ctx)
+
+
+def _access(request: Request) -> AccessService:
+    service: AccessService = request.app.state.access
+    return service
+
+
+def _connections(request: Request) -> ConnectionService:
+    service: ConnectionService = request.app.state.connections
+    return service
+
+
+def _forget(request: Request) -> None:
+    """Drop cached identities, so a binding or token change applies to the next request (as the API does)."""
+    request.app.state.authenticator.forget()
+
+
+@router.get("/settings")
+async def settings_home(ui: AdminDep) -> RedirectResponse:
+    return web.redirect("/settings/catalog-sources")
+
+
+# --- catalog sources ---------------------------------------------------------------------------------------------
+
+
+@router.get("/settings/catalog-sources")
+def catalog_sources(ui: AdminDep, request: Request) -> HTMLResponse:
+    catalog: CatalogService = request.app.state.catalog
+    settings = request.app.state.settings.catalog
+    index = catalog.index  # once: the counts and the statuses come from the same load
+    counts = {p.source.id: len(p.entries) for p in index.prepared if p.contributes}
+    rows = [{"source": s, "status": settings_forms.source_status(s), "models": counts.get(s.id)} for s in index.sources]
+    return _page(
+        ui,
+        "catalog_sources.html",
+        "Catalog sources",
+        rows=rows,
+        files=[str(p) for p in settings.sources],
+        registry_source=settings.registry_source,
+        reload_seconds=settings.reload_interval_seconds,
+        problems=catalog.config.problems,
+    )
+
+
+# --- role bindings -----------------------------------------------------------------------------------------------
+
+
+def _access_page(ui: web.Ui, request: Request, form: BindingForm | None = None, status_code: int = 200) -> HTMLResponse:
+    bindings = _access(request).list_bindings()
+    form = form or BindingForm(values={"kind": "group", "role": "viewer"})
+    return _page(ui, "access.html", "Access", status_code, bindings=bindings, form=form)
+
+
+@router.get("/settings/access")
+def access_page(ui: AdminDep, request: Request) -> HTMLResponse:
+    return _access_page(ui, request)
+
+
+@router.post("/settings/access")
+async def add_binding(ui: AdminDep, request: Request) -> Response:
+    form = BindingForm().parse(await web.form(ui))
+    kind, subject, role = form.values["kind"], form.values["subject"], form.values["role"]
+    if not form.errors:
+        try:
+            await call(ui, _access(request).create_binding, kind, subject, role)
+        except (Conflict, InvalidInput) as exc:
+            form.errors["subject"] = exc.message
+            return await anyio.to_thread.run_sync(_access_page, ui, request, form, exc.status_code)
+        _forget(request)
+        return web.redirect("/settings/access", flash=f"Role binding added: {kind} {subject} → {role}")
+    return await anyio.to_thread.run_sync(_access_page, ui, request, form, 400)
+
+
+@router.post("/settings/access/{binding_id}/delete")
+async def delete_binding(ui: AdminDep, request: Request, binding_id: str) -> Response:
+    await web.form(ui)
+    gone = await call(ui, _access(request).delete_binding, parse_id(binding_id, "role binding"))
+    _forget(request)
+    return web.redirect(
+        "/settings/access", flash=f"Role binding deleted: {gone.subject_kind} {gone.subject} → {gone.role}"
+    )
+
+
+# --- API tokens --------------------------------------------------------------------------------------------------
+
+
+def _tokens_page(
+    ui: web.Ui, request: Request, show_all: bool, form: TokenForm | None = None, status_code: int = 200
+) -> HTMLResponse:
+    tokens = _access(request).list_tokens(include_inactive=show_all)
+    return _page(
+        ui, "tokens.html", "API tokens", status_code, tokens=tokens, show_all=show_all, form=form or TokenForm()
+    )
+
+
+@router.get("/settings/tokens")
+def tokens_page(ui: AdminDep, request: Request, show: str = "") -> HTMLResponse:
+    return _tokens_page(ui, request, show_all=show == "all")
+
+
+@router.post("/settings/tokens")
+async def create_token(ui: AdminDep, request: Request) -> Response:
+    form = TokenForm().parse(await web.form(ui))
+    if form.errors:
+        return await anyio.to_thread.run_sync(_tokens_page, ui, request, False, form, 400)
+    description = form.values["description"] or None
+    try:
+        secret, info = await call(
+            ui, _access(request).create_token, form.values["user"], form.groups, form.expires_in, description
+        )
+    except InvalidInput as exc:
+        form.errors[""] = exc.message
+        return await anyio.to_thread.run_sync(_tokens_page, ui, request, False, form, exc.status_code)
+    response = _page(ui, "token_created.html", "API tokens", token=secret, info=info)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/settings/tokens/{token_id}/revoke")
+async def revoke_token(ui: AdminDep, request: Request, token_id: str) -> Response:
+    await web.form(ui)
+    info = await call(ui, _access(request).revoke_token, parse_id(token_id, "API token"))
+    _forget(request)
+    return web.redirect("/settings/tokens", flash=f"API token {info.id} of {info.user} revoked")
+
+
+# --- data connections --------------------------------------------------------------------------------------------
+
+
+def _connections_page(ui: web.Ui, form: ConnectionForm | None = None, status_code: int = 200) -> HTMLResponse:
+    with web.acting(ui):
+        connections = _connections(ui.request).list()
+    form = form or ConnectionForm(values={"type": "s3", "check": "on"})
+    return _page(
+        ui,
+        "connections.html",
+        "Data connections",
+        status_code,
+        connections=connections,
+        form=form,
+        types=tuple(settings_forms.CONNECTION_FIELDS),
+    )
+
+
+@router.get("/settings/connections")
+def connections_page(ui: AdminDep) -> HTMLResponse:
+    return _connections_page(ui)
+
+
+@router.post("/settings/connections")
+async def create_connection(ui: AdminDep, request: Request) -> Response:
+    form = ConnectionForm().parse(await web.form(ui))
+    if form.errors:
+        return await anyio.to_thread.run_sync(_connections_page, ui, form, 400)
+    arguments = dict(form.arguments)
+    name, kind = arguments.pop("name"), arguments.pop("type")
+    try:
+        await call(ui, _connections(request).create, name, kind, **arguments)
+    except RegistryError as exc:
+        if exc.status_code >= 500:  # the database: the error page says so
+            raise
+        form.service_error(exc.message)
+        return await anyio.to_thread.run_sync(_connections_page, ui, form, exc.status_code)
+    return web.redirect("/settings/connections", flash=f"Data connection {name} created")
+
+
+@router.post("/settings/connections/{connection_id}/delete")
+async def delete_connection(ui: AdminDep, request: Request, connection_id: str) -> Response:
+    await web.form(ui)
+    gone = await call(ui, _connections(request).delete, parse_id(connection_id, "data connection"))
+    return web.redirect("/settings/connections", flash=f"Data connection {gone.name} deleted")
+
+
+# --- local users -------------------------------------------------------------------------------------------------
+
+
+def _users(request: Request) -> UserService:
+    service: UserService = request.app.state.users
+    return service
+
+
+def _users_page(ui: web.Ui, form: UserForm | None = None, status_code: int = 200) -> HTMLResponse:
+    request = ui.request
+    users = _users(request).list()
+    password_login = "password" in request.app.state.settings.auth.methods
+    return _page(
+        ui, "users.html", "Users", status_code, users=users, password_login=password_login, form=form or UserForm()
+    )
+
+
+@router.get("/settings/users")
+def users_page(ui: AdminDep) -> HTMLResponse:
+    return _users_page(ui)
+
+
+@router.post("/settings/users")
+async def create_user(ui: AdminDep, request: Request) -> Response:
+    form = UserForm().parse(await web.form(ui))
+    if not form.errors:
+        username = form.values["username"]
+        try:
+            await call(ui, _users(request).create, username, form.password, form.groups)
+        except (Conflict, InvalidInput) as exc:
+            form.errors["username"] = exc.message
+            return await anyio.to_thread.run_sync(_users_page, ui, form, exc.status_code)
+        return web.redirect("/settings/users", flash=f"Local user {username} created")
+    return await anyio.to_thread.run_sync(_users_page, ui, form, 400)
+
+
+def _password_page(ui: web.Ui, username: str, form: PasswordForm, status_code: int = 200) -> HTMLResponse:
+    user = _users(ui.request).get(username)
+    return web.render(
+        ui,
+        "settings/user_password.html",
+        status_code=status_code,
+        user=user,
+        form=form,
+        crumbs=[("Settings", "/settings"), ("Users", "/settings/users"), (username, None)],
+    )
+
+
+@router.get("/settings/users/{username:path}/password")
+def password_page(ui: AdminDep, username: str) -> HTMLResponse:
+    return _password_page(ui, username, PasswordForm())
+
+
+@router.post("/settings/users/{username:path}/password")
+async def change_password(ui: AdminDep, request: Request, username: str) -> Response:
+    form = PasswordForm().parse(await web.form(ui))
+    if not form.errors:
+        try:
+            await call(ui, _users(request).set_password, username, form.password)
+        except InvalidInput as exc:
+            form.errors["password"] = exc.message
+        else:
+            return web.redirect("/settings/users", flash=f"Password of {username} changed")
+    return await anyio.to_thread.run_sync(_password_page, ui, username, form, 400)
+
+
+@router.post("/settings/users/{username:path}/disable")
+async def disable_user(ui: AdminDep, request: Request, username: str) -> Response:
+    await web.form(ui)
+    await call(ui, _users(request).set_disabled, username, True)
+    return web.redirect("/settings/users", flash=f"Local user {username} disabled")
+
+
+@router.post("/settings/users/{username:path}/enable")
+async def enable_user(ui: AdminDep, request: Request, username: str) -> Response:
+    await web.form(ui)
+    await call(ui, _users(request).set_disabled, username, False)
+    return web.redirect("/settings/users", flash=f"Local user {username} enabled")
+
+
+@router.post("/settings/users/{username:path}/delete")
+async def delete_user(ui: AdminDep, request: Request, username: str) -> Response:
+    await web.form(ui)
+    await call(ui, _users(request).delete, username)
+    return web.redirect("/settings/users", flash=f"Local user {username} deleted")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from modelreg.api.catalog import routes
+
 PREFIX = "/api/model_catalog/v1alpha1"
 
 
 def build_router() -> APIRouter:
-    return APIRouter()
+    return routes.router
