@@ -109,6 +109,12 @@ def test_card_labels_three_or_two_when_validated() -> None:
     assert view.card_labels(validated) == ["a", "IBM"]
 
 
+def test_card_labels_show_a_task_that_is_also_a_label_once() -> None:
+    registered = CatalogModel("registry", "m", "3", tasks=("text-generation",),
+                              custom_properties={"text-generation": LABEL, "new": LABEL})  # fmt: skip
+    assert view.card_labels(registered) == ["text-generation", "new"]
+
+
 def test_model_urls_keep_slashes_and_escape_the_rest() -> None:
     assert view.model_url("hf", "ibm-granite/granite-3.1-8b") == "/catalog/hf/models/ibm-granite/granite-3.1-8b"
     assert view.model_url("my src", "a b/c#d?") == "/catalog/my%20src/models/a%20b/c%23d%3F"

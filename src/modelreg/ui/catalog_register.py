@@ -1,10 +1,10 @@
-"""Register a catalog model into the registry: the form's fields, their checks, and the one write transaction that
-creates the registered model (or reuses the one the user picked), its version and the version's model artifact.
+"""Register a catalog model into the registry from the web form: the form's fields, their checks, and their
+conversion to the registry's columns (``wire.to_db``: length limits, as the REST API's routers do).
 
-One transaction, so a refused version never leaves a registered model without versions behind. The rows go
-through the registry's own ``entities.create`` / ``create_linked_artifact`` (name rules, lifecycle, audit) and the
-wire conversions (``wire.to_db``, length limits), as the REST API's routers do; the artifact records where it came
-from in the Kubeflow fields the reference UI writes (``modelSourceKind=catalog``, ``modelSourceClass=<source id>``,
+The write itself, one transaction creating the registered model (or reusing the one the user picked), its version
+and the version's model artifact, is the services layer's ``catalog_registration.register_from_catalog``. The
+catalog's metadata comes along on the new registered model; the artifact records where it came from in the Kubeflow
+fields the reference UI writes (``modelSourceKind=catalog``, ``modelSourceClass=<source id>``,
 ``modelSourceName=<model name>``), which the version page reads back as "Registered from catalog".
 """
 
@@ -14,18 +14,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
-
 from modelreg import wire
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.catalog.models import CatalogModel
 from modelreg.db.tables import NAME_LENGTH
 from modelreg.errors import InvalidInput
-from modelreg.services import entities as e
+from modelreg.services.catalog_registration import (
+    CatalogRegistration,
+    NameConflict,
+    live_model_named,
+    register_from_catalog,
+)
 from modelreg.services.entities import Record
-from modelreg.services.registry import RegistryService, create_linked_artifact
+from modelreg.services.registry import RegistryService
 
 FIRST_VERSION = "Version 1"
 
@@ -108,74 +110,35 @@ def _version_props(model: CatalogModel, registry: RegistryService) -> dict[str, 
 
 
 def register(registry: RegistryService, model: CatalogModel, reg: Registration) -> Record:
-    """Create the registered model (unless ``reg.use_existing``), the version and its model artifact, as the
-    current caller; returns the new version. Refusals that belong next to a field raise ``FieldError``."""
-    user = context.require(Permission.WRITE, "register models").user
+    """Check the form, convert it to the registry's columns and register it as the current caller; returns the new
+    version. Refusals that belong next to a field raise ``FieldError``."""
+    user = context.require(Permission.WRITE, "register models").user  # before the checks: a viewer learns nothing
     reg.check()
     uri = model.model_uri
     if uri is None:
         raise InvalidInput(f"catalog model {model.name!r} has no model location to register")
     try:
-        model_values = _model_values(model, reg, user, registry)
-        version_values = wire.to_db(
-            "model_versions",
-            {"name": reg.version_name, "description": reg.version_description or None,
-             "author": user},
-            limits=registry.limits,
-        )  # fmt: skip
-        version_props = _version_props(model, registry)
-        artifact_values = wire.to_db(
-            "artifacts",
-            {"name": reg.version_name, "uri": uri, "modelSourceKind": "catalog",
-             "modelSourceClass": model.source_id, "modelSourceName": model.name},
-            "model-artifact",
-            registry.limits,
-        )  # fmt: skip
+        values = CatalogRegistration(
+            model=_model_values(model, reg, user, registry),
+            version=wire.to_db(
+                "model_versions",
+                {"name": reg.version_name, "description": reg.version_description or None, "author": user},
+                limits=registry.limits,
+            ),
+            artifact=wire.to_db("artifacts", {"uri": uri}, "model-artifact", registry.limits),
+            source_id=model.source_id,
+            source_model=model.name,
+            version_props=_version_props(model, registry),
+            use_existing=reg.use_existing,
+        )
     except InvalidInput as exc:
         raise FieldError("form", str(exc)) from None
-
-    def run(conn: Connection) -> Record:
-        model_id = _model_id(conn, reg, model_values)
-        try:
-            version = e.create(conn, e.MODEL_VERSION, {**version_values, "registered_model_id": model_id},
-                               version_props, model_id)  # fmt: skip
-        except IntegrityError:
-            raise FieldError(
-                "version_name", f"Model {reg.model_name} already has a version named {reg.version_name}.", 409
-            ) from None
-        create_linked_artifact(conn, "model_version", version.row["id"], "model-artifact", artifact_values, {})
-        return version
-
-    return registry.db.run_write(run)
-
-
-def _model_id(conn: Connection, reg: Registration, values: dict[str, Any]) -> int:
-    rm = e.REGISTERED_MODEL.table
-    row = conn.execute(rm.select().where(rm.c.name == reg.model_name)).mappings().first()
-    if row is not None:
-        if row["state"] == "ARCHIVED":
-            raise FieldError(
-                "model_name",
-                f"A registered model named {reg.model_name} exists but is archived: restore it first, or choose "
-                "another name.",
-                409,
-            )
-        if not reg.use_existing:
-            raise FieldError(
-                "model_name", f"A registered model named {reg.model_name} already exists.", 409, offer_existing=True
-            )
-        return int(row["id"])
     try:
-        return int(e.create(conn, e.REGISTERED_MODEL, values, {}).row["id"])
-    except IntegrityError:  # registered by someone else a moment ago
-        raise FieldError(
-            "model_name", f"A registered model named {reg.model_name} already exists.", 409, offer_existing=True
-        ) from None
+        return register_from_catalog(registry, values)
+    except NameConflict as exc:
+        raise FieldError(f"{exc.field}_name", exc.message, exc.status_code, exc.offer_existing) from None
 
 
 def name_taken(registry: RegistryService, name: str) -> bool:
     """Whether a live registered model has this name (the form then offers to add a version to it)."""
-    rm = e.REGISTERED_MODEL.table
-    with registry.db.read() as conn:
-        state = conn.execute(rm.select().with_only_columns(rm.c.state).where(rm.c.name == name)).scalar()
-    return state is not None and state != "ARCHIVED"
+    return live_model_named(registry, name)

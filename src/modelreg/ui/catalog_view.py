@@ -164,7 +164,9 @@ def card_labels(model: CatalogModel) -> list[str]:
     purple "Validated" label)."""
     labels = [*model.tasks, *([model.provider] if model.provider else []),
               *(name for name in model.labels if name != "validated")]  # fmt: skip
-    return labels[: 2 if model.validated else 3]
+    # A model registered from the catalog carries its tasks both as tasks and as labels: show each once.
+    unique = list(dict.fromkeys(labels))
+    return unique[: 2 if model.validated else 3]
 
 
 def model_url(source_id: str, name: str) -> str:
