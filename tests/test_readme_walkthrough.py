@@ -139,8 +139,10 @@ def run_walkthrough(
 
 
 def block_running(outputs: dict[int, Output], command: str) -> Output:
-    """The output of the one README block that contains ``command``."""
-    found = [out for number, out in outputs.items() if number and command in out.block.code]
+    """The output of the one README block with a line that is ``command`` (comments aside), else that contains it."""
+    blocks = [out for number, out in outputs.items() if number]
+    found = [out for out in blocks if command in (line.split("#")[0].strip() for line in out.block.code.splitlines())]
+    found = found or [out for out in blocks if command in out.block.code]
     assert len(found) == 1, f"expected one README block with {command!r}, found {len(found)}"
     return found[0]
 
@@ -181,6 +183,12 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path, s3_at_readme_end
     assert "seeded Granite-7b-Inference" in seeded.text and "ai-developer → developer" in seeded.text, seeded
     assert '"name":"Granite-7b-Inference"' in seeded.stdout.replace(" ", ""), seeded
     assert "mnist s3://models/mnist/v1/" in block_running(outputs, "from model_registry import").stdout
+
+    # The web UI's demo accounts, its login page, and the catalog API (the registry is a catalog source).
+    ui = block_running(outputs, "modelreg seed --demo-users")
+    assert "ai-developer" in ui.stdout and "ai-viewer" in ui.stdout and "login page: 200" in ui.stdout, ui
+    catalog = block_running(outputs, "/model_catalog/v1alpha1/models?q=granite").stdout
+    assert "Granite-7b-Inference" in catalog.splitlines() and '["registry","available"]' in catalog, catalog
 
     # Governance: the developer is known by its token, the promotions went through, the archive was refused.
     governance = block_running(outputs, "/governance/v1/whoami").stdout.replace(" ", "")
