@@ -272,9 +272,10 @@ class RegistryService:
             where.append(artifacts.c.artifact_type == artifact_type)
         if parent is not None:
             a = artifact_attributions.c
-            where.append(
-                exists().where(a.parent_kind == parent[0], a.parent_id == parent[1], a.artifact_id == artifacts.c.id)
-            )
+            # IN, not a correlated EXISTS: SQLite ran the EXISTS for every artifact in id order (37 ms per version
+            # page with 100,000 versions); IN starts from the parent's attributions (its index) instead.
+            linked = select(a.artifact_id).where(a.parent_kind == parent[0], a.parent_id == parent[1])
+            where.append(artifacts.c.id.in_(linked))
         where += e.name_or_external_id(artifacts, name, external_id)
         with self.db.read() as conn:
             return e.list_page(conn, e.ARTIFACT, page, filter_query, where, filterquery.artifact_target(artifact_type))
