@@ -38,7 +38,7 @@ from modelreg.auth.authenticator import LOCAL, Authenticator
 from modelreg.auth.principal import Identity, Permission, Principal, Role
 from modelreg.errors import Forbidden
 from modelreg.services.users import UserService
-from modelreg.ui import assets, errors, formatting
+from modelreg.ui import assets, errors, formatting, timing
 from modelreg.ui.sessions import COOKIE, VISITOR, Session, SessionStore
 
 HERE = Path(__file__).parent
@@ -359,3 +359,4 @@ def install(app: FastAPI) -> None:
     app.add_middleware(UiResponses, authenticator=app.state.authenticator, settings_ttl=settings.ui.session_ttl_seconds)
     errors.install(app, _error_page, login_url)
     app.include_router(assets.router)
+    app.add_middleware(timing.ServerTiming)  # last added, so outermost: it times the other middleware too
