@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from api.builders import prop, props
 from modelreg.catalog.models import (
     ArtifactType,
     CatalogArtifact,
@@ -17,33 +18,24 @@ from modelreg.catalog.models import (
 from modelreg.catalog.snapshots import CatalogConfig, SourceSnapshot
 
 
-def prop(value: str | int | float | bool) -> dict[str, Any]:
-    """A custom property in the wire's ``MetadataValue`` form (ints as strings, as the API sends them)."""
-    if isinstance(value, bool):
-        return {"metadataType": "MetadataBoolValue", "bool_value": value}
-    if isinstance(value, int):
-        return {"metadataType": "MetadataIntValue", "int_value": str(value)}
-    if isinstance(value, float):
-        return {"metadataType": "MetadataDoubleValue", "double_value": value}
-    return {"metadataType": "MetadataStringValue", "string_value": value}
-
-
-def metrics(name: str, metrics_type: str = "performance-metrics", **props: str | int | float | bool) -> CatalogArtifact:
+def metrics(
+    name: str, metrics_type: str = "performance-metrics", **values: str | int | float | bool
+) -> CatalogArtifact:
     return CatalogArtifact(
         id=stable_id("artifact", name),
         artifact_type=ArtifactType.METRICS,
         metrics_type=metrics_type,
         name=name,
-        custom_properties={k: prop(v) for k, v in props.items()},
+        custom_properties=props(**values),
     )
 
 
-def weights(uri: str, **props: str | int | float | bool) -> CatalogArtifact:
+def weights(uri: str, **values: str | int | float | bool) -> CatalogArtifact:
     return CatalogArtifact(
         id=stable_id("artifact", uri),
         artifact_type=ArtifactType.MODEL,
         uri=uri,
-        custom_properties={k: prop(v) for k, v in props.items()},
+        custom_properties=props(**values),
     )
 
 

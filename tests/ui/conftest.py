@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from argon2 import PasswordHasher
@@ -41,10 +42,22 @@ from modelreg.db.database import Database
 from modelreg.services.access import AccessService
 from modelreg.services.users import UserService
 from modelreg.settings import Settings
+from modelreg.ui import web
 
 PASSWORD = "correct horse battery staple"
 CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def bind_group_as(ui: web.Ui, group: str) -> None:
+    """Bind ``group`` to the viewer role through the access service as the page's caller (in a worker thread, as the
+    areas' forms write): the tests' own probe form, so they do not depend on an area's pages."""
+
+    def run() -> None:
+        with web.acting(ui):
+            ui.request.app.state.access.create_binding("group", group, "viewer")
+
+    await anyio.to_thread.run_sync(run)
 
 
 def csrf_of(page: httpx.Response | str) -> str:

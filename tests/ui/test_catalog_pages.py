@@ -15,6 +15,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
+from api.builders import props
 from modelreg.auth import context
 from modelreg.catalog.models import ArtifactType, CatalogArtifact, CatalogModel, Label, Source, SourceStatus, stable_id
 from modelreg.catalog.snapshots import CatalogConfig, SourceSnapshot
@@ -31,14 +32,6 @@ LOGO = "data:image/png;base64,iVBORw0KGgo="
 def text(html: str) -> str:
     """A page's visible text, whitespace collapsed."""
     return " ".join(unescape(_TAGS.sub(" ", html)).split())
-
-
-def _label() -> dict[str, str]:
-    return {"metadataType": "MetadataStringValue", "string_value": ""}
-
-
-def _string(value: str) -> dict[str, str]:
-    return {"metadataType": "MetadataStringValue", "string_value": value}
 
 
 def _model(source_id: str, name: str, **fields: Any) -> CatalogModel:
@@ -60,7 +53,7 @@ GRANITE = _model(
     logo=LOGO,
     create_time_ms=1_700_000_000_000,
     last_update_time_ms=1_730_000_000_000,
-    custom_properties={"validated": _label(), "tensor_type": _string("BF16")},
+    custom_properties=props(validated="", tensor_type="BF16"),  # an empty string: a label
 )
 LLAMA = _model(
     "community",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import anyio.to_thread
 import pytest
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -12,7 +11,7 @@ from sqlalchemy import func, select, update
 
 from modelreg.db.tables import role_bindings, ui_sessions
 from modelreg.ui import web
-from ui.conftest import PASSWORD, MakeUiApp, UiApp, csrf_of
+from ui.conftest import PASSWORD, MakeUiApp, UiApp, bind_group_as, csrf_of
 
 forms = APIRouter()
 
@@ -25,12 +24,7 @@ def form_page(ui: web.UiDep) -> Response:
 @forms.post("/csrf-probe")
 async def bind(ui: web.UiDep) -> Response:
     fields = await web.form(ui)
-
-    def run() -> None:
-        with web.acting(ui):
-            ui.request.app.state.access.create_binding("group", fields["group"], "viewer")
-
-    await anyio.to_thread.run_sync(run)
+    await bind_group_as(ui, fields["group"])
     return web.redirect("/catalog")
 
 

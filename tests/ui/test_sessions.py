@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Iterator
 
-import anyio.to_thread
 import pytest
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -22,7 +21,7 @@ from modelreg.services.users import UserService
 from modelreg.settings import UiSettings
 from modelreg.ui import web
 from modelreg.ui.sessions import COOKIE, SessionStore, session_id
-from ui.conftest import CHEAP_HASHER, PASSWORD, MakeUiApp, UiApp, csrf_of
+from ui.conftest import CHEAP_HASHER, PASSWORD, MakeUiApp, UiApp, bind_group_as, csrf_of
 
 # --- a page and a form of our own, so these tests do not depend on the areas' pages ------------------------------
 
@@ -38,12 +37,7 @@ def probe_page(ui: web.UiDep) -> Response:
 async def probe_bind(ui: web.UiDep) -> Response:
     """A write through a service, as the areas' forms do: the role binding is audited as the caller."""
     fields = await web.form(ui)
-
-    def run() -> None:
-        with web.acting(ui):
-            ui.request.app.state.access.create_binding("group", fields["group"], "viewer")
-
-    await anyio.to_thread.run_sync(run)
+    await bind_group_as(ui, fields["group"])
     return web.redirect("/probe", flash=f"Group {fields['group']} bound")
 
 

@@ -6,12 +6,19 @@ permissions with ``auth.context``), so the authenticator names this protocol ins
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Protocol
 
 from modelreg.auth.principal import Identity, Role
 
 TOKEN_PREFIX = "mrt_"  # every API token starts with it, so a bearer credential is told from a JWT without a lookup
+
+
+def secret_hash(secret: str) -> str:
+    """What is stored of a full-entropy secret (an API token, a UI session cookie): its SHA-256, hex. A fast hash is
+    the right one: there is no guessable secret for a slow hash to protect, and every request computes one."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class TokenStore(Protocol):

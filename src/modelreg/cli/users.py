@@ -27,6 +27,7 @@ app = typer.Typer(
 out = stdout_console()
 err = Console(stderr=True, soft_wrap=True)
 
+Username = typer.Argument(..., help="The login name.")
 PasswordStdin = typer.Option(
     False, "--password-stdin", help=f"Read the password from stdin (first line). Else ${PASSWORD_ENV}, else a prompt."
 )
@@ -53,7 +54,7 @@ def read_password(from_stdin: bool) -> str:
 
 @app.command("create")
 def create(
-    username: str = typer.Argument(..., help="The login name."),
+    username: str = Username,
     group: list[str] = typer.Option([], "--group", help="A group of the user (repeatable); role bindings use it."),
     password_stdin: bool = PasswordStdin,
     database_url: DatabaseUrl = None,
@@ -69,7 +70,7 @@ def create(
 
 @app.command("passwd")
 def passwd(
-    username: str = typer.Argument(..., help="The login name."),
+    username: str = Username,
     password_stdin: bool = PasswordStdin,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -83,7 +84,7 @@ def passwd(
 
 @app.command("delete")
 def delete(
-    username: str = typer.Argument(..., help="The login name."),
+    username: str = Username,
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
 ) -> None:

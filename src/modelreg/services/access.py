@@ -7,7 +7,6 @@ Every change is audited (tokens by id, never their secret).
 
 from __future__ import annotations
 
-import hashlib
 import re
 import secrets
 from collections.abc import Iterable
@@ -21,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.auth.principal import Identity, Permission, Role
-from modelreg.auth.tokens import TOKEN_PREFIX
+from modelreg.auth.tokens import TOKEN_PREFIX, secret_hash
 from modelreg.db import repository
 from modelreg.db.database import Database
 from modelreg.db.tables import api_tokens, role_bindings
@@ -32,10 +31,6 @@ SUBJECT_KINDS = ("user", "group")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,255}$")
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def parse_duration(text: str) -> timedelta:
@@ -137,7 +132,7 @@ class AccessService:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         now = clock.now_ms()
         row = {
-            "token_hash": hash_token(secret),
+            "token_hash": secret_hash(secret),
             "user_name": user,
             "group_names": orjson.dumps(group_list).decode(),
             "description": description,
@@ -185,7 +180,7 @@ class AccessService:
     def identity_for_token(self, token: str) -> tuple[Identity, int | None]:
         """The identity a token stands for and when it expires (ms), or 401."""
         with self.db.read() as conn:
-            row = conn.execute(_BY_HASH.where(_t.token_hash == hash_token(token))).first()
+            row = conn.execute(_BY_HASH.where(_t.token_hash == secret_hash(token))).first()
         if row is None:
             raise Unauthenticated("invalid API token")
         user, groups, expire_time, revoke_time = row

@@ -18,13 +18,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.catalog.models import CatalogModel, Source
-from modelreg.catalog.service import CatalogService
 from modelreg.db.pagination import PageRequest
 from modelreg.errors import InvalidInput
 from modelreg.services import entities as e
 from modelreg.services.entities import Record
-from modelreg.services.registry import RegistryService
-from modelreg.ui import catalog_register, markdown, web
+from modelreg.ui import app_state, catalog_register, markdown, web
 from modelreg.ui import catalog_view as view
 from modelreg.ui.catalog_register import FieldError, Registration
 
@@ -41,16 +39,6 @@ class Card:
     labels: list[str]
 
 
-def _catalog(request: Request) -> CatalogService:
-    catalog: CatalogService = request.app.state.catalog
-    return catalog
-
-
-def _registry(request: Request) -> RegistryService:
-    registry: RegistryService = request.app.state.registry
-    return registry
-
-
 @router.get("/")
 async def home() -> RedirectResponse:
     return RedirectResponse("/catalog", status_code=303)
@@ -59,7 +47,7 @@ async def home() -> RedirectResponse:
 @router.get("/catalog")
 def catalog_page(ui: web.UiDep, request: Request) -> HTMLResponse:
     state = view.CatalogState.parse(request.query_params)
-    catalog = _catalog(request)
+    catalog = app_state.catalog(request)
     with web.acting(ui):
         sources = catalog.all_sources()
         feeding = view.feeding(sources)
@@ -97,7 +85,7 @@ def catalog_page(ui: web.UiDep, request: Request) -> HTMLResponse:
 
 def _model(request: Request, ui: web.Ui, source_id: str, name: str) -> CatalogModel:
     with web.acting(ui):
-        return _catalog(request).get_model(source_id, name)
+        return app_state.catalog(request).get_model(source_id, name)
 
 
 def _versions(request: Request, ui: web.Ui, model: CatalogModel) -> list[Record]:
@@ -105,14 +93,14 @@ def _versions(request: Request, ui: web.Ui, model: CatalogModel) -> list[Record]
         return []
     page = PageRequest(size=VERSIONS_SHOWN, order_by="LAST_UPDATE_TIME", descending=True)
     with web.acting(ui):
-        records, _ = _registry(request).list_entities(
+        records, _ = app_state.registry(request).list_entities(
             e.MODEL_VERSION, page, registered_model_id=model.registry.registered_model_id
         )
     return records
 
 
 def _source_name(request: Request, source_id: str) -> str:
-    sources: tuple[Source, ...] = _catalog(request).all_sources()
+    sources: tuple[Source, ...] = app_state.catalog(request).all_sources()
     return next((s.name for s in sources if s.id == source_id), source_id)
 
 
@@ -184,7 +172,7 @@ def register_form(ui: web.UiDep, request: Request, source_id: str, model: str | 
     catalog_model = _registrable(request, ui, source_id, model)
     reg = Registration.defaults(catalog_model)
     with web.acting(ui):
-        taken = catalog_register.name_taken(_registry(request), reg.model_name)
+        taken = catalog_register.name_taken(app_state.registry(request), reg.model_name)
     return _register_form(ui, request, catalog_model, reg, offer_existing=taken)
 
 
@@ -196,7 +184,7 @@ async def register(ui: web.UiDep, request: Request, source_id: str, model: str |
 
     def run() -> Record:
         with web.acting(ui):
-            return catalog_register.register(_registry(request), catalog_model, reg)
+            return catalog_register.register(app_state.registry(request), catalog_model, reg)
 
     try:
         version = await anyio.to_thread.run_sync(run)

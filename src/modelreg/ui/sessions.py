@@ -11,7 +11,6 @@ token and the OIDC login's state. Logging in replaces it with a new one (a new i
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -21,6 +20,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, select, update
 
+from modelreg.auth.tokens import secret_hash
 from modelreg.db.database import Database
 from modelreg.db.tables import ui_sessions
 from modelreg.settings import UiSettings
@@ -34,7 +34,8 @@ _s = ui_sessions.c
 
 
 def session_id(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()
+    """A session's id (the table's key) is its cookie's stored hash: the table alone logs no one in."""
+    return secret_hash(cookie)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from modelreg.auth.principal import Permission
-from modelreg.catalog.service import CatalogService
 from modelreg.errors import Conflict, Forbidden, InvalidInput, RegistryError
-from modelreg.services.access import AccessService
-from modelreg.services.connections import ConnectionService
 from modelreg.services.entities import parse_id
-from modelreg.services.users import UserService
-from modelreg.ui import settings_forms, web
+from modelreg.ui import app_state, settings_forms, web
 from modelreg.ui.settings_forms import BindingForm, ConnectionForm, PasswordForm, TokenForm, UserForm
 
 router = APIRouter(include_in_schema=False)
@@ -55,16 +51,6 @@ def _page(ui: web.Ui, template: str, crumb: str, status_code: int = 200, **ctx: 
     return web.render(ui, f"settings/{template}", status_code=status_code, crumbs=crumbs, **ctx)
 
 
-def _access(request: Request) -> AccessService:
-    service: AccessService = request.app.state.access
-    return service
-
-
-def _connections(request: Request) -> ConnectionService:
-    service: ConnectionService = request.app.state.connections
-    return service
-
-
 def _forget(request: Request) -> None:
     """Drop cached identities, so a binding or token change applies to the next request (as the API does)."""
     request.app.state.authenticator.forget()
@@ -80,7 +66,7 @@ async def settings_home(ui: AdminDep) -> RedirectResponse:
 
 @router.get("/settings/catalog-sources")
 def catalog_sources(ui: AdminDep, request: Request) -> HTMLResponse:
-    catalog: CatalogService = request.app.state.catalog
+    catalog = app_state.catalog(request)
     settings = request.app.state.settings.catalog
     index = catalog.index  # once: the counts and the statuses come from the same load
     counts = {p.source.id: len(p.entries) for p in index.prepared if p.contributes}
@@ -101,7 +87,7 @@ def catalog_sources(ui: AdminDep, request: Request) -> HTMLResponse:
 
 
 def _access_page(ui: web.Ui, request: Request, form: BindingForm | None = None, status_code: int = 200) -> HTMLResponse:
-    bindings = _access(request).list_bindings()
+    bindings = app_state.access(request).list_bindings()
     form = form or BindingForm(values={"kind": "group", "role": "viewer"})
     return _page(ui, "access.html", "Access", status_code, bindings=bindings, form=form)
 
@@ -117,7 +103,7 @@ async def add_binding(ui: AdminDep, request: Request) -> Response:
     kind, subject, role = form.values["kind"], form.values["subject"], form.values["role"]
     if not form.errors:
         try:
-            await call(ui, _access(request).create_binding, kind, subject, role)
+            await call(ui, app_state.access(request).create_binding, kind, subject, role)
         except (Conflict, InvalidInput) as exc:
             form.errors["subject"] = exc.message
             return await anyio.to_thread.run_sync(_access_page, ui, request, form, exc.status_code)
@@ -129,7 +115,7 @@ async def add_binding(ui: AdminDep, request: Request) -> Response:
 @router.post("/settings/access/{binding_id}/delete")
 async def delete_binding(ui: AdminDep, request: Request, binding_id: str) -> Response:
     await web.form(ui)
-    gone = await call(ui, _access(request).delete_binding, parse_id(binding_id, "role binding"))
+    gone = await call(ui, app_state.access(request).delete_binding, parse_id(binding_id, "role binding"))
     _forget(request)
     return web.redirect(
         "/settings/access", flash=f"Role binding deleted: {gone.subject_kind} {gone.subject} → {gone.role}"
@@ -142,7 +128,7 @@ async def delete_binding(ui: AdminDep, request: Request, binding_id: str) -> Res
 def _tokens_page(
     ui: web.Ui, request: Request, show_all: bool, form: TokenForm | None = None, status_code: int = 200
 ) -> HTMLResponse:
-    tokens = _access(request).list_tokens(include_inactive=show_all)
+    tokens = app_state.access(request).list_tokens(include_inactive=show_all)
     return _page(
         ui, "tokens.html", "API tokens", status_code, tokens=tokens, show_all=show_all, form=form or TokenForm()
     )
@@ -161,7 +147,7 @@ async def create_token(ui: AdminDep, request: Request) -> Response:
     description = form.values["description"] or None
     try:
         secret, info = await call(
-            ui, _access(request).create_token, form.values["user"], form.groups, form.expires_in, description
+            ui, app_state.access(request).create_token, form.values["user"], form.groups, form.expires_in, description
         )
     except InvalidInput as exc:
         form.errors[""] = exc.message
@@ -174,7 +160,7 @@ async def create_token(ui: AdminDep, request: Request) -> Response:
 @router.post("/settings/tokens/{token_id}/revoke")
 async def revoke_token(ui: AdminDep, request: Request, token_id: str) -> Response:
     await web.form(ui)
-    info = await call(ui, _access(request).revoke_token, parse_id(token_id, "API token"))
+    info = await call(ui, app_state.access(request).revoke_token, parse_id(token_id, "API token"))
     _forget(request)
     return web.redirect("/settings/tokens", flash=f"API token {info.id} of {info.user} revoked")
 
@@ -184,7 +170,7 @@ async def revoke_token(ui: AdminDep, request: Request, token_id: str) -> Respons
 
 def _connections_page(ui: web.Ui, form: ConnectionForm | None = None, status_code: int = 200) -> HTMLResponse:
     with web.acting(ui):
-        connections = _connections(ui.request).list()
+        connections = app_state.connections(ui.request).list()
     form = form or ConnectionForm(values={"type": "s3", "check": "on"})
     return _page(
         ui,
@@ -210,7 +196,7 @@ async def create_connection(ui: AdminDep, request: Request) -> Response:
     arguments = dict(form.arguments)
     name, kind = arguments.pop("name"), arguments.pop("type")
     try:
-        await call(ui, _connections(request).create, name, kind, **arguments)
+        await call(ui, app_state.connections(request).create, name, kind, **arguments)
     except RegistryError as exc:
         if exc.status_code >= 500:  # the database: the error page says so
             raise
@@ -222,21 +208,16 @@ async def create_connection(ui: AdminDep, request: Request) -> Response:
 @router.post("/settings/connections/{connection_id}/delete")
 async def delete_connection(ui: AdminDep, request: Request, connection_id: str) -> Response:
     await web.form(ui)
-    gone = await call(ui, _connections(request).delete, parse_id(connection_id, "data connection"))
+    gone = await call(ui, app_state.connections(request).delete, parse_id(connection_id, "data connection"))
     return web.redirect("/settings/connections", flash=f"Data connection {gone.name} deleted")
 
 
 # --- local users -------------------------------------------------------------------------------------------------
 
 
-def _users(request: Request) -> UserService:
-    service: UserService = request.app.state.users
-    return service
-
-
 def _users_page(ui: web.Ui, form: UserForm | None = None, status_code: int = 200) -> HTMLResponse:
     request = ui.request
-    users = _users(request).list()
+    users = app_state.users(request).list()
     password_login = "password" in request.app.state.settings.auth.methods
     return _page(
         ui, "users.html", "Users", status_code, users=users, password_login=password_login, form=form or UserForm()
@@ -254,7 +235,7 @@ async def create_user(ui: AdminDep, request: Request) -> Response:
     if not form.errors:
         username = form.values["username"]
         try:
-            await call(ui, _users(request).create, username, form.password, form.groups)
+            await call(ui, app_state.users(request).create, username, form.password, form.groups)
         except (Conflict, InvalidInput) as exc:
             form.errors["username"] = exc.message
             return await anyio.to_thread.run_sync(_users_page, ui, form, exc.status_code)
@@ -263,7 +244,7 @@ async def create_user(ui: AdminDep, request: Request) -> Response:
 
 
 def _password_page(ui: web.Ui, username: str, form: PasswordForm, status_code: int = 200) -> HTMLResponse:
-    user = _users(ui.request).get(username)
+    user = app_state.users(ui.request).get(username)
     return web.render(
         ui,
         "settings/user_password.html",
@@ -284,7 +265,7 @@ async def change_password(ui: AdminDep, request: Request, username: str) -> Resp
     form = PasswordForm().parse(await web.form(ui))
     if not form.errors:
         try:
-            await call(ui, _users(request).set_password, username, form.password)
+            await call(ui, app_state.users(request).set_password, username, form.password)
         except InvalidInput as exc:
             form.errors["password"] = exc.message
         else:
@@ -295,19 +276,19 @@ async def change_password(ui: AdminDep, request: Request, username: str) -> Resp
 @router.post("/settings/users/{username:path}/disable")
 async def disable_user(ui: AdminDep, request: Request, username: str) -> Response:
     await web.form(ui)
-    await call(ui, _users(request).set_disabled, username, True)
+    await call(ui, app_state.users(request).set_disabled, username, True)
     return web.redirect("/settings/users", flash=f"Local user {username} disabled")
 
 
 @router.post("/settings/users/{username:path}/enable")
 async def enable_user(ui: AdminDep, request: Request, username: str) -> Response:
     await web.form(ui)
-    await call(ui, _users(request).set_disabled, username, False)
+    await call(ui, app_state.users(request).set_disabled, username, False)
     return web.redirect("/settings/users", flash=f"Local user {username} enabled")
 
 
 @router.post("/settings/users/{username:path}/delete")
 async def delete_user(ui: AdminDep, request: Request, username: str) -> Response:
     await web.form(ui)
-    await call(ui, _users(request).delete, username)
+    await call(ui, app_state.users(request).delete, username)
     return web.redirect("/settings/users", flash=f"Local user {username} deleted")
