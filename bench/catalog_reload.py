@@ -5,10 +5,16 @@ custom properties each) in a temporary folder, then reports medians over ``--run
 
 - cold load: a fresh ``CatalogLoader`` parses and builds everything (what ``modelreg serve`` does on start);
 - reload after a change: one model edited, the same loader (the chunk cache re-parses only that model);
-- the main thread's responsiveness while the watcher thread reloads: a loop of small Python work (the shape of a
-  ``find_models`` read) records its slowest iteration and its throughput, with and without a reload running.
+- reload after a regeneration: every model changed (a pipeline rewrote the file);
+each with the parse worker processes (``ParsePool``, as the watcher runs it) and, for comparison, in the calling
+thread (``--no-pool`` skips the pool).
+- the main thread's responsiveness while the watcher thread reloads a regenerated file: a loop of small Python
+  work (the shape of a ``find_models`` read) records its p50, p99 and slowest iteration and its throughput, with
+  and without a reload running.
 
-    .venv/bin/python bench/catalog_reload.py [--models 10000] [--runs 5]
+Wall times depend on what else runs on the machine: the load average is printed next to them.
+
+    .venv/bin/python bench/catalog_reload.py [--models 10000] [--runs 5] [--no-pool]
 """
 
 from __future__ import annotations
@@ -20,11 +26,13 @@ import statistics
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from modelreg.catalog.loader import CatalogLoader
+from modelreg.catalog.parse_pool import ParsePool
 from modelreg.catalog.snapshots import CatalogConfig
 from modelreg.catalog.watcher import SourcesWatcher
 
@@ -67,69 +75,97 @@ def generate(folder: Path, count: int) -> tuple[Path, Path]:
     return sources, catalog
 
 
-def edit(catalog: Path, run: int) -> None:
-    """Change one model, replacing the file atomically (as editors and ConfigMap updates do)."""
-    text = re.sub(r"Model 7(?: \(edit \d+\))?,", f"Model 7 (edit {run}),", catalog.read_text(), count=1)
+def edit(catalog: Path, run: int, every: bool = False) -> None:
+    """Change one model (``every``: all of them), replacing the file atomically (as editors and ConfigMap updates
+    do)."""
+    text = catalog.read_text()
+    if every:
+        text = re.sub(r"generated for the benchmark(?: \(run \d+\))?", f"generated for the benchmark (run {run})", text)
+    else:
+        text = re.sub(r"Model 7(?: \(edit \d+\))?,", f"Model 7 (edit {run}),", text, count=1)
     staged = catalog.with_suffix(".tmp")
     staged.write_text(text)
     os.replace(staged, catalog)
 
 
-def timed(fn: object) -> tuple[float, float]:
+def timed(fn: Callable[[], object]) -> tuple[float, float]:
+    """Wall and CPU seconds of this process (worker processes' CPU not included)."""
     wall, cpu = time.perf_counter(), time.process_time()
-    fn()  # type: ignore[operator]
+    fn()
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def work_loop(seconds: float, stop: threading.Event | None = None) -> tuple[float, int]:
-    """Small units of Python work (filtering a list of dicts); returns the slowest unit and the count done."""
-    rows = [{"name": f"m{i}", "score": i % 97} for i in range(200)]
-    worst, done, end = 0.0, 0, time.perf_counter() + seconds
+def work_loop(seconds: float, stop: threading.Event | None = None) -> tuple[list[float], int]:
+    """Small units of Python work (filtering a list of rows); returns each unit's seconds, sorted."""
+    rows = [(f"m{i}", i % 97) for i in range(200)]
+    units: list[float] = []
+    end = time.perf_counter() + seconds
     while time.perf_counter() < end and not (stop and stop.is_set()):
         start = time.perf_counter()
-        sum(1 for r in rows if r["score"] > 50 and "9" in r["name"])
-        worst = max(worst, time.perf_counter() - start)
-        done += 1
-    return worst, done
+        sum(1 for name, score in rows if score > 50 and "9" in name)
+        units.append(time.perf_counter() - start)
+    units.sort()
+    return units, len(units)
+
+
+def describe(units: list[float], took: float) -> str:
+    p50, p99 = units[len(units) // 2], units[min(len(units) - 1, int(len(units) * 0.99))]
+    return (
+        f"p50 {p50 * 1e6:.0f} us, p99 {p99 * 1e6:.0f} us, slowest {units[-1] * 1000:.1f} ms, "
+        f"{len(units) / took:.0f} units/s"
+    )
+
+
+def loads(sources: Path, catalog: Path, runs: int, pool: ParsePool | None) -> None:
+    results: dict[str, list[tuple[float, float]]] = {"cold load": [], "reload, one model": [], "reload, all": []}
+    for run in range(runs):
+        loader = CatalogLoader(pool=pool)
+        config: list[CatalogConfig] = []
+        results["cold load"].append(timed(lambda: config.append(loader.load([sources]))))  # noqa: B023
+        edit(catalog, run)
+        results["reload, one model"].append(timed(lambda: config.append(loader.load([sources], config[-1]))))  # noqa: B023
+        edit(catalog, run, every=True)
+        results["reload, all"].append(timed(lambda: config.append(loader.load([sources], config[-1]))))  # noqa: B023
+    where = "with parse workers" if pool is not None else "in the calling thread"
+    for label, timings in results.items():
+        print(
+            f"{label:18} {where:22} median wall {statistics.median(r[0] for r in timings):.2f} s, "
+            f"this process's cpu {statistics.median(r[1] for r in timings):.2f} s  (load {os.getloadavg()[0]:.1f})"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--no-pool", action="store_true", help="skip the runs with parse worker processes")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sources, catalog = generate(Path(tmp), args.models)
-        print(f"catalog: {args.models} models, {catalog.stat().st_size / 1e6:.1f} MB")
-        cold, reload = [], []
-        for run in range(args.runs):
-            loader = CatalogLoader()
-            config: list[CatalogConfig] = []
-            cold.append(timed(lambda: config.append(loader.load([sources]))))  # noqa: B023
-            edit(catalog, run)
-            reload.append(timed(lambda: loader.load([sources], config[0])))  # noqa: B023
-        for label, runs in (("cold load", cold), ("reload after a change", reload)):
-            print(
-                f"{label:24} median wall {statistics.median(r[0] for r in runs):.2f} s, "
-                f"cpu {statistics.median(r[1] for r in runs):.2f} s"
-            )
+        print(f"catalog: {args.models} models, {catalog.stat().st_size / 1e6:.1f} MB; {os.cpu_count()} cores")
+        if not args.no_pool:
+            pool = ParsePool()
+            try:
+                loads(sources, catalog, args.runs, pool)
+            finally:
+                pool.close()
+        loads(sources, catalog, args.runs, None)
 
-        baseline_worst, baseline_done = work_loop(1.0)
+        idle, _ = work_loop(2.0)
+        print(f"main thread, idle:              {describe(idle, 2.0)}")
         reloaded = threading.Event()
         watcher = SourcesWatcher([sources], 0.05, lambda _config: reloaded.set())
         watcher.start()
-        reloaded.clear()
-        edit(catalog, args.runs)
-        started = time.perf_counter()
-        worst, done = work_loop(30.0, reloaded)
-        took = time.perf_counter() - started
+        for run in range(args.runs):
+            reloaded.clear()
+            edit(catalog, 100 + run, every=True)
+            started = time.perf_counter()
+            units, _ = work_loop(60.0, reloaded)
+            took = time.perf_counter() - started
+            print(
+                f"main thread, during a {took:.2f} s reload: {describe(units, took)}  (load {os.getloadavg()[0]:.1f})"
+            )
         watcher.stop()
-        print(
-            f"main thread, idle:        slowest unit {baseline_worst * 1000:.1f} ms, {baseline_done / 1.0:.0f} units/s"
-        )
-        print(
-            f"main thread, during a {took:.2f} s reload: slowest unit {worst * 1000:.1f} ms, {done / took:.0f} units/s"
-        )
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -16,6 +17,13 @@ from modelreg.catalog.snapshots import CatalogConfig
 from modelreg.catalog.watcher import SourcesWatcher
 
 DEADLINE = 3.0
+
+
+@pytest.fixture(autouse=True)
+def _unfreeze() -> Iterator[None]:
+    """A reload freezes the objects it made (catalog/heap.py); the collector sees the test's objects again after."""
+    yield
+    gc.unfreeze()
 
 
 class Recorder:

@@ -76,15 +76,25 @@ class PreparedSource:
         self.source = snapshot.source
         reuse = {id(e.model): e for e in previous.entries} if previous is not None else {}
         entries = []
+        added: list[CatalogModel] = []
         for model in snapshot.models:
-            old = reuse.get(id(model))
-            entries.append(old if old is not None and old.model is model else Entry(model))
+            old = reuse.pop(id(model), None)
+            if old is not None and old.model is model:
+                entries.append(old)
+            else:
+                entries.append(Entry(model))
+                added.append(model)
         entries.sort(key=lambda e: (e.name_key, e.idk))
         self.entries: list[Entry] = entries
         self.by_name: dict[str, Entry] = {e.model.name: e for e in entries}
         self.contributes = self.source.enabled and self.source.status is not SourceStatus.DISABLED
+        self._counts: options.Counts | None = None
         self._options: options.Part | None = None
         self._name_order: Sorted[Entry] | None = None
+        before = previous._counts if previous is not None else None
+        if before is not None and len(added) + len(reuse) <= max(64, len(entries) // 4):
+            # A few models changed (a registry write): follow them instead of counting every model again.
+            self._counts = options.changed(before, (e.model for e in reuse.values()), added)
 
     @property
     def name_order(self) -> Sorted[Entry]:
@@ -96,7 +106,9 @@ class PreparedSource:
     @property
     def options(self) -> options.Part:
         if self._options is None:
-            self._options = options.collect(e.model for e in self.entries)
+            if self._counts is None:
+                self._counts = options.count(e.model for e in self.entries)
+            self._options = self._counts.part()
         return self._options
 
 

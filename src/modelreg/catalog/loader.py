@@ -17,6 +17,7 @@ from pathlib import Path
 
 from modelreg.catalog.globs import GlobError, ModelFilter, compile_filter
 from modelreg.catalog.models import Source, SourceStatus
+from modelreg.catalog.parse_pool import ParsePool
 from modelreg.catalog.snapshots import CatalogConfig, SourceSnapshot
 from modelreg.catalog.sources_file import (
     SourceEntry,
@@ -67,6 +68,7 @@ class CatalogLoader:
     chunks: dict[Path, ChunkCache] = field(default_factory=dict)
     loaded: dict[str, _Loaded] = field(default_factory=dict)
     watched: tuple[Path, ...] = ()  # every file the last load read (sources and catalogs), for the watcher
+    pool: ParsePool | None = None  # parses big changes in worker processes (the owner closes it)
 
     def load(self, paths: Sequence[Path], previous: CatalogConfig | None = None) -> CatalogConfig:
         demo = not paths
@@ -157,7 +159,7 @@ class CatalogLoader:
                 model_filter=model_filter,
                 previous={m.name: m for m in previous.models} if previous else {},
                 now_ms=int(time.time() * 1000),
-                cache=self.chunks.setdefault(path, ChunkCache()),
+                cache=self.chunks.setdefault(path, ChunkCache(self.pool)),
             )
         except CatalogFileError as exc:
             raise _SourceError(f"failed to read yamlCatalogPath file: {path}: {exc}") from None

@@ -15,7 +15,9 @@ import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from modelreg.catalog import heap
 from modelreg.catalog.loader import CatalogLoader
+from modelreg.catalog.parse_pool import ParsePool
 from modelreg.catalog.snapshots import CatalogConfig
 
 log = logging.getLogger("modelreg.catalog")
@@ -32,7 +34,8 @@ class SourcesWatcher:
         self._paths = [Path(p) for p in paths]
         self._interval = interval
         self._on_change = on_change
-        self._loader = CatalogLoader()
+        self._pool = ParsePool()
+        self._loader = CatalogLoader(pool=self._pool)
         self._config: CatalogConfig | None = None
         self._stamps: dict[Path, _Stamp | None] = {}
         self._digests: dict[Path, bytes | None] = {}
@@ -56,6 +59,7 @@ class SourcesWatcher:
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._pool.close()
 
     def check(self) -> bool:
         """One polling round (the thread's body; tests may call it directly): reload if a file changed."""
@@ -72,6 +76,10 @@ class SourcesWatcher:
                 log.exception("catalog reload failed; keeping the last good catalog")
 
     def _reload(self) -> None:
+        with heap.settling():  # no full GC pass over two catalogs while the new one is built (heap.py)
+            self._load()
+
+    def _load(self) -> None:
         # Fingerprints are taken before loading, so an edit made while the load runs is seen by the next round.
         known = dict.fromkeys([*self._paths, *self._loader.watched])
         stamps = {p: _stamp(p) for p in known}

@@ -3,14 +3,14 @@ alone (its source becomes ``partially-available``) while a file that cannot be r
 
 Speed: PyYAML builds about 200,000 nodes a second, so a 10,000-model file costs seconds to parse whole.
 ``ChunkCache`` splits the ``models:`` list into one text chunk per model and keeps each chunk's parse under its
-hash: a reload after an edit re-parses only the models whose text changed. Any surprise in the split (anchors
+hash: a reload after an edit re-parses only the models whose text changed, and a big change is parsed by worker
+processes (parse_pool.py). Any surprise in the split (anchors
 across models, several documents, flow style) makes the chunked parse fail, and the file is then parsed whole,
 which gives the authoritative result or error.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -18,9 +18,11 @@ from typing import Any
 
 import yaml
 
+from modelreg.catalog import heap
 from modelreg.catalog.globs import ModelFilter
 from modelreg.catalog.licenses import readable_license
 from modelreg.catalog.models import ArtifactType, CatalogArtifact, CatalogModel, MetadataValue, stable_id
+from modelreg.catalog.parse_pool import NotOneItem, ParsePool, parse_chunk
 
 URI_SCHEMES = frozenset({"oci", "http", "https", "s3", "gs", "az", "file", "hf"})
 METRICS_TYPES = frozenset({"performance-metrics", "accuracy-metrics"})
@@ -98,10 +100,15 @@ def _load(data: bytes) -> Any:
 
 
 class ChunkCache:
-    """Parsed model chunks of one catalog file, by content hash; only the last load's chunks are kept."""
+    """Parsed model chunks of one catalog file, by content hash; only the last load's chunks are kept. The chunks
+    not in the cache are parsed by ``pool`` (worker processes for a big change, parse_pool.py) when given."""
 
-    def __init__(self) -> None:
-        self._parsed: dict[bytes, Any] = {}
+    def __init__(self, pool: ParsePool | None = None) -> None:
+        self._parsed: dict[tuple[int, int], Any] = {}
+        self._pool = pool
+        # The last load's models by their raw item (kept in the entry, so its id stays valid): an unchanged model
+        # is not built again and stays the same object, which the index reuses as it is.
+        self.built: dict[int, tuple[Any, str, int, CatalogModel | ModelError]] = {}
 
     def parse(self, data: bytes) -> tuple[dict[str, Any], list[Any]]:
         """The file's top-level mapping without ``models``, and the raw model items."""
@@ -109,7 +116,7 @@ class ChunkCache:
         if split is not None:
             try:
                 return self._parse_chunks(*split)
-            except (yaml.YAMLError, _NotChunkable):
+            except (yaml.YAMLError, NotOneItem, _NotChunkable):
                 pass
         return _parse_whole(data)
 
@@ -117,22 +124,31 @@ class ChunkCache:
         top = _load(head) if head.strip() else {}
         if not isinstance(top, dict) or "models" in top:
             raise _NotChunkable
-        parsed: dict[bytes, Any] = {}
+        keys = [_chunk_key(chunk) for chunk in chunks]
+        missing: dict[tuple[int, int], memoryview] = {}
+        for key, chunk in zip(keys, chunks, strict=True):
+            if key not in self._parsed:
+                missing.setdefault(key, chunk)
+        texts = [bytes(chunk) for chunk in missing.values()]
+        fresh = self._pool.parse(texts) if self._pool is not None else [parse_chunk(text) for text in texts]
+        known = dict(zip(missing, fresh, strict=True))
+        parsed: dict[tuple[int, int], Any] = {}
         items: list[Any] = []
-        for chunk in chunks:
-            key = hashlib.blake2b(chunk, digest_size=16).digest()
+        for key in keys:
             item = parsed.get(key)
             if item is None:
-                item = self._parsed.get(key)
-                if item is None:
-                    one = _load(bytes(chunk))
-                    if not isinstance(one, list) or len(one) != 1:
-                        raise _NotChunkable
-                    item = one[0]
+                item = known[key] if key in known else self._parsed[key]
                 parsed[key] = item
             items.append(item)
         self._parsed = parsed
         return top, items
+
+
+def _chunk_key(chunk: memoryview) -> tuple[int, int]:
+    """A chunk's cache key: its content's hash (64-bit SipHash) and length. Not a ``hashlib`` digest: those let go
+    of the GIL for every chunk over 2 KB, and while request threads are busy each of those 10,000 hand-backs waits
+    for the interpreter's 5 ms switch interval, which made a reload four times longer."""
+    return hash(chunk), len(chunk)
 
 
 class _NotChunkable(Exception):
@@ -151,13 +167,28 @@ def _split(data: bytes) -> tuple[bytes, list[memoryview]] | None:
     # Patterns that start with a literal newline: the regex engine skips ahead to each newline instead of trying
     # every position of a 30 MB file.
     stop = b" \t\r\n#" + (b"" if indent else b"-")
-    end_of_block = re.compile(rb"\n(?=[^" + re.escape(stop) + rb"])").search(data, first.start())
-    end = end_of_block.start() + 1 if end_of_block else len(data)
+    end = _search_end(re.compile(rb"\n(?=[^" + re.escape(stop) + rb"])"), data, first.start())
     item = re.compile(rb"\n" + indent + rb"-(?=[ \r\n])")
     starts = [first.start(), *(m.start() + 1 for m in item.finditer(data, first.start(), end))]
     view = memoryview(data)
     chunks = [view[s:e] for s, e in zip(starts, [*starts[1:], end], strict=True)]
     return data[: key.start()] + data[end:], chunks
+
+
+_WINDOW = 1 << 20
+
+
+def _search_end(pattern: re.Pattern[bytes], data: bytes, start: int) -> int:
+    """Where ``pattern`` (a newline and a one-byte lookahead) first matches, just after the newline; the end of
+    ``data`` when it does not. Searched a megabyte at a time: one search over a 40 MB file holds the GIL for 30 ms,
+    which a request thread would wait out."""
+    pos = start
+    while pos < len(data):
+        found = pattern.search(data, pos, min(pos + _WINDOW, len(data)))
+        if found is not None:
+            return found.start() + 1
+        pos += _WINDOW - 1  # windows overlap by a byte: a newline at a window's end needs the next byte
+    return len(data)
 
 
 def _parse_whole(data: bytes) -> tuple[dict[str, Any], list[Any]]:
@@ -208,9 +239,11 @@ def read_catalog(
 ) -> CatalogLoad:
     """The models of a catalog file that ``model_filter`` keeps. A model without times gets its previous create
     time (``previous``: the source's last models by name), else ``now_ms``: the time this process first saw it."""
+    cache = cache or ChunkCache()
     label, items = parse_catalog(data, cache)
     models: dict[str, CatalogModel] = {}
     failures: list[str] = []
+    built: dict[int, tuple[Any, str, int, CatalogModel | ModelError]] = {}
     for index, item in enumerate(items):
         name = raw_name(item)
         if name is None:
@@ -222,10 +255,27 @@ def read_catalog(
             failures.append(f"model '{name}': appears more than once")
             continue
         before = previous.get(name)
-        try:
-            models[name] = build_model(item, source_id, before.create_time_ms if before else now_ms)
-        except ModelError as exc:
-            failures.append(f"model '{name}': {exc}")
+        default_time = before.create_time_ms if before else now_ms
+        known = cache.built.get(id(item))
+        if (
+            known is not None
+            and known[0] is item
+            and known[1] == source_id
+            and (known[2] == default_time or item.get("createTimeSinceEpoch") is not None)
+        ):
+            result = known[3]
+        else:
+            try:
+                result = build_model(item, source_id, default_time)
+            except ModelError as exc:
+                result = exc
+            heap.tick()
+        built[id(item)] = (item, source_id, default_time, result)
+        if isinstance(result, ModelError):
+            failures.append(f"model '{name}': {result}")
+        else:
+            models[name] = result
+    cache.built = built
     return CatalogLoad(tuple(models[n] for n in sorted(models)), tuple(failures), label)
 
 
