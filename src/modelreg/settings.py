@@ -296,7 +296,10 @@ class CatalogSettings(_Section):
     )
     registry_source: bool = Field(default=True, description="List every live registered model as source 'registry'")
     reload_interval_seconds: float = Field(
-        default=1.0, gt=0, le=60, description="How often sources and catalog files are checked for changes"
+        default=0.25,
+        gt=0,
+        le=60,
+        description="How often sources and catalog files are checked for changes (a few stat calls a round)",
     )
 
     _split = field_validator("sources", mode="before")(_comma_list)
