@@ -15,10 +15,14 @@ from hypothesis import strategies as st
 
 from api.builders import artifact, environment, experiment, inference_service, log_metric, model_with_version, ok, run
 from conftest import ServerThread, empty
+from modelreg.catalog.tokens import encode, fingerprint
 from modelreg.db.database import Database
 
 ORDERS = ("ID", "CREATE_TIME", "LAST_UPDATE_TIME")
 INT64_MAX = 2**63 - 1
+CATALOG = "/api/model_catalog/v1alpha1/"
+# A demo catalog model (served when no sources are configured) with three performance artifacts among its four.
+CATALOG_IDS = {"source_id": "organization_ai", "model_name": "ibm-granite/granite-3.1-8b-instruct"}
 
 
 def token_of(payload: Any) -> str:
@@ -74,6 +78,7 @@ def endpoints(server: ServerThread, database: Database) -> Iterator[tuple[httpx.
             "inferenceserviceId": service["id"],
             "experimentId": exp["id"],
             "experimentrunId": r["id"],
+            **CATALOG_IDS,
         }
         paths = []
         for path, operations in client.get("/openapi.json").json()["paths"].items():
@@ -85,6 +90,7 @@ def endpoints(server: ServerThread, database: Database) -> Iterator[tuple[httpx.
                 paths.append(path)
         assert len(paths) >= 20, paths  # both registry prefixes and the audit trail
         assert "/api/governance/v1/audit/records" in paths
+        assert sum(path.startswith(CATALOG) for path in paths) == 5, paths  # sources, models, labels, artifacts x2
         yield client, paths
 
 
@@ -99,7 +105,8 @@ def test_bad_tokens_are_400_on_every_list(endpoints: tuple[httpx.Client, list[st
     for path in paths:
         refused(client.get(path, params={"nextPageToken": token, "pageSize": "1"}))
         if not path.endswith("/audit/records"):
-            refused(client.get(path, params={"nextPageToken": token, "orderBy": "CREATE_TIME", "sortOrder": "DESC"}))
+            order = "NAME" if path.endswith(f"{CATALOG}sources") else "CREATE_TIME"  # sources have no times
+            refused(client.get(path, params={"nextPageToken": token, "orderBy": order, "sortOrder": "DESC"}))
 
 
 def test_issued_tokens_still_page_on_every_list(endpoints: tuple[httpx.Client, list[str]]) -> None:
@@ -129,10 +136,12 @@ _payloads = st.one_of(
 )
 
 
-def _valid(payload: Any) -> bool:
-    """A token this server could have issued for ``orderBy=ID`` (the default ordering)."""
+def _valid(path: str, payload: Any) -> bool:
+    """A token this server could have issued for the default ordering: ``orderBy=ID`` in the registry; catalog
+    tokens carry a digest of their query, which no generated payload has."""
     return (
-        isinstance(payload, list)
+        not path.startswith(CATALOG)
+        and isinstance(payload, list)
         and len(payload) == 3
         and payload[0] == "ID"
         and all(type(x) is int and -(2**63) <= x <= INT64_MAX for x in payload[1:])
@@ -149,7 +158,7 @@ def test_any_token_is_a_page_or_a_400(endpoints: tuple[httpx.Client, list[str]],
         if path.endswith("/audit/records"):
             continue  # its tokens have their own shape; the fixed cases above cover it
         response = client.get(path, params={"nextPageToken": token})
-        if _valid(payload):
+        if _valid(path, payload):
             assert response.status_code == 200, (path, payload, response.text)
         else:
             refused(response)
@@ -176,3 +185,18 @@ def test_any_audit_token_is_a_page_or_a_400(endpoints: tuple[httpx.Client, list[
         assert response.status_code == 200, (payload, response.text)
     else:
         refused(response)
+
+
+# Cursors of the right digest (anyone can compute it: it only tells queries apart) that the catalog never issued.
+FORGED_CURSORS = ([], [0], [1], [2, "x"], [0, 1], [0, 1, 2, 3], [{}], [[0], 1, 2], [0, [1], "x"], [1, 5], [0, None, 1])
+
+
+@pytest.mark.parametrize("cursor", FORGED_CURSORS, ids=[json.dumps(c) for c in FORGED_CURSORS])
+def test_forged_catalog_cursors_are_400(server: ServerThread, cursor: list[Any]) -> None:
+    queries = {
+        "sources": fingerprint("sources", "", "models", "ID", False),
+        "models": fingerprint("models", (), (), "", "", "NAME", False),
+    }
+    with httpx.Client(base_url=f"{server.url}{CATALOG}", timeout=30) as client:
+        for path, digest in queries.items():
+            refused(client.get(path, params={"nextPageToken": encode(cursor, digest)}))

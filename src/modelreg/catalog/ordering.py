@@ -68,11 +68,11 @@ class Sorted(Generic[T]):
         try:
             if cursor is None:
                 start, missing_start = (len(self.keys) if reverse else 0), (len(self.missing) if reverse else 0)
-            elif cursor[0] == 0 and len(cursor) == 3:
+            elif len(cursor) == 3 and cursor[0] == 0:  # length first: a forged empty cursor has no [0]
                 key = (cursor[1], cursor[2])
                 start = bisect_left(self.keys, key) if reverse else bisect_right(self.keys, key)
                 missing_start = len(self.missing) if reverse else 0
-            elif cursor[0] == 1 and len(cursor) == 2 and isinstance(cursor[1], str):
+            elif len(cursor) == 2 and cursor[0] == 1 and isinstance(cursor[1], str):
                 start = 0 if reverse else len(self.keys)
                 bisect = bisect_left if reverse else bisect_right
                 missing_start = bisect(self.missing_keys, cursor[1])
