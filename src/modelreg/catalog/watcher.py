@@ -51,7 +51,7 @@ class SourcesWatcher:
             return
         self._reload()
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="catalog-watch", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="modelreg-catalog-watch", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
