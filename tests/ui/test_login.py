@@ -4,13 +4,10 @@ where it goes afterwards (``next``, never another site)."""
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from modelreg.auth import context
-from modelreg.db.tables import ui_sessions
-from modelreg.ui import login
+from modelreg.ui import login, visitors
 from modelreg.ui.login import INVALID, LoginThrottle
-from modelreg.ui.sessions import COOKIE, session_id
 from ui.conftest import PASSWORD, MakeUiApp, UiApp
 
 
@@ -97,11 +94,8 @@ def test_password_login_refused_when_not_enabled(make_ui_app: MakeUiApp) -> None
     app = make_ui_app(methods=("token",))
     app.add_user("dev", role="developer")
     browser = app.client()
-    browser.get("/login")  # no form to take the token from: read the visitor session's own
-    with app.db.read() as conn:
-        token = conn.execute(
-            select(ui_sessions.c.csrf_token).where(ui_sessions.c.id == session_id(browser.cookies[COOKIE]))
-        ).scalar_one()
+    browser.get("/login")  # no form to take the token from: the one of the visitor's nonce
+    token = app.app.state.ui_visitors.token(browser.cookies[visitors.COOKIE])
     answer = browser.post("/login", data={"csrf_token": token, "username": "dev", "password": PASSWORD})
     assert answer.status_code == 400
     assert "not enabled" in answer.text

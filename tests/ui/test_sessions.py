@@ -19,8 +19,8 @@ from modelreg.db.tables import audit_log, ui_sessions
 from modelreg.errors import Conflict, NotFound
 from modelreg.services.users import UserService
 from modelreg.settings import UiSettings
-from modelreg.ui import web
-from modelreg.ui.sessions import COOKIE, SessionStore, session_id
+from modelreg.ui import visitors, web
+from modelreg.ui.sessions import COOKIE, VISITOR, SessionStore, session_id
 from ui.conftest import CHEAP_HASHER, PASSWORD, MakeUiApp, UiApp, bind_group_as, csrf_of
 
 # --- a page and a form of our own, so these tests do not depend on the areas' pages ------------------------------
@@ -67,8 +67,8 @@ def set_cookie_headers(response: object) -> list[str]:
     return [v for k, v in response.headers.multi_items() if k == "set-cookie"]  # type: ignore[attr-defined]
 
 
-def session_cookie_header(response: object) -> str:
-    found = [c for c in set_cookie_headers(response) if c.startswith(f"{COOKIE}=")]
+def session_cookie_header(response: object, name: str = COOKIE) -> str:
+    found = [c for c in set_cookie_headers(response) if c.startswith(f"{name}=")]
     assert len(found) == 1, set_cookie_headers(response)
     return found[0]
 
@@ -88,6 +88,14 @@ def test_session_cookie_is_httponly_lax_and_site_wide(app: UiApp) -> None:
     assert "secure" not in cookie  # plain http: a Secure cookie would never come back
 
 
+def test_visitor_cookie_is_httponly_lax_and_site_wide(app: UiApp) -> None:
+    cookie = session_cookie_header(app.client().get("/login"), visitors.COOKIE).lower()
+    assert "httponly" in cookie
+    assert "samesite=lax" in cookie
+    assert "path=/" in cookie
+    assert "secure" not in cookie
+
+
 def test_session_cookie_is_secure_over_https(app: UiApp) -> None:
     app.add_user("dev", role="developer")
     browser = app.client(base_url="https://testserver")
@@ -98,9 +106,9 @@ def test_session_cookie_is_secure_over_https(app: UiApp) -> None:
 @pytest.mark.parametrize(("peer", "secure"), [("127.0.0.1", True), ("203.0.113.9", False)])
 def test_forwarded_https_counts_from_a_trusted_proxy_only(app: UiApp, peer: str, secure: bool) -> None:
     browser = app.client(peer=peer, headers={"X-Forwarded-Proto": "https"})
-    page = browser.get("/login")
+    page = browser.get("/login")  # a visitor: the visitor cookie (the session cookie follows the same rule)
     assert page.status_code == 200
-    assert ("secure" in session_cookie_header(page).lower()) is secure
+    assert ("secure" in session_cookie_header(page, visitors.COOKIE).lower()) is secure
 
 
 # --- expiry, logout, fixation -------------------------------------------------------------------------------------
@@ -157,7 +165,9 @@ def test_logout_ends_the_session_on_the_server(app: UiApp) -> None:
 def test_login_starts_a_new_session(app: UiApp) -> None:
     app.add_user("dev", role="developer")
     browser = app.client()
-    planted = browser.get("/login").cookies[COOKIE]  # what an attacker could have set before the login
+    store: SessionStore = app.app.state.ui_sessions
+    planted, _ = store.create(VISITOR)  # a visitor session (an OIDC login's) an attacker set in the browser
+    browser.cookies.set(COOKIE, planted, domain="testserver.local")
     assert app.login(browser, "dev").status_code == 303
     assert browser.cookies[COOKIE] != planted
     attacker = app.client()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -103,6 +104,11 @@ class SecretBox:
     @property
     def key_id(self) -> str:
         return key_id(self._load())
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for ``purpose`` (HMAC-SHA256 of the label under the storage key), so the storage key
+        itself only ever encrypts and another use of it cannot help attack that."""
+        return hmac.new(self._load(), b"modelreg-derived-key:" + purpose.encode(), hashlib.sha256).digest()
 
     # --- encryption ---------------------------------------------------------------------------------------------
 

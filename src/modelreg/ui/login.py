@@ -126,4 +126,4 @@ async def logout(ui: web.UiDep) -> Response:
     await web.form(ui)
     store: SessionStore = ui.request.app.state.ui_sessions
     await anyio.to_thread.run_sync(ui.logout, store)
-    return web.redirect("/login")
+    return web.redirect("/login", flash="You have signed out.", kind="info")

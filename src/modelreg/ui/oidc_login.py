@@ -1,11 +1,12 @@
 """OIDC authorization-code login for the web UI (``auth.oidc.client_id``), with PKCE (S256), ``state`` and
 ``nonce``.
 
-``/login/oidc`` keeps state, nonce and the PKCE verifier in the visitor's session and sends the browser to the
-provider's authorization endpoint (from ``<issuer>/.well-known/openid-configuration``); ``/login/oidc/callback``
-checks the state, exchanges the code at the token endpoint (client_secret_basic with a secret, else a public
-client) and verifies the ID token as API tokens are verified (``auth/oidc.py``: signature from the provider's
-JWKS, issuer, audience = client_id, expiry) plus its nonce. The user and groups come from ``user_claim`` and
+``/login/oidc`` keeps state, nonce and the PKCE verifier in a visitor session (the one database write a visitor
+costs, made when a login starts) and sends the browser to the provider's authorization endpoint (from
+``<issuer>/.well-known/openid-configuration``); ``/login/oidc/callback`` checks the state, exchanges the code at
+the token endpoint (client_secret_basic with a secret, else a public client) and verifies the ID token as API
+tokens are verified (``auth/oidc.py``: signature from the provider's JWKS, issuer, audience = client_id, expiry)
+plus its nonce. The user and groups come from ``user_claim`` and
 ``groups_claim``. Authlib supplies the PKCE and token pieces; HTTP goes through ``modelreg.outbound``.
 """
 
@@ -159,14 +160,15 @@ async def start(ui: web.VisitorDep, next: str | None = None) -> Response:
     next_path = web.safe_next(next)
     if ui.signed_in:
         return web.redirect(next_path)
-    if "oidc" not in web.login_methods(ui.request) or ui.session is None:
+    if "oidc" not in web.login_methods(ui.request):
         raise InvalidInput("OIDC login is not configured on this server")
     login = _oidc(ui.request)
     state, nonce, verifier = generate_token(32), generate_token(32), generate_token(64)
     until = time.time() + LOGIN_SECONDS
     pending = {"state": state, "nonce": nonce, "verifier": verifier, "next": next_path, "until": until}
     store: SessionStore = ui.request.app.state.ui_sessions
-    await anyio.to_thread.run_sync(store.set_data, ui.session.id, {"oidc": pending})
+    session = await anyio.to_thread.run_sync(ui.visitor_session, store)
+    await anyio.to_thread.run_sync(store.set_data, session.id, {"oidc": pending})
     url = await anyio.to_thread.run_sync(login.authorize_url, redirect_uri(ui.request), state, nonce, verifier)
     return RedirectResponse(url, status_code=303)
 

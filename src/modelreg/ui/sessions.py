@@ -5,8 +5,9 @@ logs no one in. Expiry is decided here, whatever the cookie says: a session ends
 began and after ``session_idle_seconds`` without a request. ``last_seen`` is written at most once per
 ``_TOUCH_SECONDS`` so that browsing costs reads, not writes; the idle end is that much less precise.
 
-A visitor who has not logged in gets a session too (``method`` = ``visitor``): it carries the login form's CSRF
-token and the OIDC login's state. Logging in replaces it with a new one (a new id: no session fixation).
+A visitor who has not logged in has no session (its CSRF token is stateless: ``ui/visitors.py``), so anonymous
+requests cost no write; one starting an OIDC login gets one (``method`` = ``visitor``) for the login's state.
+Logging in always starts a new session (a new id: no session fixation).
 """
 
 from __future__ import annotations

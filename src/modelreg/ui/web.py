@@ -6,7 +6,8 @@ Who the caller is, per request (docs/ui.md, "Sessions"):
 - local mode (no auth methods): local mode's anonymous admin, loopback clients only;
 - a trusted proxy's identity headers (proxy auth): that user, each request;
 - otherwise the user of the session cookie (password or OIDC login); nobody: a GET goes to ``/login?next=``, any
-  other method is refused (403: a form post without a live session cannot carry a valid CSRF token).
+  other method is refused (403: a form post without a live session cannot carry a valid CSRF token). A visitor of
+  the login pages costs no database write: its CSRF token is stateless (``visitors``).
 Roles come from the role bindings, through the authenticator's cached binding table, as for the APIs. The
 identity's method is ``ui/<method>``, so audit records say the change came from the web UI.
 """
@@ -37,8 +38,9 @@ from modelreg.auth import context
 from modelreg.auth.authenticator import LOCAL, Authenticator
 from modelreg.auth.principal import Identity, Permission, Principal, Role
 from modelreg.errors import Forbidden
+from modelreg.services.secrets import SecretBox
 from modelreg.services.users import UserService
-from modelreg.ui import assets, errors, formatting, timing
+from modelreg.ui import assets, errors, formatting, timing, visitors
 from modelreg.ui.sessions import COOKIE, VISITOR, Session, SessionStore
 
 HERE = Path(__file__).parent
@@ -66,12 +68,14 @@ class Ui:
     principal: Principal
     csrf_token: str
     flashes: list[tuple[str, str]] = field(default_factory=list)  # (kind, text): success | danger | info
-    new_cookie: bool = False  # the session was created by this request (so no form of it can have been posted)
+    new_cookie: bool = False  # the session (or visitor nonce) is new with this request: no form of it was posted
     session: Session | None = None
     cookie: str | None = None  # the new session's cookie value, set on the response
     end_session: bool = False  # logout: the response deletes the cookie
     pending_flashes: list[tuple[str, str]] = field(default_factory=list)  # for the next page (``redirect``)
     clear_flash: bool = False  # the flash cookie was shown: the response deletes it
+    visitor_nonce: str | None = None  # a new visitor nonce, set on the response (``visitors``)
+    forget_visitor: bool = False  # logged in: the response deletes the visitor cookie
 
     def can(self, permission: Permission) -> bool:
         return self.principal.can(permission)
@@ -101,13 +105,27 @@ class Ui:
         self.cookie, self.session = store.create(method, user, groups)
         self.csrf_token = self.session.csrf_token
         self.new_cookie = True
+        self.visitor_nonce = None
+        self.forget_visitor = True
+
+    def visitor_session(self, store: SessionStore) -> Session:
+        """The visitor's session, made now if it has none: only for a login that keeps state on the server (OIDC),
+        once the visitor starts it. The CSRF token stays the stateless one."""
+        if self.session is None or self.session.method != VISITOR:
+            if self.session is not None:
+                store.end(self.session.id)
+            self.cookie, self.session = store.create(VISITOR)
+        return self.session
 
     def logout(self, store: SessionStore) -> None:
+        """End the session; the browser is a visitor again (a new nonce, which also signs the next page's flash)."""
         if self.session is not None:
             store.end(self.session.id)
         self.session = None
         self.cookie = None
         self.end_session = True
+        self.visitor_nonce = visitors.new_nonce()
+        self.csrf_token = _visitor_tokens(self.request).token(self.visitor_nonce)
 
 
 # --- who is calling -----------------------------------------------------------------------------------------------
@@ -148,8 +166,8 @@ def _resolve(request: Request, login_required: bool) -> Ui:
             if request.method in ("GET", "HEAD"):
                 raise errors.LoginRequired(_next_of(request))
             raise Forbidden("you are not logged in, or your session has ended: log in and try again")
-        elif session is None or session.method != VISITOR:
-            cookie, session = _replace(store, session, VISITOR, None, ())
+        else:
+            return _visitor(request, session)
     assert session is not None
     if identity is None:
         principal = NOBODY
@@ -158,6 +176,23 @@ def _resolve(request: Request, login_required: bool) -> Ui:
     else:
         principal = auth.principal_for(identity)
     return Ui(request, principal, session.csrf_token, new_cookie=cookie is not None, session=session, cookie=cookie)
+
+
+def _visitor_tokens(request: Request) -> visitors.VisitorTokens:
+    tokens: visitors.VisitorTokens = request.app.state.ui_visitors
+    return tokens
+
+
+def _visitor(request: Request, session: Session | None) -> Ui:
+    """A visitor of the login pages: no role, and a stateless CSRF token (no write; a new nonce if it has none).
+    ``session`` is kept (a started OIDC login, or a session whose login method is no longer offered): logging in
+    ends it."""
+    nonce = request.cookies.get(visitors.COOKIE)
+    fresh = not visitors.well_formed(nonce)
+    if fresh or nonce is None:
+        nonce = visitors.new_nonce()
+    token = _visitor_tokens(request).token(nonce)
+    return Ui(request, NOBODY, token, new_cookie=fresh, session=session, visitor_nonce=nonce if fresh else None)
 
 
 def _replace(
@@ -232,7 +267,7 @@ async def form(ui: Ui) -> Mapping[str, str]:
     token = data.get("csrf_token")
     if (
         ui.new_cookie
-        or ui.session is None
+        or not ui.csrf_token
         or not isinstance(token, str)
         or not secrets.compare_digest(token.encode(), ui.csrf_token.encode())
     ):
@@ -337,7 +372,13 @@ class UiResponses:
             )
         elif ui.end_session:
             scratch.delete_cookie(COOKIE, httponly=True, samesite="lax", secure=secure, path="/")
-        if ui.pending_flashes and not ui.end_session:
+        if ui.visitor_nonce is not None:
+            scratch.set_cookie(
+                visitors.COOKIE, ui.visitor_nonce, httponly=True, samesite="lax", secure=secure, path="/"
+            )
+        elif ui.forget_visitor and visitors.COOKIE in ui.request.cookies:
+            scratch.delete_cookie(visitors.COOKIE, httponly=True, samesite="lax", secure=secure, path="/")
+        if ui.pending_flashes and not (ui.end_session and ui.visitor_nonce is None):
             scratch.set_cookie(FLASH_COOKIE, _flash_cookie(ui), httponly=True, samesite="lax", secure=secure, path="/")
         elif ui.clear_flash or ui.end_session:
             scratch.delete_cookie(FLASH_COOKIE, httponly=True, samesite="lax", secure=secure, path="/")
@@ -354,6 +395,7 @@ def _error_page(request: Request, status: int, title: str, message: str) -> Resp
 def install(app: FastAPI) -> None:
     settings = app.state.settings
     app.state.ui_sessions = SessionStore(app.state.db, settings.ui)
+    app.state.ui_visitors = visitors.VisitorTokens(SecretBox(settings.storage, settings.data_dir))
     if getattr(app.state, "users", None) is None:
         app.state.users = UserService(app.state.db)
     app.add_middleware(UiResponses, authenticator=app.state.authenticator, settings_ttl=settings.ui.session_ttl_seconds)
