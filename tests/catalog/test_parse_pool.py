@@ -3,6 +3,7 @@ catalog as the calling thread."""
 
 from __future__ import annotations
 
+import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from sources_builders import model, source, write_catalog, write_sources
 
 from modelreg.catalog.loader import CatalogLoader
 from modelreg.catalog.models import SourceStatus
-from modelreg.catalog.parse_pool import ParsePool, load
+from modelreg.catalog.parse_pool import PIPE_BYTES, ParsePool, load
 
 DOCUMENTS = [
     b"",
@@ -100,6 +101,16 @@ def test_a_stopped_worker_makes_that_load_parse_in_the_calling_thread(tmp_path: 
     write_catalog(catalog, catalog_models(5))  # and the next load starts fresh workers
     assert len(CatalogLoader(pool=pool).load([sources]).sources[0].models) == 5
     assert pool._executor is not None and pool._executor is not executor
+
+
+def test_results_come_back_through_a_widened_pipe(tmp_path: Path, pool: ParsePool) -> None:
+    # A 64 KB pipe costs the server one GIL hand-off (up to 5 ms with busy request threads) per 64 KB of results.
+    catalog = write_catalog(tmp_path / "catalog.yaml", catalog_models(6))
+    sources = write_sources(tmp_path / "sources.yaml", [source("files", catalog.name)])
+    assert len(CatalogLoader(pool=pool).load([sources]).sources[0].models) == 6
+    assert pool._executor is not None
+    reader = pool._executor._result_queue._reader  # type: ignore[attr-defined]
+    assert fcntl.fcntl(reader.fileno(), fcntl.F_GETPIPE_SZ) >= PIPE_BYTES
 
 
 def test_an_edit_rebuilds_only_the_edited_model(tmp_path: Path) -> None:
