@@ -91,8 +91,9 @@ class CatalogModel:
     def labels(self) -> tuple[str, ...]:
         """String custom properties whose value is ``""`` (the reference UI's labels, e.g. ``validated``)."""
         return tuple(
-            k for k, v in self.custom_properties.items() if v.get("metadataType", "MetadataStringValue")
-            == "MetadataStringValue" and v.get("string_value") == ""
+            k
+            for k, v in self.custom_properties.items()
+            if v.get("metadataType", "MetadataStringValue") == "MetadataStringValue" and v.get("string_value") == ""
         )
 
     @property
