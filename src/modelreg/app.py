@@ -13,7 +13,7 @@ from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
 from modelreg.api import docs, errors, governance, health, storage
 from modelreg.api.auth import Authentication
-from modelreg.api.middleware import DefaultJsonContentType, JsonBodyLimit
+from modelreg.api.middleware import DefaultJsonContentType, BodyLimit
 from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.api.routes import include_flat
 from modelreg.auth.authenticator import Authenticator
@@ -84,7 +84,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
 
     errors.install(app)
     app.add_middleware(DefaultJsonContentType)
-    app.add_middleware(JsonBodyLimit, limit=settings.limits.max_json_body_bytes)
+    app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
     app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline and not authenticator.may_block)
     docs.install(app)
     include_flat(app, health.router)  # flat: see api/routes.py

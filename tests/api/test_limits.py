@@ -81,6 +81,19 @@ def test_chunked_body_is_counted_while_it_streams(api: httpx.Client) -> None:
     ok(api.post("/registered_models", content=chunks(model_body(BODY)), headers=headers))
 
 
+def test_a_web_ui_form_over_the_limit_is_refused_before_it_is_read(server: ServerThread) -> None:
+    """The limit covers every path with a body, not only /api/: Starlette reads a form whole into memory, so a web UI
+    form post (here the login form, before any session) over it is a 413, declared or counted as it arrives."""
+    form = b"username=a&password=b&padding=" + b"x" * BODY
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        declared = client.post("/login", content=form, headers=headers)
+        chunked = client.post("/login", content=chunks(form), headers=headers)
+    assert declared.status_code == 413, declared.text
+    assert chunked.request.headers.get("transfer-encoding") == "chunked"
+    assert chunked.status_code == 413, chunked.text
+
+
 def test_patch_over_the_limit_is_413_and_changes_nothing(api: httpx.Client) -> None:
     created = model(api, "m")
     big = dumps({"customProperties": {"a": prop("x" * TEXT)} | {f"k{i}": prop("y" * TEXT) for i in range(16)}})

@@ -1,4 +1,4 @@
-"""ASGI middleware for the API surfaces."""
+"""ASGI middleware for the API surfaces (the body limit covers the web UI too)."""
 
 from __future__ import annotations
 
@@ -34,22 +34,23 @@ _UNLIMITED_PUTS = "/api/storage/v1/uploads/"  # PUT .../uploads/{id}/files/{path
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-class JsonBodyLimit:
-    """Refuse a JSON API request body over ``limit`` bytes with a 413 before anything parses it: at once when its
+class BodyLimit:
+    """Refuse a request body over ``limit`` bytes with a 413 before anything parses it: at once when its
     Content-Length says so, else (a chunked body) as soon as the bytes received pass the limit. A body within a
     declared Content-Length needs no counting (the HTTP server delivers exactly that many bytes), so the hot path
-    costs one header scan. Upload PUTs are file bytes that stream to the store: they have no limit."""
+    costs one header scan. Every path is covered: the APIs' JSON and the web UI's form posts (which Starlette would
+    otherwise read whole into memory, before login too). Upload PUTs are file bytes that stream to the store: they
+    have no limit."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
         self.limit = limit
-        self.too_large = f"request body too large: this API accepts at most {limit} bytes"
+        self.too_large = f"request body too large: this server accepts at most {limit} bytes"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] in _NO_BODY_METHODS
-            or not scope["path"].startswith(_API)
             or (scope["method"] == "PUT" and scope["path"].startswith(_UNLIMITED_PUTS))
         ):
             await self.app(scope, receive, send)
