@@ -50,8 +50,11 @@ SOURCE = Source(
 )
 MAX_CHANGES = 2000  # audit records read one by one before a full reload is cheaper
 _DEBOUNCE = 0.02
-_SPACING = 5  # the next refresh starts at least this many times the last one's duration after it started ...
-_MAX_SPACING = 0.25  # ... but never later than this
+# Under a stream of writes the refreshes share the GIL with the request handlers: the next one starts at least
+# _SPACING times the last one's duration after it started, so they take at most 1/_SPACING of a core (at 5, the
+# registration benchmark's CPU per chain rose 25%; at 20, see docs/performance.md) ...
+_SPACING = 20
+_MAX_SPACING = 0.5  # ... but never later than this, so a change is still in the catalog well within a second
 _RETRY = (0.5, 1.0, 2.0, 5.0)  # seconds between attempts after consecutive failures
 
 
