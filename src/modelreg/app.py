@@ -13,7 +13,7 @@ from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
 from modelreg.api import docs, errors, governance, health, storage
 from modelreg.api.auth import Authentication
-from modelreg.api.middleware import DefaultJsonContentType, BodyLimit
+from modelreg.api.middleware import BodyLimit, DefaultJsonContentType
 from modelreg.api.registry import V1, V1ALPHA3, build_router
 from modelreg.api.routes import include_flat
 from modelreg.auth.authenticator import Authenticator
