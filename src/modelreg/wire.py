@@ -150,13 +150,25 @@ def fields_for(table: str, row_or_type: AnyRow | str | None = None) -> list[Wire
 
 # --- custom properties -----------------------------------------------------------------------------------------
 
-_WIRE_TYPES = {
-    "MetadataStringValue": ("string", "string_value"),
-    "MetadataIntValue": ("int", "int_value"),
-    "MetadataDoubleValue": ("double", "double_value"),
-    "MetadataBoolValue": ("bool", "bool_value"),
-    "MetadataStructValue": ("struct", "struct_value"),
+# The value key of each MetadataValue type: for every reader of wire-form custom properties (the registry API, the
+# catalog's files, the Backstage bridge).
+VALUE_KEYS: Mapping[str, str] = {
+    "MetadataStringValue": "string_value",
+    "MetadataIntValue": "int_value",
+    "MetadataDoubleValue": "double_value",
+    "MetadataBoolValue": "bool_value",
+    "MetadataStructValue": "struct_value",
+    "MetadataProtoValue": "proto_value",
 }
+SCALAR_TYPES = frozenset({"MetadataStringValue", "MetadataIntValue", "MetadataDoubleValue", "MetadataBoolValue"})
+_DB_TYPE_OF = {
+    "MetadataStringValue": "string",
+    "MetadataIntValue": "int",
+    "MetadataDoubleValue": "double",
+    "MetadataBoolValue": "bool",
+    "MetadataStructValue": "struct",
+}
+_WIRE_TYPES = {wire: (db, VALUE_KEYS[wire]) for wire, db in _DB_TYPE_OF.items()}  # proto is stored apart
 _DB_TYPES = {db: (wire, key) for wire, (db, key) in _WIRE_TYPES.items()}
 
 

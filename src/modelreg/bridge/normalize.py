@@ -16,6 +16,7 @@ from typing import Any
 from modelreg.bridge.names import backstage_name, owner_name, unique_tags
 from modelreg.bridge.records import Artifact, Endpoint, ModelRecord, WellKnown
 from modelreg.redact import is_secret_parameter, public_text, public_url
+from modelreg.wire import SCALAR_TYPES, VALUE_KEYS
 
 Json = Mapping[str, Any]
 
@@ -58,12 +59,7 @@ VALUE_TAG_KEYS = frozenset(
 # Never tags: link-valued, and the other internal `_` keys (`_lastModified` would change the tags on every edit).
 NON_TAG_KEYS = frozenset({"License", "TechDocs"})
 
-_SCALAR_FIELDS = {
-    "MetadataStringValue": "string_value",
-    "MetadataIntValue": "int_value",
-    "MetadataDoubleValue": "double_value",
-    "MetadataBoolValue": "bool_value",
-}
+_SCALAR_FIELDS = {wire: key for wire, key in VALUE_KEYS.items() if wire in SCALAR_TYPES}
 
 
 @dataclass(frozen=True, slots=True)

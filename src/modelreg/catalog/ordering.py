@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from modelreg.catalog.models import CatalogArtifact, CatalogModel
-from modelreg.catalog.query import ARTIFACT_FIELDS, ARTIFACTS_PREFIX, MODEL_FIELDS, property_value
+from modelreg.catalog.query import ARTIFACT_FIELDS, ARTIFACTS_PREFIX, MODEL_FIELDS, SELECTOR_KINDS, property_value
 from modelreg.catalog.tokens import INVALID
 from modelreg.errors import InvalidInput
 from modelreg.filterquery.nodes import SELECTORS
@@ -168,7 +168,7 @@ def _scalar_getter(fields: Any, name: str, selector: str) -> Callable[[Any], Sor
     kind_and_getter = fields.get(name)
     if kind_and_getter is not None and kind_and_getter[0] != "a":
         kind, getter = kind_and_getter
-        if {"string_value": "s", "int_value": "n", "double_value": "n"}.get(selector) == kind:
+        if SELECTOR_KINDS.get(selector) == kind:
             return getter  # type: ignore[no-any-return]
     return lambda obj: property_value(obj.custom_properties.get(name), selector)
 

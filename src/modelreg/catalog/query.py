@@ -32,7 +32,7 @@ ArtifactPredicate = Callable[[CatalogArtifact], bool]
 
 ARTIFACTS_PREFIX = "artifacts."
 _POSITIVE = {Op.NE: Op.EQ, Op.NOT_LIKE: Op.LIKE, Op.NOT_ILIKE: Op.ILIKE, Op.NOT_IN: Op.IN}
-_SELECTOR_KINDS = {"string_value": "s", "int_value": "n", "double_value": "n", "bool_value": "b"}
+SELECTOR_KINDS = {"string_value": "s", "int_value": "n", "double_value": "n", "bool_value": "b"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +120,7 @@ def field_getter(fields: Mapping[str, tuple[str, Getter]], name: str, selector: 
     field = fields.get(name)
     if field is not None:
         kind, getter = field
-        wanted = _SELECTOR_KINDS.get(selector or "")
+        wanted = SELECTOR_KINDS.get(selector or "")
         if wanted is None or wanted == kind or (wanted == "s" and kind == "a"):
             return getter, kind == "n"
 

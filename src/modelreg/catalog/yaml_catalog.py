@@ -23,6 +23,7 @@ from modelreg.catalog.globs import ModelFilter
 from modelreg.catalog.licenses import readable_license
 from modelreg.catalog.models import ArtifactType, CatalogArtifact, CatalogModel, MetadataValue, stable_id
 from modelreg.catalog.parse_pool import NotOneItem, ParsePool, parse_chunk
+from modelreg.wire import VALUE_KEYS
 
 URI_SCHEMES = frozenset({"oci", "http", "https", "s3", "gs", "az", "file", "hf"})
 METRICS_TYPES = frozenset({"performance-metrics", "accuracy-metrics"})
@@ -61,15 +62,7 @@ _ARTIFACT_KEYS = {
     "createTimeSinceEpoch",
     "lastUpdateTimeSinceEpoch",
 }
-_VALUE_KEYS = {
-    "MetadataStringValue": "string_value",
-    "MetadataIntValue": "int_value",
-    "MetadataDoubleValue": "double_value",
-    "MetadataBoolValue": "bool_value",
-    "MetadataStructValue": "struct_value",
-    "MetadataProtoValue": "proto_value",
-}
-_TYPE_OF_KEY = {v: k for k, v in _VALUE_KEYS.items()}
+_TYPE_OF_KEY = {v: k for k, v in VALUE_KEYS.items()}
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 
 
@@ -418,7 +411,7 @@ def _metadata_value(raw: Any) -> MetadataValue:
         if len(present) != 1:
             raise ValueError("metadataType is missing")
         kind = _TYPE_OF_KEY[present[0]]
-    value_key = _VALUE_KEYS.get(kind) if isinstance(kind, str) else None
+    value_key = VALUE_KEYS.get(kind) if isinstance(kind, str) else None
     if value_key is None:
         raise ValueError(f"unknown metadataType {kind!r}")
     allowed = {"metadataType", value_key, *(("type",) if kind == "MetadataProtoValue" else ())}
