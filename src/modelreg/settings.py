@@ -286,6 +286,67 @@ class BridgeSettings(_Section):
     _split = field_validator("allowed_addresses", mode="before")(_comma_list)
 
 
+class ClusterSettings(SecretSource):
+    """The one Kubernetes API of the process (kube/): the deploy feature, its status watch, and the bridge's KServe
+    status and ConfigMap output all use it.
+
+    ``auto`` picks, in order: ``url`` when ``api_url`` is set, ``kubeconfig`` when ``kubeconfig`` is set,
+    ``in-cluster`` when the pod's service account token is mounted, else ``none`` (no cluster: deployments can
+    still be rendered as a dry run or a GitOps directory). ``KUBECONFIG`` in the environment is not read unless
+    named here, so a developer's own cluster is never touched by surprise."""
+
+    mode: Literal["auto", "none", "in-cluster", "kubeconfig", "url"] = Field(default="auto")
+    kubeconfig: Path | None = Field(default=None, description="A kubeconfig file (mode kubeconfig)")
+    context: str | None = Field(default=None, description="The kubeconfig context; default: its current-context")
+    api_url: str | None = Field(default=None, description="The API server's URL (mode url), with the token options")
+    ca_file: Path | None = Field(default=None, description="CA bundle of the API server (mode url)")
+    verify_tls: bool = Field(default=True, description="Verify the API server's certificate")
+    timeout_seconds: float = Field(default=10, gt=0, le=300, description="Each API call (watches excepted)")
+
+
+DeployInjection = Literal["scheduling", "storage"]
+
+
+class DeploySettings(_Section):
+    """One-click deployment to KServe (deploy/, docs/deploy.md)."""
+
+    enabled: bool = Field(default=True, description="Serve /api/deploy/v1 and the UI's Deploy actions")
+    registry_name: str = Field(
+        default="modelreg",
+        pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$",
+        description="This registry's name in the label modelregistry.opendatahub.io/name of what it deploys",
+    )
+    platform_namespace: str = Field(
+        default="opendatahub",
+        description="Where the cluster's hardware profiles and serving-runtime templates live (the dashboard's "
+        "namespace: opendatahub, or redhat-ods-applications on OpenShift AI)",
+    )
+    field_manager: str = Field(default="modelreg", description="The server-side apply field manager")
+    inject: Annotated[list[DeployInjection], NoDecode] = Field(
+        default_factory=list,
+        description="What modelreg writes itself because no platform webhook will: scheduling (a hardware "
+        "profile's node selector, tolerations and Kueue queue label), storage (the connection's storage key, path "
+        "and service account). Empty on OpenShift AI / ODH, whose webhooks do both",
+    )
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Namespaces to watch for deployments; empty: all"
+    )
+    gitops_dir: Path | None = Field(
+        default=None, description="Where the server writes GitOps output (mode gitops over REST); unset: refused"
+    )
+    crd_dir: Path | None = Field(
+        default=None,
+        description="CustomResourceDefinition YAML files to validate objects against when the cluster does not "
+        "provide them (no cluster: dry runs and GitOps output)",
+    )
+    policy_file: Path | None = Field(default=None, description="Deploy policy (YAML, docs/deploy.md); default: none")
+    status_lease_seconds: float = Field(
+        default=15, ge=2, le=300, description="One process per cluster records status changes; its lease lasts this"
+    )
+
+    _split = field_validator("inject", "namespaces", mode="before")(_comma_list)
+
+
 class CatalogSettings(_Section):
     """The model catalog (``/api/model_catalog/v1alpha1`` and the web UI's catalog; catalog/)."""
 
@@ -335,6 +396,8 @@ class Settings(BaseSettings):
     bridge: BridgeSettings = Field(default_factory=BridgeSettings)
     catalog: CatalogSettings = Field(default_factory=CatalogSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    kubernetes: ClusterSettings = Field(default_factory=ClusterSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
 

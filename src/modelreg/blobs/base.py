@@ -241,4 +241,3 @@ def hash_stream(stream: IO[bytes]) -> tuple[int, str]:
 def hash_file(path: str) -> tuple[int, str]:
     with open(path, "rb") as f:
         return hash_stream(f)
-

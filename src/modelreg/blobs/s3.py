@@ -228,9 +228,10 @@ class S3Store:
         full = self._full(key)
         reader = HashingReader(fileobj)
         subscribers = [_ProvideSize(size)] if size is not None else None
-        with self._faults(), create_transfer_manager(
-            self.client, self._transfer_config(self.stream_part_size)
-        ) as manager:
+        with (
+            self._faults(),
+            create_transfer_manager(self.client, self._transfer_config(self.stream_part_size)) as manager,
+        ):
             # s3transfer reads a non-seekable file object with read() alone; its stubs ask for a whole IO
             manager.upload(cast(IO[bytes], reader), self.bucket, full, subscribers=subscribers).result()
         if size is not None and reader.size != size:

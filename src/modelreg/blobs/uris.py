@@ -90,9 +90,7 @@ def resolve_uri(uri: str, defaults: StoreConfig | None = None) -> Location:
                 f"the URI's endpoint {config.endpoint[:200]} is not the connection's endpoint "
                 f"{defaults.endpoint or 'AWS S3 (the default)'}"
             )
-        config = dataclasses.replace(
-            defaults, bucket=config.bucket, prefix="", region=defaults.region or config.region
-        )
+        config = dataclasses.replace(defaults, bucket=config.bucket, prefix="", region=defaults.region or config.region)
     return Location(config, location.key)
 
 

@@ -337,6 +337,7 @@ data_connections = _table(
     Column("secret_ciphertext", Text, nullable=True),  # s3; "v1:..." (services/secrets.py)
     # s3: sign with the server's own identity (boto3's default chain); otherwise only the keys above, or unsigned
     Column("use_workload_identity", Boolean, nullable=False, server_default=false()),
+    Column("display_name", _name(), nullable=True),  # shown by the deploy wizard and on the Secret ("MinIO Storage")
     Column("created_by", _name(), nullable=True),
     Column("create_time", BigInteger, nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
@@ -443,10 +444,88 @@ ui_sessions = _table(
     Column("last_seen", BigInteger, nullable=False),
 )
 
+
+# --- deploy (deploy/) ----------------------------------------------------------------------------------------------
+
+# modelreg's own deployment targets when no cluster provides them: hardware profiles and serving-runtime templates.
+# ``body`` is the JSON of the Kubernetes object it stands for (a HardwareProfile, a ServingRuntime), so one shape
+# serves both origins (deploy/targets.py).
+deploy_targets = _table(
+    "deploy_targets",
+    _id(),
+    Column("kind", String(32), nullable=False),  # hardware_profile | serving_runtime
+    Column("name", _name(), nullable=False),
+    Column("display_name", _name(), nullable=True),
+    Column("description", Text, nullable=True),
+    Column("body", Text, nullable=False),  # JSON
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    UniqueConstraint("kind", "name"),
+)
+
+# One row per deployment, kept after undeploy for history. ``active_key`` ("<namespace>/<name>") is set while the
+# deployment exists and NULL after undeploy: the unique constraint lets only one live deployment hold a name, so
+# two deploys of one name at once cannot both proceed, whichever process serves them (NULLs never collide).
+deployments = _table(
+    "deployments",
+    _id(),
+    Column("namespace", String(63), nullable=False),
+    Column("name", String(63), nullable=False),
+    Column("active_key", String(127), nullable=True, unique=True),
+    Column("display_name", _name(), nullable=True),
+    Column("registered_model_id", BigInteger, nullable=True, index=True),
+    Column("model_version_id", BigInteger, nullable=True, index=True),
+    Column("catalog_source", _name(), nullable=True),  # deployed from a catalog model that is not registered
+    Column("catalog_model", _name(), nullable=True),
+    Column("mode", String(16), nullable=False),  # apply | gitops
+    Column("hardware_profile", _name(), nullable=True),
+    Column("connection", _name(), nullable=True),
+    Column("runtime", _name(), nullable=True),
+    Column("request", Text, nullable=False),  # JSON: the deploy request as last applied (edits replace it)
+    Column("desired_state", String(16), nullable=False),  # deployed | stopped | undeployed
+    Column("status", String(32), nullable=False),  # Pending | Loading | Loaded | FailedToLoad | Redeploying | ...
+    Column("status_message", Text, nullable=True),
+    Column("internal_url", Text, nullable=True),
+    Column("external_url", Text, nullable=True),
+    Column("isvc_uid", String(64), nullable=True),
+    Column("inference_service_id", BigInteger, nullable=True),  # the registry's InferenceService record
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False, index=True),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("status_time", BigInteger, nullable=True),  # when the status last changed
+)
+
+# The persistent history of each deployment: deploy, edit, stop, start, undeploy, failed, and every status change.
+deployment_events = _table(
+    "deployment_events",
+    _id(),
+    Column("deployment_id", BigInteger, ForeignKey("deployments.id"), nullable=False, index=True),
+    Column("model_version_id", BigInteger, nullable=True, index=True),
+    Column("event", String(32), nullable=False),  # deploy | edit | stop | start | undeploy | failed | status
+    Column("status", String(32), nullable=True),
+    Column("message", Text, nullable=True),
+    Column("actor", _name(), nullable=False),
+    Column("time", BigInteger, nullable=False),
+)
+
+# Named leases: which server process runs a once-per-cluster worker (the deployment status watcher; later the
+# event delivery worker) until when. db/leases.py.
+leases = _table(
+    "leases",
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(64), nullable=True),
+    Column("until_ms", BigInteger, nullable=True),
+)
+
 GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections, ui_sessions, local_users]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
+    deployment_events,
+    deployments,
+    deploy_targets,
+    leases,
     bridge_records,
     bridge_sources,
     upload_files,

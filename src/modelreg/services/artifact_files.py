@@ -262,8 +262,7 @@ class ArtifactFiles:
         except InvalidUri as exc:
             raise InvalidInput(f"refusing the artifact URI {_shown(uri)}: {exc}") from None
         raise Conflict(
-            f"{_shown(uri)} is not under a uri connection's base URL: modelreg only reads locations an admin "
-            "configured"
+            f"{_shown(uri)} is not under a uri connection's base URL: modelreg only reads locations an admin configured"
         )
 
     def _s3(self, location: Location, storage_key: str | None, uri: str) -> tuple[str | None, StoreConfig, str]:

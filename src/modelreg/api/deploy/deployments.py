@@ -1,0 +1,7 @@
+"""Deploy API: deployments."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

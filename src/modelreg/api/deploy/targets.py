@@ -1,0 +1,7 @@
+"""Deploy API: targets."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
