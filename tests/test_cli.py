@@ -22,7 +22,8 @@ def test_db_upgrade_seed_reset(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     again = run_cli("seed", env={"MODELREG_DATABASE_URL": url})  # idempotent; the env var works too
     assert again.returncode == 0, again.stderr
-    assert first.stderr.split("registered model")[1] == again.stderr.split("registered model")[1]
+    assert first.stderr.split("registered model")[1].split("deploy:")[0] == again.stderr.split("registered model")[1]
+    assert "deploy: hardware profile default-profile created" in first.stderr and "deploy:" not in again.stderr
 
     with ServeProcess(free_port(), "--database-url", url) as server:
         models = httpx.get(f"{server.url}{PREFIX}/registered_models").json()["items"]

@@ -3,7 +3,7 @@ UI). Later ones (deploy) mount here beside them and call the same services."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from modelreg import __version__, ui
 from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
+from modelreg.api import deploy as deploy_api
 from modelreg.api import docs, errors, governance, health, storage
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import BodyLimit, DefaultJsonContentType
@@ -20,6 +21,11 @@ from modelreg.auth.authenticator import Authenticator
 from modelreg.bridge import outputs as bridge_outputs
 from modelreg.catalog.service import CatalogService
 from modelreg.db.database import Database
+from modelreg.deploy.service import CatalogModelRef, DeployService, make_validator
+from modelreg.deploy.targets import TargetService
+from modelreg.deploy.watcher import StatusWatcher
+from modelreg.errors import NotFound
+from modelreg.kube.client import Kube
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
 from modelreg.services.artifact_files import ArtifactFiles
@@ -41,6 +47,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         _app.state.uploads.start_sweep()  # partial writes of uploads a killed process left behind
         bridge_api.start(_app)
         _app.state.catalog.start()
+        if _app.state.deploy_watcher is not None:
+            _app.state.deploy_watcher.start()
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.start()
         yield
@@ -48,6 +56,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             _app.state.bridge_outputs.stop()
         _app.state.catalog.stop()
         bridge_api.stop(_app)
+        if _app.state.deploy_watcher is not None:
+            _app.state.deploy_watcher.stop()
+        if _app.state.kube is not None:
+            _app.state.kube.close()
         db.dispose()
 
     app = FastAPI(
@@ -80,7 +92,25 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.archive = ArchiveService(registry, app.state.uploads)
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
     app.state.catalog = CatalogService(settings, db)
-    app.state.deploy = None  # the deploy feature (issue 12); the UI shows Deploy actions only when it is set
+    app.state.kube = kube = Kube.from_settings(settings.kubernetes, field_manager=settings.deploy.field_manager)
+    app.state.deploy_targets = targets = TargetService(db, connections, kube, settings.deploy)
+    # the deploy feature (issue 12); the UI shows Deploy actions only when it is set
+    app.state.deploy = None
+    # deployment status from the cluster (one writer per cluster, by lease); None without a cluster
+    app.state.deploy_watcher = None
+    if settings.deploy.enabled and kube is not None:
+        app.state.deploy_watcher = StatusWatcher(db, kube, registry, settings.deploy)
+    if settings.deploy.enabled:
+        app.state.deploy = DeployService(
+            db,
+            registry,
+            targets,
+            kube,
+            make_validator(settings.deploy),
+            settings.deploy,
+            catalog_lookup=_catalog_lookup(app.state.catalog),
+            artifact_files=app.state.artifact_files,
+        )
 
     errors.install(app)
     app.add_middleware(DefaultJsonContentType)
@@ -93,8 +123,23 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(governance.build_router(), prefix=governance.PREFIX)
     app.include_router(storage.build_router(), prefix=storage.PREFIX)
     app.include_router(catalog_api.build_router(), prefix=catalog_api.PREFIX)
+    if settings.deploy.enabled:
+        app.include_router(deploy_api.build_router(), prefix=deploy_api.PREFIX)
     bridge_api.install(app, settings, db)
-    app.state.bridge_outputs = bridge_outputs.attach(app.state.bridge_sync, db, settings.bridge)
+    app.state.bridge_outputs = bridge_outputs.attach(app.state.bridge_sync, db, settings.bridge, kube)
     if settings.ui.enabled:
         ui.install(app)
     return app
+
+
+def _catalog_lookup(catalog: CatalogService) -> Callable[[str, str], CatalogModelRef | None]:
+    """How the deploy finds a catalog model (deploy sits beside the catalog and cannot import it)."""
+
+    def lookup(source_id: str, name: str) -> CatalogModelRef | None:
+        try:
+            model = catalog.get_model(source_id, name)
+        except NotFound:
+            return None
+        return CatalogModelRef(model.source_id, model.name, model.description, model.model_uri)
+
+    return lookup

@@ -10,13 +10,14 @@ other ``MODELREG_*`` variables (``MODELREG_CONFIG``, a Kubernetes service's ``MO
 
 from __future__ import annotations
 
+import logging
 import os
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -25,7 +26,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+log = logging.getLogger(__name__)
+
 AuthMethod = Literal["token", "oidc", "proxy", "password"]
+IN_CLUSTER_URL = "https://kubernetes.default.svc"
 
 
 class _Section(BaseModel):
@@ -205,16 +209,32 @@ class RemoteRegistrySettings(SecretSource):
 
 
 class KubernetesSettings(SecretSource):
-    """A Kubernetes API to read KServe InferenceService status from (bridge/kserve.py)."""
+    """KServe InferenceService status for the bridge (bridge/kserve.py), read through the one cluster client (the
+    top-level ``kubernetes`` settings). The connection keys here are deprecated: see `Settings._bridge_cluster`."""
 
-    api_url: str = Field(description="e.g. https://kubernetes.default.svc")
-    ca_file: Path | None = Field(default=None, description="CA bundle of the API server")
-    verify_tls: bool = Field(default=True, description="Verify the API server's certificate")
+    enabled: bool = Field(default=True, description="Follow InferenceService status when a cluster is configured")
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Empty: all namespaces")
-    interval_seconds: float = Field(default=30, ge=1, description="How often the InferenceService view refreshes")
-    timeout_seconds: float = Field(default=30, gt=0)
+    # deprecated: they configure the top-level `kubernetes` (mode url) when that is not configured itself
+    api_url: str | None = Field(default=None, description="Deprecated: kubernetes.api_url")
+    ca_file: Path | None = Field(default=None, description="Deprecated: kubernetes.ca_file")
+    verify_tls: bool | None = Field(default=None, description="Deprecated: kubernetes.verify_tls")
+    timeout_seconds: float | None = Field(default=None, gt=0, description="Deprecated: kubernetes.timeout_seconds")
+    interval_seconds: float | None = Field(default=None, ge=1, description="Deprecated, ignored: status is watched")
 
     _split = field_validator("namespaces", mode="before")(_comma_list)
+
+    def connection(self) -> dict[str, Any]:
+        """The deprecated connection keys given, as top-level ``kubernetes`` settings."""
+        given = {
+            "api_url": self.api_url,
+            "token": self.token.get_secret_value() if self.token is not None else None,
+            "token_file": self.token_file,
+            "token_env": self.token_env,
+            "ca_file": self.ca_file,
+            "verify_tls": self.verify_tls,
+            "timeout_seconds": self.timeout_seconds,
+        }
+        return {key: value for key, value in given.items() if value is not None}
 
 
 class RemoteCatalogSettings(SecretSource):
@@ -228,15 +248,28 @@ class RemoteCatalogSettings(SecretSource):
 
 
 class BridgeConfigMapSettings(_Section):
-    """Publish the bridge documents into Kubernetes ConfigMap(s) (`bridge/outputs.py`); in-cluster defaults."""
+    """Publish the bridge documents into Kubernetes ConfigMap(s) (`bridge/outputs.py`) through the one cluster
+    client. The connection keys are deprecated: see `Settings._bridge_cluster`."""
 
-    api_url: str | None = Field(default=None, description="Kubernetes API URL; default: https://kubernetes.default.svc")
     namespace: str | None = Field(default=None, description="Default: the pod's namespace (service account)")
     name: str = Field(default="modelreg-bridge", description="ConfigMap name; name-0..n when over 1 MiB")
-    token: str | None = Field(default=None, repr=False, description="Bearer token; wins over token_file")
-    token_file: Path | None = Field(default=None, description="Default: the pod's service account token")
-    ca_file: Path | None = Field(default=None, description="Default: the pod's service account CA")
-    verify_tls: bool = True
+    # deprecated: they configure the top-level `kubernetes` (mode url) when that is not configured itself
+    api_url: str | None = Field(default=None, description="Deprecated: kubernetes.api_url")
+    token: str | None = Field(default=None, repr=False, description="Deprecated: kubernetes.token")
+    token_file: Path | None = Field(default=None, description="Deprecated: kubernetes.token_file")
+    ca_file: Path | None = Field(default=None, description="Deprecated: kubernetes.ca_file")
+    verify_tls: bool | None = Field(default=None, description="Deprecated: kubernetes.verify_tls")
+
+    def connection(self) -> dict[str, Any]:
+        """The deprecated connection keys given, as top-level ``kubernetes`` settings."""
+        given = {
+            "api_url": self.api_url,
+            "token": self.token,
+            "token_file": self.token_file,
+            "ca_file": self.ca_file,
+            "verify_tls": self.verify_tls,
+        }
+        return {key: value for key, value in given.items() if value is not None}
 
 
 class BridgeBackstageSettings(_Section):
@@ -272,7 +305,9 @@ class BridgeSettings(_Section):
     catalog: RemoteCatalogSettings | None = Field(
         default=None, description="Model cards from a Kubeflow Model Catalog API"
     )
-    kubernetes: KubernetesSettings | None = Field(default=None, description="KServe InferenceService status source")
+    kubernetes: KubernetesSettings = Field(
+        default_factory=KubernetesSettings, description="KServe InferenceService status (when a cluster is configured)"
+    )
     public_url: str | None = Field(
         default=None,
         description="modelreg's base URL as Backstage reaches it (location targets <public_url>/bridge/...)",
@@ -416,6 +451,39 @@ class Settings(BaseSettings):
         if config_file is None:
             return init_settings, env_settings
         return init_settings, env_settings, _SettingsFile(settings_cls, config_file)
+
+    @model_validator(mode="after")
+    def _bridge_cluster(self) -> Settings:
+        """The bridge's own connection keys (``bridge.kubernetes.*``, ``bridge.configmap.*``; deprecated since the
+        process has one cluster client) configure the top-level ``kubernetes`` when it is not configured itself,
+        with a warning in the log; when both are, it is an error naming both. Values are never repeated."""
+        sources = {
+            "bridge.kubernetes": self.bridge.kubernetes.connection(),
+            "bridge.configmap": self.bridge.configmap.connection() if self.bridge.configmap is not None else {},
+        }
+        given = {where: keys for where, keys in sources.items() if keys}
+        if self.bridge.kubernetes.interval_seconds is not None:
+            log.warning("bridge.kubernetes.interval_seconds is deprecated and ignored: InferenceServices are watched")
+        if not given:
+            return self
+        named = ", ".join(f"{where}.{key}" for where, keys in given.items() for key in sorted(keys))
+        cluster = self.kubernetes
+        if cluster.mode != "auto" or cluster.api_url or cluster.kubeconfig:
+            raise ValueError(f"kubernetes and the deprecated {named} both configure the cluster: keep kubernetes only")
+        merged: dict[str, Any] = {}
+        for where, keys in given.items():
+            if where == "bridge.configmap":  # without api_url they meant the in-cluster API server, as before
+                keys = {"api_url": IN_CLUSTER_URL, **keys}
+            if any(merged.get(key, value) != value for key, value in keys.items()):
+                raise ValueError(f"the deprecated {named} name different clusters: set kubernetes.* instead")
+            merged.update(keys)
+        self.kubernetes = ClusterSettings(mode="url", **merged)
+        # moved, not copied: a re-validation of these settings must not find both
+        self.bridge.kubernetes = self.bridge.kubernetes.model_copy(update=dict.fromkeys(sources["bridge.kubernetes"]))
+        if self.bridge.configmap is not None:
+            self.bridge.configmap = self.bridge.configmap.model_copy(update=dict.fromkeys(sources["bridge.configmap"]))
+        log.warning("%s: deprecated, configuring the top-level kubernetes settings (mode url); move them there", named)
+        return self
 
     def resolved_database_url(self) -> str:
         """The URL to connect to; for the SQLite default this also creates the data directory."""

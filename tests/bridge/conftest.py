@@ -1,5 +1,5 @@
-"""Shared fixtures: the model catalog JSON schema from the shared reference tree, when it is there, and a
-migrated database."""
+"""Shared fixtures: the model catalog JSON schema from the shared reference tree, when it is there, a migrated
+database, and the Kubernetes API emulator with modelreg's client for it (`emulator`, `kube`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ from typing import Any
 
 import pytest
 
+from kube_emulator.fixtures import emulator, kube
 from modelreg.db import migrations
 from modelreg.db.database import Database
+
+__all__ = ["emulator", "kube"]  # fixtures for the KServe status and ConfigMap output tests
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "reference" / "model-catalog-schema"
 SCHEMA_PATH = SCHEMA_DIR / "model-catalog.schema.json"

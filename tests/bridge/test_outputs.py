@@ -1,22 +1,26 @@
 """The optional outputs: a directory (GitOps), Kubernetes ConfigMaps, Backstage location registration.
 
-No cluster and no Backstage with static tokens run here, so the Kubernetes API and the Backstage catalog's
-locations API are small fakes (http.server in a thread) that keep state and answer like the real ones
-(resourceVersion conflicts, 409 on a duplicate location, `{"data": ...}` wrapped location lists).
+No cluster runs here: the ConfigMap output writes through modelreg's one client to the Kubernetes API emulator
+(kmock over real HTTP, tests/kube_emulator, with server-side apply's field ownership). No Backstage with static
+tokens runs either: its locations API is a small fake (http.server in a thread) that keeps state and answers like
+the real one (409 on a duplicate location, `{"data": ...}` wrapped location lists).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from fastapi import FastAPI
 
+from kube_emulator import Emulator, wait_until
+from kube_emulator.fixtures import kube_for
 from modelreg.bridge import store
-from modelreg.bridge.kube import KubeClient
 from modelreg.bridge.outputs import (
     MANIFEST,
     BackstageLocations,
@@ -30,6 +34,8 @@ from modelreg.bridge.outputs import (
 )
 from modelreg.bridge.sync import BridgeSync
 from modelreg.db.database import Database
+from modelreg.kube import connection
+from modelreg.kube.client import Kube
 from modelreg.services import entities as e
 from modelreg.services.archive import ArchiveService
 from modelreg.services.properties import PropValue
@@ -40,6 +46,8 @@ from .fake_http import FakeHTTP, JsonHandler
 from .test_sync import add_model
 
 pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
+
+SECRET = "k8s-s3cret-token"  # a cluster bearer token that must never show in an error
 
 Handler = Callable[[str, str, dict[str, list[str]], Any], tuple[int, Any]]
 
@@ -63,50 +71,6 @@ class FakeServer(FakeHTTP):
             do_GET = do_POST = do_PUT = do_DELETE = _do
 
         self.serve(_H)
-
-
-class FakeKube:
-    """ConfigMaps of one namespace, with resourceVersion checks; `conflicts` PUTs answer 409 after a foreign write."""
-
-    def __init__(self) -> None:
-        self.maps: dict[str, dict[str, Any]] = {}
-        self.version = 0
-        self.conflicts = 0
-
-    def handle(self, method: str, path: str, query: dict[str, list[str]], body: Any) -> tuple[int, Any]:
-        base = "/api/v1/namespaces/ns/configmaps"
-        name = path[len(base) + 1 :] if path.startswith(base + "/") else None
-        if method == "GET" and name is None:
-            selector = query.get("labelSelector", [""])[0]
-            key, _, value = selector.partition("=")
-            items = [m for m in self.maps.values() if m["metadata"].get("labels", {}).get(key) == value]
-            return 200, {"kind": "ConfigMapList", "items": items}
-        if method == "POST":
-            name = body["metadata"]["name"]
-            if name in self.maps:
-                return 409, {"message": "already exists"}
-            return 201, self._store(name, body)
-        if name not in self.maps:
-            return 404, {"message": "not found"}
-        if method == "GET":
-            return 200, self.maps[name]
-        if method == "DELETE":
-            del self.maps[name]
-            return 200, {}
-        if self.conflicts:  # someone else wrote since the client's GET
-            self.conflicts -= 1
-            self._store(name, self.maps[name])
-            return 409, {"message": "the object has been modified"}
-        if body["metadata"].get("resourceVersion") != self.maps[name]["metadata"]["resourceVersion"]:
-            return 409, {"message": "the object has been modified"}
-        return 200, self._store(name, body)
-
-    def _store(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        self.version += 1
-        stored = json.loads(json.dumps(body))
-        stored["metadata"]["resourceVersion"] = str(self.version)
-        self.maps[name] = stored
-        return stored
 
 
 class FakeBackstage:
@@ -136,14 +100,6 @@ class FakeBackstage:
         if self.locations.pop(location_id, None) is None:
             return 404, {"error": {"name": "NotFoundError"}}
         return 204, None
-
-
-@pytest.fixture
-def kube() -> Iterator[tuple[FakeKube, FakeServer]]:
-    fake = FakeKube()
-    server = FakeServer(fake.handle)
-    yield fake, server
-    server.close()
 
 
 def documents(db: Database, fmt: store.Format) -> list[tuple[str, str]]:
@@ -230,41 +186,94 @@ def test_documents_are_written_whole_and_never_outside_the_directory(tmp_path: P
     assert not (tmp_path / "escaped.yaml").exists() and not list((tmp_path / "elsewhere").iterdir())
 
 
-def test_configmap_create_replace_and_conflict_retry(db: Database, kube: tuple[FakeKube, FakeServer]) -> None:
-    fake, server = kube
+def configmaps(emulator: Emulator) -> dict[str, dict[str, Any]]:
+    return {cm["metadata"]["name"]: cm for cm in emulator.objects("configmaps", "team-a")}
+
+
+def test_configmap_follows_the_documents(db: Database, emulator: Emulator, kube: Kube) -> None:
+    unrelated = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unrelated", "namespace": "team-a"}}
+    emulator.put_object({**unrelated, "data": {"keep.json": "{}"}})
     registry = RegistryService(db)
-    add_model(registry, "fraud", ("v1", "v2"))
+    _, (v1, _) = add_model(registry, "fraud", ("v1", "v2"))
     sync = BridgeSync(db)
     sync.full_sync()
-    output = ConfigMapOutput(KubeClient(server.url, token="t0k"), "ns", "bridge", "json")
+    output = ConfigMapOutput(kube, "team-a", "bridge", "json")
     assert output.publish(documents(db, "json"))
-    assert sorted(fake.maps["bridge"]["data"]) == ["fraud.v1.json", "fraud.v2.json"]
-    assert fake.maps["bridge"]["metadata"]["labels"]["modelreg.io/bridge-output"] == "bridge"
-    assert all(auth == "Bearer t0k" for *_, auth in server.requests)
+    stored = configmaps(emulator)["bridge"]
+    assert sorted(stored["data"]) == ["fraud.v1.json", "fraud.v2.json"]
+    assert stored["data"]["fraud.v1.json"] == dict(documents(db, "json"))["/fraud/fraud.v1/model-catalog.json"]
+    assert stored["metadata"]["labels"]["modelreg.io/bridge-output"] == "bridge"
+    assert {(f["manager"], f["operation"]) for f in stored["metadata"]["managedFields"]} == {("modelreg", "Apply")}
+    emulator.clear_requests()
     assert not output.publish(documents(db, "json"))  # unchanged: no request at all
-    calls = len(server.requests)
+    assert emulator.requests == []
 
     add_model(registry, "late")
+    registry.update(e.MODEL_VERSION, v1, {"state": "ARCHIVED"}, None)
     sync.full_sync()
-    fake.conflicts = 2  # two foreign writes between our GET and PUT
     assert output.publish(documents(db, "json"))
-    assert sorted(fake.maps["bridge"]["data"]) == ["fraud.v1.json", "fraud.v2.json", "late.v1.json"]
-    methods = [m for m, *_ in server.requests[calls:]]
-    assert methods.count("PUT") == 3 and methods.count("GET") >= 3
+    assert sorted(configmaps(emulator)["bridge"]["data"]) == ["fraud.v2.json", "late.v1.json"]
+
+    # another writer's key goes at the next change: the data is exactly the documents
+    emulator.put_object({**configmaps(emulator)["bridge"], "data": {"foreign.json": "{}", "late.v1.json": "old"}})
+    add_model(registry, "later")
+    sync.full_sync()
+    assert output.publish(documents(db, "json"))
+    data = configmaps(emulator)["bridge"]["data"]
+    assert sorted(data) == ["fraud.v2.json", "late.v1.json", "later.v1.json"] and data["late.v1.json"] != "old"
+    assert configmaps(emulator)["unrelated"]["data"] == {"keep.json": "{}"}
 
 
-def test_configmap_splits_over_the_size_limit(kube: tuple[FakeKube, FakeServer]) -> None:
-    fake, server = kube
+def test_configmap_splits_over_the_size_limit(emulator: Emulator, kube: Kube) -> None:
     doc = "x" * 400_000
     docs = [(f"/m/m.v{i}/model-catalog.json", doc) for i in range(5)]
-    output = ConfigMapOutput(KubeClient(server.url), "ns", "bridge", "json")
+    output = ConfigMapOutput(kube, "team-a", "bridge", "json")
     output.publish(docs)
-    assert sorted(fake.maps) == ["bridge-0", "bridge-1", "bridge-2"]
-    assert [len(fake.maps[f"bridge-{i}"]["data"]) for i in range(3)] == [2, 2, 1]
+    assert sorted(configmaps(emulator)) == ["bridge-0", "bridge-1", "bridge-2"]
+    assert [len(configmaps(emulator)[f"bridge-{i}"]["data"]) for i in range(3)] == [2, 2, 1]
+    other = ConfigMapOutput(kube, "team-a", "other", "json")  # another output's shards are not ours
+    other.publish(docs[:1])
     output.publish(docs[:1])  # shrinks back into one: the shards go
-    assert sorted(fake.maps) == ["bridge"]
+    assert sorted(configmaps(emulator)) == ["bridge", "other"]
+    output.publish([])  # nothing to publish: the ConfigMap stays, empty
+    assert not configmaps(emulator)["bridge"].get("data")
     with pytest.raises(ValueError, match="over the ConfigMap budget"):
         split_configmaps("bridge", {"big.json": "x" * 1_100_000})
+
+
+def test_configmap_errors_are_recorded_and_retried(db: Database, emulator: Emulator) -> None:
+    add_model(RegistryService(db), "fraud")
+    BridgeSync(db).full_sync()
+    kube = kube_for(emulator, token=SECRET)
+    publisher = Publisher(db, [ConfigMapOutput(kube, "team-a", "bridge", "json")])
+    try:
+        emulator.unreachable()
+        assert not publisher.publish_once()  # recorded, not raised
+        assert "ClusterUnreachable" in publisher.errors["configmap"] and SECRET not in publisher.errors["configmap"]
+        with db.read() as conn:
+            row = next(s for s in store.status(conn) if s.name == "output:configmap")
+        assert row.last_error and "ConfigMap team-a/bridge" in row.last_error and SECRET not in row.last_error
+        emulator.reachable()
+        assert publisher.publish_once()
+        assert sorted(configmaps(emulator)["bridge"]["data"]) == ["fraud.v1.json"]
+        with db.read() as conn:
+            assert next(s for s in store.status(conn) if s.name == "output:configmap").last_error is None
+    finally:
+        kube.close()
+
+
+def test_configmap_needs_a_cluster_and_a_namespace(kube: Kube, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = BridgeSettings(configmap={})
+    with pytest.raises(ValueError, match="needs a Kubernetes cluster"):
+        build_outputs(settings)
+    monkeypatch.setattr(connection, "SERVICE_ACCOUNT", tmp_path)
+    with pytest.raises(ValueError, match="namespace is required"):
+        build_outputs(settings, kube)
+    (tmp_path / "namespace").write_text("team-b\n")  # in a pod: the service account's namespace
+    (output,) = build_outputs(settings, kube)
+    assert isinstance(output, ConfigMapOutput) and output.namespace == "team-b"
+    (output,) = build_outputs(BridgeSettings(configmap={"namespace": "team-a", "name": "cm"}), kube)
+    assert isinstance(output, ConfigMapOutput) and (output.namespace, output.configmap) == ("team-a", "cm")
 
 
 def test_backstage_registers_and_removes_locations(db: Database) -> None:
@@ -311,8 +320,6 @@ def test_backstage_registers_and_removes_locations(db: Database) -> None:
 def test_backstage_needs_a_public_url() -> None:
     with pytest.raises(ValueError, match="public_url"):
         build_outputs(BridgeSettings(backstage={"url": "http://b"}))
-    with pytest.raises(ValueError, match="namespace"):
-        build_outputs(BridgeSettings(configmap={"api_url": "http://k"}))
 
 
 def test_publisher_retries_failed_outputs(db: Database, tmp_path: Path) -> None:
@@ -348,20 +355,39 @@ def test_backstage_location_client_reads_unwrapped_lists() -> None:
     locations.close()
 
 
-@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
-def test_app_wires_the_directory_output(db: Database, tmp_path: Path) -> None:
+@contextmanager
+def registering(db: Database, tmp_path: Path, **settings: Any) -> Iterator[FastAPI]:
+    """An app on `db` with these settings, running, in which version `wired` v1 was just registered over the API."""
     from fastapi.testclient import TestClient
 
     from modelreg.app import create_app
     from modelreg.settings import Settings
 
-    out = tmp_path / "out"
-    settings = Settings(database_url=str(db.engine.url), data_dir=tmp_path, bridge={"output_dir": out})
-    app = create_app(settings, db)
+    app = create_app(Settings(database_url=str(db.engine.url), data_dir=tmp_path, **settings), db)
     with TestClient(app, client=("127.0.0.1", 50000)) as client:
         model = client.post("/api/model_registry/v1alpha3/registered_models", json={"name": "wired"}).json()
         client.post(
             "/api/model_registry/v1alpha3/model_versions", json={"name": "v1", "registeredModelId": model["id"]}
         ).raise_for_status()
+        yield app
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_app_wires_the_directory_output(db: Database, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with registering(db, tmp_path, bridge={"output_dir": out}) as app:
         assert app.state.bridge_sync.wait_idle(5) and app.state.bridge_outputs.wait_idle(5)
         assert (out / "wired" / "wired.v1" / "model-catalog.json").is_file()
+
+
+@pytest.mark.filterwarnings("ignore:Using `httpx` with `starlette.testclient`")
+def test_app_wires_the_configmap_output(db: Database, tmp_path: Path, emulator: Emulator) -> None:
+    """Through the process's one client, configured by the top-level kubernetes settings."""
+    cluster = {"api_url": emulator.url, "token": SECRET}
+    with registering(db, tmp_path, kubernetes=cluster, bridge={"configmap": {"namespace": "team-a"}}):
+
+        def published() -> bool:
+            stored = emulator.get("configmaps", "team-a", "modelreg-bridge") or {}
+            return "wired.v1.json" in (stored.get("data") or {})
+
+        wait_until(published, 5)

@@ -146,6 +146,24 @@ def test_invalid_bodies_are_rejected_with_a_clear_message(
     assert [c["name"] for c in _admin(gov).get("/connections").json()["items"]] == ["local"]
 
 
+def test_the_display_name_defaults_to_the_name(gov: Governed) -> None:
+    api = _admin(gov)
+    named = api.post("/connections", json={**MINIO, "name": "minio-storage", "displayName": "MinIO Storage"})
+    assert named.status_code == 201, named.text
+    assert named.json()["name"] == "minio-storage" and named.json()["displayName"] == "MinIO Storage"
+    assert api.get("/connections/minio-storage").json()["displayName"] == "MinIO Storage"
+    plain = api.post("/connections", json={"name": "hub", "type": "uri", "baseUrl": "https://x.org/m/"})
+    assert plain.json()["displayName"] == "hub"
+    listed = {c["name"]: c["displayName"] for c in api.get("/connections").json()["items"]}
+    assert listed == {"local": "local", "minio-storage": "MinIO Storage", "hub": "hub"}
+    for bad, status in ((" padded", 400), ("tab\there", 400), ("", 400), ("x" * 256, 400)):
+        response = api.post(
+            "/connections", json={"name": "other", "type": "uri", "baseUrl": "https://x.org", "displayName": bad}
+        )
+        assert response.status_code == status, response.text
+        assert "displayName" in response.json()["message"]
+
+
 def test_a_duplicate_name_is_409(gov: Governed) -> None:
     api = _admin(gov)
     assert api.post("/connections", json=MINIO).status_code == 201

@@ -4,6 +4,7 @@ environment variable or stdin, never from an argument, and is never printed."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp
     created = run_cli(
         "connection", "create", "minio", "--type", "s3", "--endpoint", "http://minio:9000", "--region", "eu-1",
         "--bucket", "models", "--prefix", "team-a", "--path-style", "--access-key-id", "AKID",
-        "--secret-access-key-env", "S3_SECRET", *off, env=cli_env,
+        "--secret-access-key-env", "S3_SECRET", "--display-name", "MinIO Storage", *off, env=cli_env,
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "'minio' (s3) created" in created.stderr
@@ -45,6 +46,8 @@ def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp
     assert any("local (built-in)" in line for line in lines)
     minio = next(line for line in lines if "minio" in line)
     assert "s3://models/team-a at http://minio:9000 (path-style)" in minio and "AKID" in minio and " set " in minio
+    assert "MinIO Storage" in minio
+    assert any(re.search(r"\bhub\W+hub\W+uri\b", line) for line in lines)  # the display name defaults to the name
     assert "cli:" in minio
     assert any("scratch" in line and str((Path.cwd() / "rel/dir").absolute()) in line for line in lines)
     assert any("hub" in line and "https://x.org/m/" in line for line in lines)

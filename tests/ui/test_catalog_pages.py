@@ -274,7 +274,8 @@ def test_model_page_with_slash_and_dots_in_the_name(admin: TestClient) -> None:
     show(admin, catalog_view.model_url("community", "org/missing.v1"), 404)
 
 
-def test_model_page_details_and_sanitized_card(admin: TestClient) -> None:
+def test_model_page_details_and_sanitized_card(ui_app: UiApp, admin: TestClient) -> None:
+    ui_app.app.state.deploy = None  # no deploy feature
     html = show(admin, catalog_view.model_url("redhat", GRANITE.name)).text
     assert_sound(html)
     words = text(html)
@@ -290,6 +291,7 @@ def test_model_page_details_and_sanitized_card(admin: TestClient) -> None:
 
 
 def test_deploy_button_only_with_a_deploy_feature(ui_app: UiApp, admin: TestClient) -> None:
+    ui_app.app.state.deploy = None  # deploy.enabled false
     url = catalog_view.model_url("redhat", GRANITE.name)
     assert "/deployments/new" not in show(admin, url).text
     ui_app.app.state.deploy = object()

@@ -320,6 +320,7 @@ def test_version_shows_the_runs_it_came_from(client: TestClient, app: FastAPI, d
 
 
 def test_deploy_only_when_the_feature_is_configured(client: TestClient, app: FastAPI, data: Data) -> None:
+    app.state.deploy = None  # deploy.enabled false
     model_id = data.model("m")
     version_id = data.version(model_id, "v1")
     assert ">Deploy<" not in client.get(version_url(model_id, version_id)).text

@@ -270,6 +270,16 @@ def test_connection_create_and_delete_never_show_the_secret(app: FastAPI, client
         assert SECRET not in body and ACCESS_KEY not in body
 
 
+def test_a_connection_gets_a_display_name(app: FastAPI, client: TestClient) -> None:
+    response = post(client, "/settings/connections", **_s3_fields(name="minio-storage", display_name="MinIO Storage"))
+    assert response.status_code == 303, response.text
+    assert "(MinIO Storage)" in client.get("/settings/connections").text
+    with context.acting_as(context.system("tests")):
+        assert app.state.connections.get("minio-storage").display_name == "MinIO Storage"
+    refused = post(client, "/settings/connections", **_s3_fields(name="other", display_name="x" * 256))
+    assert refused.status_code == 400 and "invalid displayName" in refused.text
+
+
 def test_connection_errors_keep_the_fields_but_not_the_secrets(client: TestClient) -> None:
     response = post(client, "/settings/connections", **_s3_fields(bucket="Not A Bucket"))
     assert response.status_code == 400

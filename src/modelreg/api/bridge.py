@@ -114,7 +114,8 @@ def install(app: FastAPI, settings: Settings, db: Database) -> None:
     if not bridge.enabled:
         return
     defaults = Defaults.create(bridge.default_owner, bridge.default_lifecycle)
-    kserve = KServeStatus(bridge.kubernetes) if bridge.kubernetes else None
+    # the process's one cluster client (app.py builds it from the top-level kubernetes settings), None: no cluster
+    kserve = KServeStatus.configured(bridge.kubernetes, getattr(app.state, "kube", None))
     cards = CatalogCards(bridge.catalog) if bridge.catalog else None
     resolver = kserve.resolver if kserve else None
     sync = BridgeSync(db, defaults, bridge.batch_ms / 1000, resolver=resolver, cards=cards)

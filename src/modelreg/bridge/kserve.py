@@ -1,7 +1,8 @@
-"""KServe `InferenceService` status from a Kubernetes API: the endpoints of deployed models, as the cluster sees them.
+"""KServe `InferenceService` status from the cluster: the endpoints of deployed models, as the cluster sees them.
 
-A thread lists `serving.kserve.io/v1beta1` InferenceServices (every namespace, or the configured ones; paginated
-with `limit`/`continue`) on an interval and keeps the last good view: a cluster error never empties it. The
+`KServeStatus` follows `serving.kserve.io/v1beta1` InferenceServices (every namespace, or the configured ones)
+through an `Informer` on the process's one `Kube`, so a change shows as soon as its watch event arrives and an idle
+cluster costs no requests; a cluster error keeps the last view (the informer keeps its cache and retries). The
 `resolver(source)` it provides is an `EndpointResolver` for `normalize`: an inference-service record whose
 `runtime` (the KServe name, as the KServe controller records it) and serving environment name (the namespace)
 match an InferenceService gets that service's external URL (`status.url`), internal URL (`status.address.url`)
@@ -13,25 +14,23 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import quote
 
-from modelreg.bridge.kube import KubeClient
 from modelreg.bridge.names import backstage_name
 from modelreg.bridge.normalize import EndpointResolver, registry_endpoint
 from modelreg.bridge.records import Endpoint
-from modelreg.outbound import BadResponse
+from modelreg.kube.client import Kube
+from modelreg.kube.informer import Informer
+from modelreg.kube.kinds import INFERENCE_SERVICE
 from modelreg.redact import public_text, public_url
 from modelreg.settings import KubernetesSettings
 
 log = logging.getLogger(__name__)
 
 Json = Mapping[str, Any]
-GROUP_VERSION = "serving.kserve.io/v1beta1"
 AUTH_ANNOTATION = "security.opendatahub.io/enable-auth"
-_PAGE = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,60 +69,92 @@ def service_status(item: Json) -> ServiceStatus | None:
 
 
 class KServeStatus:
-    """The cluster's InferenceServices, refreshed on an interval; `resolver(source)` plugs into `normalize`."""
+    """The cluster's InferenceServices as the bridge needs them; `resolver(source)` plugs into `normalize`.
 
-    def __init__(self, settings: KubernetesSettings) -> None:
-        self.settings = settings
-        self.kube = KubeClient(
-            settings.api_url,
-            ca_file=settings.ca_file,
-            verify_tls=settings.verify_tls,
-            timeout=settings.timeout_seconds,
-            bearer=settings.bearer_token,
-        )
+    The server `start`s an informer and `on_change` is called (from the informer's thread) whenever a watch event
+    changes what the resolver would answer; the CLI calls `refresh` once instead."""
+
+    def __init__(self, kube: Kube, namespaces: Sequence[str] = ()) -> None:
+        self.kube = kube
+        self.namespaces = tuple(namespaces)
         self._view: dict[tuple[str, str], ServiceStatus] = {}
-        self.loaded = False  # a list has succeeded at least once
-        self.last_error: str | None = None
+        self._lock = threading.Lock()  # writers only: readers take one `dict.get`
+        self._informer: Informer | None = None
+        self._loaded = False
+        self._error: str | None = None
         self.on_change: Callable[[], None] | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    # --- reading the cluster ---------------------------------------------------------------------------------
+    @classmethod
+    def configured(cls, settings: KubernetesSettings, kube: Kube | None) -> KServeStatus | None:
+        """The status source `bridge.kubernetes` asks for: none without a cluster or when turned off."""
+        if kube is None or not settings.enabled:
+            return None
+        return cls(kube, settings.namespaces)
 
-    def _paths(self) -> list[str]:
-        base = f"/apis/{GROUP_VERSION}"
-        if not self.settings.namespaces:
-            return [f"{base}/inferenceservices"]
-        return [f"{base}/namespaces/{quote(ns, safe='')}/inferenceservices" for ns in self.settings.namespaces]
+    @property
+    def loaded(self) -> bool:
+        """Whether a full list has succeeded at least once."""
+        return self._informer.synced if self._informer is not None else self._loaded
 
-    def _items(self, path: str) -> Iterator[Json]:
-        params = {"limit": str(_PAGE)}
-        while True:
-            body = self.kube.get(path, params=params)
-            if not isinstance(body, dict) or not isinstance(body.get("items", []), list):
-                raise BadResponse(f"GET {path}: not an InferenceServiceList")
-            yield from (i for i in body.get("items") or [] if isinstance(i, dict))
-            token = (body.get("metadata") or {}).get("continue")
-            if not token:
-                return
-            params["continue"] = token
+    @property
+    def last_error(self) -> str | None:
+        """Why the view may be stale (no credential in it); None when the last call succeeded."""
+        error = self._informer.last_error if self._informer is not None else self._error
+        return public_text(error) if error else None
+
+    # --- following the cluster -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the informer's thread(s) and return at once: an unreachable cluster must not hold up the server's
+        start. The first list arrives as events like every later change, so it triggers `on_change` too."""
+        if self._informer is not None:
+            return
+        informer = Informer(self.kube, INFERENCE_SERVICE, namespaces=self.namespaces, name="bridge-kserve")
+        informer.add_listener(self._on_event)
+        self._informer = informer
+        informer.start()
+
+    def stop(self) -> None:
+        """Stop following; the client is the process's and stays open."""
+        if self._informer is not None:
+            self._informer.stop()
+            self._loaded, self._error = self._informer.synced, self._informer.last_error
+            self._informer = None
+
+    def _on_event(self, event: str, obj: Json) -> None:
+        found = service_status(obj)
+        if found is None:
+            return
+        key = (found.namespace, found.name)
+        with self._lock:
+            before = self._view.get(key)
+            if event == "DELETED":
+                self._view.pop(key, None)
+                after = None
+            else:
+                self._view[key] = after = found
+        if before != after and self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:
+                log.warning("bridge: applying the KServe view failed", exc_info=True)
 
     def refresh(self) -> bool:
-        """Re-list the InferenceServices; True when the view changed. Any error keeps the previous view."""
+        """List once (the CLI); True when the view changed. Any error keeps the previous view and is kept in
+        `last_error`."""
         try:
-            view: dict[tuple[str, str], ServiceStatus] = {}
-            for path in self._paths():
-                for item in self._items(path):
-                    if (found := service_status(item)) is not None:
-                        view[(found.namespace, found.name)] = found
+            items: list[Json] = []
+            for namespace in self.namespaces or (None,):
+                items += self.kube.list(INFERENCE_SERVICE, namespace)[0]
         except Exception as exc:
-            self.last_error = public_text(f"{type(exc).__name__}: {exc}")
-            log.warning("bridge: listing KServe InferenceServices failed, keeping the last view: %s", self.last_error)
+            self._error = public_text(f"{type(exc).__name__}: {exc}")
+            log.warning("bridge: listing KServe InferenceServices failed, keeping the last view: %s", self._error)
             return False
-        self.last_error = None
-        self.loaded = True
-        changed = view != self._view
-        self._view = view  # replaced whole: readers in other threads see the old or the new dict
+        view = {(s.namespace, s.name): s for s in map(service_status, items) if s is not None}
+        self._error = None
+        self._loaded = True
+        with self._lock:
+            changed, self._view = view != self._view, view
         return changed
 
     def get(self, namespace: str | None, name: str | None) -> ServiceStatus | None:
@@ -159,31 +190,3 @@ class KServeStatus:
             )
 
         return resolve
-
-    # --- the refresh thread ----------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        """List in a thread at once, then on the interval: an unreachable cluster must not hold up the server's
-        start. A listing that changes the view (the first one does) triggers a resync through ``on_change``."""
-        if self._thread is not None:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="modelreg-bridge-kserve", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while True:
-            if self.refresh() and self.on_change is not None:
-                try:
-                    self.on_change()
-                except Exception:
-                    log.warning("bridge: applying the KServe view failed", exc_info=True)
-            if self._stop.wait(self.settings.interval_seconds):
-                return
-
-    def stop(self, timeout: float = 10) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.kube.close()

@@ -20,16 +20,18 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
 from modelreg.auth import context
 from modelreg.bridge import store
 from modelreg.bridge._worker import stop_worker
-from modelreg.bridge.kube import KubeClient, in_cluster_namespace
 from modelreg.bridge.sync import BridgeSync
 from modelreg.db.database import Database
+from modelreg.kube import connection
+from modelreg.kube.client import Kube
+from modelreg.kube.kinds import CONFIG_MAP
 from modelreg.outbound import BadResponse, Client, HttpStatus, Target
 from modelreg.redact import public_text
 from modelreg.services import clock
@@ -192,26 +194,23 @@ def split_configmaps(name: str, data: dict[str, str], budget: int = CONFIGMAP_BU
 
 
 class ConfigMapOutput:
-    """The documents as data keys of one ConfigMap (or `name-0..n` over 1 MiB), via the Kubernetes REST API.
+    """The documents as data keys of one ConfigMap (or `name-0..n` over 1 MiB), through the process's `Kube`.
 
-    Each ConfigMap is created (POST) or replaced (PUT with the `resourceVersion` just read, so a concurrent writer
-    makes us re-read, on 409, instead of being overwritten). Ours carry the label `modelreg.io/bridge-output=<name>`;
-    labelled ConfigMaps no longer needed (after a shrink or growth across the split) are deleted.
+    Each ConfigMap is written with server-side apply under the field manager, so there is no read-modify-write and
+    no conflict to retry; a data key of the stored object that is not ours any more (left by another writer, or a
+    server that merges) is removed with a patch, so the data is exactly the documents. Ours carry the label
+    `modelreg.io/bridge-output=<name>`; labelled ConfigMaps no longer needed (after a shrink or growth across the
+    split) are deleted.
     """
 
-    attempts = 5
-
-    def __init__(self, client: KubeClient, namespace: str, configmap: str, fmt: store.Format) -> None:
+    def __init__(self, kube: Kube, namespace: str, configmap: str, fmt: store.Format) -> None:
         self.name = "configmap"
         self.format = fmt
-        self.client = client
+        self.kube = kube
         self.namespace = namespace
         self.configmap = configmap
         self._published: str | None = None  # digest of the last successful publish
-
-    @property
-    def _collection(self) -> str:
-        return f"/api/v1/namespaces/{self.namespace}/configmaps"
+        self._applied: dict[str, str] = {}  # ConfigMap name → digest of the data last applied
 
     def publish(self, documents: Documents) -> bool:
         data = {configmap_key(uri, self.format): doc for uri, doc in documents}
@@ -222,53 +221,37 @@ class ConfigMapOutput:
         changed = False
         for name, shard in shards.items():
             changed |= self._apply(name, shard)
-        selector = {"labelSelector": f"{MANAGED_LABEL}={self.configmap}"}
-        for item in self.client.get(self._collection, selector).get("items", []):
+        listed, _ = self.kube.list(CONFIG_MAP, self.namespace, labels={MANAGED_LABEL: self.configmap})
+        for item in listed:
             stale = item["metadata"]["name"]
             if stale not in shards:
-                try:
-                    self.client.delete(f"{self._collection}/{stale}")
-                except HttpStatus as exc:
-                    if exc.status != 404:
-                        raise
-                changed = True
+                changed |= self.kube.delete(CONFIG_MAP, stale, self.namespace)
+                self._applied.pop(stale, None)
         self._published = digest
         return changed
 
     def _apply(self, name: str, data: dict[str, str]) -> bool:
+        digest = _digest(json.dumps(data, sort_keys=True))
+        if self._applied.get(name) == digest:
+            return False
         labels = {MANAGED_LABEL: self.configmap, "app.kubernetes.io/managed-by": "modelreg"}
-        for _ in range(self.attempts):
-            try:
-                current = self.client.get(f"{self._collection}/{name}")
-            except HttpStatus as exc:
-                if exc.status != 404:
-                    raise
-                body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "labels": labels}}
-                try:
-                    self.client.post(self._collection, {**body, "data": data})
-                    return True
-                except HttpStatus as exc2:
-                    if exc2.status == 409:  # created meanwhile: read it and replace
-                        continue
-                    raise
-            metadata = current.get("metadata", {})
-            if (current.get("data") or {}) == data and labels.items() <= (metadata.get("labels") or {}).items():
-                return False
-            metadata["labels"] = {**(metadata.get("labels") or {}), **labels}
-            body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
-            body.pop("binaryData", None)
-            try:
-                self.client.put(f"{self._collection}/{name}", body)
-                return True
-            except HttpStatus as exc:
-                if exc.status == 409:  # someone wrote since our GET: re-read and try again
-                    continue
-                raise
-        message = f"ConfigMap {self.namespace}/{name} kept changing; gave up after {self.attempts} tries"
-        raise HttpStatus(message, 409)
+        metadata = {"name": name, "namespace": self.namespace, "labels": labels}
+        body: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata}
+        if data:  # no documents: no data field, so the keys this manager set before are dropped
+            body["data"] = data
+        stored = self.kube.apply(body)
+        cleanup: dict[str, Any] = {}
+        if foreign := [key for key in stored.get("data") or {} if key not in data]:
+            cleanup["data"] = dict.fromkeys(foreign)  # merge patch: null removes the key
+        if stored.get("binaryData"):
+            cleanup["binaryData"] = None
+        if cleanup:
+            self.kube.patch(CONFIG_MAP, name, self.namespace, cleanup)
+        self._applied[name] = digest
+        return True
 
     def close(self) -> None:
-        self.client.close()
+        pass  # the client is the process's
 
 
 # --- Backstage location registration ----------------------------------------------------------------------------
@@ -442,26 +425,34 @@ class Publisher:
             log.debug("could not record the bridge output status", exc_info=True)
 
 
-def build_outputs(settings: BridgeSettings) -> list[Output]:
-    """The outputs `settings` ask for; ValueError when one is configured incompletely."""
+def build_outputs(settings: BridgeSettings, kube: Kube | None = None) -> list[Output]:
+    """The outputs `settings` ask for; ValueError when one is configured incompletely. ``kube`` is the process's
+    cluster client, which the ConfigMap output writes through."""
     outputs: list[Output] = []
     if settings.output_dir is not None:
         outputs.append(DirectoryOutput(settings.output_dir, settings.format))
     if settings.configmap is not None:
-        outputs.append(_configmap(settings.configmap, settings.format))
+        outputs.append(_configmap(settings.configmap, settings.format, kube))
     if settings.backstage is not None:
         outputs.append(_backstage(settings.backstage, settings.public_url))
     return outputs
 
 
-def _configmap(cm: BridgeConfigMapSettings, fmt: store.Format) -> ConfigMapOutput:
-    namespace = cm.namespace or in_cluster_namespace()
+def _configmap(cm: BridgeConfigMapSettings, fmt: store.Format, kube: Kube | None) -> ConfigMapOutput:
+    if kube is None:
+        raise ValueError("bridge.configmap needs a Kubernetes cluster: configure the kubernetes settings")
+    namespace = cm.namespace or kube.default_namespace or _pod_namespace()
     if not namespace:
         raise ValueError("bridge.configmap.namespace is required outside a Kubernetes pod")
-    client = KubeClient(
-        cm.api_url, token=cm.token, token_file=cm.token_file, ca_file=cm.ca_file, verify_tls=cm.verify_tls
-    )
-    return ConfigMapOutput(client, namespace, cm.name, fmt)
+    return ConfigMapOutput(kube, namespace, cm.name, fmt)
+
+
+def _pod_namespace() -> str | None:
+    """The pod's namespace from its service account (also when the cluster is given by URL); None outside a pod."""
+    try:
+        return (connection.SERVICE_ACCOUNT / "namespace").read_text().strip() or None
+    except OSError:
+        return None
 
 
 def _backstage(bs: BridgeBackstageSettings, public_url: str | None) -> BackstageLocations:
@@ -476,9 +467,11 @@ def _backstage(bs: BridgeBackstageSettings, public_url: str | None) -> Backstage
     return BackstageLocations(bs.url, public_url, bearer=bearer, verify_tls=bs.verify_tls, ca_file=bs.ca_file)
 
 
-def attach(sync: BridgeSync | None, db: Database, settings: BridgeSettings) -> Publisher | None:
+def attach(
+    sync: BridgeSync | None, db: Database, settings: BridgeSettings, kube: Kube | None = None
+) -> Publisher | None:
     """A publisher for the configured outputs, subscribed to `sync`; None when the bridge is off or has none."""
-    outputs = build_outputs(settings) if sync is not None else []
+    outputs = build_outputs(settings, kube) if sync is not None else []
     if sync is None or not outputs:
         return None
     publisher = Publisher(db, outputs)

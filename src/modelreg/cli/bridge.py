@@ -22,6 +22,8 @@ from modelreg.bridge.outputs import write_documents
 from modelreg.bridge.sync import BridgeSync
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
 from modelreg.cli.output import AsJson, print_json, stdout_console
+from modelreg.kube.client import Kube
+from modelreg.settings import Settings
 
 app = typer.Typer(no_args_is_help=True, help="The Backstage bridge: export its documents, show its sync status.")
 out = stdout_console()
@@ -39,10 +41,23 @@ def export(
         raise typer.BadParameter(f"--format must be json or yaml, not {format!r}")
     fmt: store.Format = "yaml" if format == "yaml" else "json"
     settings = settings_for(database_url, config)
+    try:  # the process's one cluster client, as the server builds it
+        kube = Kube.from_settings(settings.kubernetes, field_manager=settings.deploy.field_manager)
+    except ValueError as exc:  # a broken kubernetes setting, named
+        raise typer.BadParameter(str(exc)) from None
+    try:
+        count = _export(settings, kube, directory, fmt)
+    finally:
+        if kube is not None:
+            kube.close()
+    out.print(f"wrote {count} {format} document(s) to {escape(str(directory))}", highlight=False)
+
+
+def _export(settings: Settings, kube: Kube | None, directory: Path, fmt: store.Format) -> int:
     with database_session(settings, migrate=False) as db:
         bridge = settings.bridge
         # the server's endpoint and card sources too, or this resync would drop what they contributed
-        kserve = KServeStatus(bridge.kubernetes) if bridge.kubernetes else None
+        kserve = KServeStatus.configured(bridge.kubernetes, kube)
         if kserve is not None and not kserve.refresh():
             out.print(f"warning: KServe status not read: {escape(kserve.last_error or '')}", highlight=False)
         cards = CatalogCards(bridge.catalog, background=False) if bridge.catalog else None
@@ -50,8 +65,7 @@ def export(
         resolver = kserve.resolver if kserve is not None and kserve.loaded else None
         BridgeSync(db, defaults, resolver=resolver, cards=cards).full_sync()
         with db.read() as conn:
-            count = write_documents(store.all_documents(conn, fmt), directory)
-    out.print(f"wrote {count} {format} document(s) to {escape(str(directory))}", highlight=False)
+            return write_documents(store.all_documents(conn, fmt), directory)
 
 
 def status(as_json: AsJson = False, database_url: DatabaseUrl = None, config: ConfigFile = None) -> None:

@@ -54,6 +54,9 @@ def _read_secret(env_var: str | None, stdin: bool) -> str | None:
 def create(
     name: str = typer.Argument(..., help="The connection's name."),
     type_: str = typer.Option(..., "--type", help=f"One of {', '.join(TYPES)}."),
+    display_name: str = typer.Option(
+        None, "--display-name", help="What people see, e.g. in the deploy wizard (default: the name)."
+    ),
     description: str = typer.Option(None, "--description", help="What the connection is for."),
     endpoint: str = typer.Option(None, "--endpoint", help="s3: the endpoint URL (default: AWS)."),
     region: str = typer.Option(None, "--region", help="s3: the region."),
@@ -88,6 +91,7 @@ def create(
         created = svc.create(
             name,
             type_,
+            display_name=display_name,
             description=description,
             endpoint=endpoint,
             region=region,
@@ -112,7 +116,9 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None, config: Con
     if as_json:
         print_json([c.to_dict() for c in items])
         return
-    table = Table("name", "type", "location", "access key id", "secret", "created", "created by", "description")
+    table = Table(
+        "name", "display name", "type", "location", "access key id", "secret", "created", "created by", "description"
+    )
     for c in items:
         if c.type == "s3":
             location = f"s3://{c.bucket}/{c.prefix or ''}" + (f" at {c.endpoint}" if c.endpoint else "")
@@ -122,6 +128,7 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None, config: Con
             location = (c.base_url if c.type == "uri" else c.directory) or ""
         table.add_row(
             c.name + (" (built-in)" if c.built_in else ""),
+            c.display_name or c.name,
             c.type,
             location,
             c.access_key_id or "-",

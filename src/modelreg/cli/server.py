@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from sqlalchemy.exc import OperationalError
 
+from modelreg.cli.deploy_targets import cluster, targets_for
 from modelreg.cli.options import (
     ConfigFile,
     DatabaseUrl,
@@ -165,7 +166,8 @@ def seed(
         show_envvar=True,
     ),
 ) -> None:
-    """Register the demo model and the demo role bindings (idempotent), as a platform's seed job does."""
+    """Register the demo model and the demo role bindings, and (without a cluster) the usual hardware profiles and
+    serving runtimes to deploy with; idempotent, as a platform's seed job is."""
     if demo_users:
         if not password:
             console.print("error: --demo-users needs a password: --password or MODELREG_DEMO_PASSWORD")
@@ -175,10 +177,14 @@ def seed(
         except InvalidInput as exc:
             console.print(f"error: {exc.message}", markup=False)
             raise typer.Exit(2) from None
-    with database_session(settings_for(database_url, config), migrate=True) as db:
+    settings = settings_for(database_url, config)
+    targets: list[str] = []
+    with cluster(settings) as kube, database_session(settings, migrate=True) as db:
         rm_id, mv_id, artifact_id = seed_demo(RegistryService(db))
         seed_bindings(AccessService(db))
         users = seed_demo_users(UserService(db), AccessService(db), password) if demo_users and password else []
+        if settings.deploy.enabled:
+            targets = targets_for(settings, db, kube).seed_defaults()
     console.print(f"seeded {DEMO_MODEL}: registered model {rm_id}, version {mv_id}, model artifact {artifact_id}")
     for kind, subject, role in DEMO_BINDINGS:
         console.print(f"role binding: {kind} {subject} → {role}")
@@ -186,3 +192,5 @@ def seed(
         if username in users:
             via = f"groups {', '.join(groups)}" if groups else f"role {own_role}"
             console.print(f"local user: {username} ({via})")
+    for line in targets:
+        console.print(f"deploy: {line}", markup=False, highlight=False)

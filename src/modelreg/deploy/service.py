@@ -12,37 +12,61 @@ history and in the audit trail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+import logging
+import shutil
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+
+from modelreg.auth import context
+from modelreg.auth.principal import Permission
+from modelreg.db.database import Database
+from modelreg.deploy import gitops, history, objects, records, render, store
+from modelreg.deploy.cluster import NO_CLUSTER, cluster_call, delete_quietly, described, missing_kind, roll_out
+from modelreg.deploy.objects import DeployPlan
+from modelreg.deploy.planner import TOKEN_NAME, PlanInfo, Planner
+from modelreg.deploy.policy import DeployPolicy
+from modelreg.deploy.requests import CatalogLookup, CatalogModelRef, DeployChanges, DeployRequest, changed_fields
+from modelreg.deploy.status import STOP_ANNOTATION, status_of
 from modelreg.deploy.store import Deployment
+from modelreg.deploy.targets import TargetService
+from modelreg.errors import Conflict, InvalidInput, NotFound, RegistryError, Unprocessable
+from modelreg.kube import errors as kube_errors
+from modelreg.kube.client import Json, Kube
+from modelreg.kube.kinds import INFERENCE_SERVICE, SERVING_RUNTIME, Kind, is_custom, kind_of
+from modelreg.kube.schemas import NoSchema, SchemaError, Validator, load_crds
+from modelreg.services import audit, clock
+from modelreg.services.artifact_files import ArtifactFiles
+from modelreg.services.registry import RegistryService
+from modelreg.settings import DeploySettings
+
+__all__ = [
+    "CatalogLookup",
+    "CatalogModelRef",
+    "DeployChanges",
+    "DeployRequest",
+    "DeployResult",
+    "DeployService",
+    "Mode",
+    "make_validator",
+]
+
+log = logging.getLogger(__name__)
 
 Mode = Literal["apply", "gitops", "dry_run"]
-
-
-@dataclass(frozen=True, slots=True)
-class DeployRequest:
-    """What the REST body, the CLI options and the UI wizard give. Exactly one of ``model_version_id`` and
-    (``catalog_source``, ``catalog_model``) names the model."""
-
-    namespace: str
-    hardware_profile: str
-    model_version_id: str | None = None
-    catalog_source: str | None = None
-    catalog_model: str | None = None
-    connection: str | None = None  # default: the artifact's storageKey, else the only matching connection
-    runtime: str | None = None  # default: the only runtime matching the model format and the profile's accelerator
-    name: str | None = None  # default: from the display name
-    display_name: str | None = None  # default: "<model> - <version>"
-    description: str | None = None
-    replicas: int = 1
-    external_route: bool = False
-    token_auth: bool = False
-    model_type: Literal["generative", "predictive"] | None = None
-    resources: dict[str, str] = field(default_factory=dict)  # identifier → count, within the profile's bounds
-    args: tuple[str, ...] = ()
-    env: tuple[tuple[str, str], ...] = ()
+AUDIT_KIND = "deployment"
+MAX_PAGE_SIZE = 500
+_GITOPS_KEYS = ("gitopsRoot", "gitopsDirectory")  # kept in a GitOps deployment's stored request
+# (``DeployService.list`` hides the builtin inside the class, so its annotations use these)
+Objects = list[Json]
+Page = tuple[list[Deployment], str]
+Events = list[history.Event]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +75,452 @@ class DeployResult:
     objects: list[dict[str, Any]]  # as sent / written; Secret values redacted
     yaml: str  # the objects as multi-document YAML (redacted)
     directory: Path | None = None  # gitops
+    warnings: tuple[str, ...] = ()  # e.g. a kind whose schema is unknown, so it was not validated
+
+
+def make_validator(settings: DeploySettings) -> Validator:
+    """The schemas of ``deploy.crd_dir`` (when set); a cluster's own CRDs are added as they are first needed."""
+    return Validator(load_crds(settings.crd_dir) if settings.crd_dir is not None else ())
 
 
 class DeployService:
     """Built in ``create_app`` (and by the CLI) from the database, the registry, the targets, the Kubernetes client
     (None without a cluster), the schema validator and the deploy settings."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
+    def __init__(
+        self,
+        db: Database,
+        registry: RegistryService,
+        targets: TargetService,
+        kube: Kube | None,
+        validator: Validator,
+        settings: DeploySettings,
+        *,
+        catalog_lookup: CatalogLookup | None = None,
+        artifact_files: ArtifactFiles | None = None,
+        policy: DeployPolicy | None = None,
+    ) -> None:
+        self.db = db
+        self.registry = registry
+        self.targets = targets
+        self.kube = kube
+        self.validator = validator
+        self.settings = settings
+        self.artifact_files = artifact_files
+        self.policy = policy if policy is not None else DeployPolicy.load(settings.policy_file)
+        self.planner = Planner(db, targets, kube, settings, self.policy, catalog_lookup)
+        self._schemas = threading.Lock()
+
+    # --- deploying ---------------------------------------------------------------------------------------------
+
+    def plan(self, req: DeployRequest) -> tuple[DeployPlan, PlanInfo]:
+        """What a deploy of ``req`` would build, after the policy (403 naming the rule that refuses)."""
+        context.require(Permission.DEPLOY, "deploy models")
+        return self.planner.plan(req)
+
+    def preview(self, req: DeployRequest) -> DeployResult:
+        """A dry run: the objects, built and validated, as redacted YAML. Writes nothing anywhere."""
+        plan, _ = self.plan(req)
+        objs = objects.build(plan)
+        return _result(None, objs, self._validate(objs))
+
+    def deploy(self, req: DeployRequest, mode: Mode = "apply") -> DeployResult:
+        if mode == "dry_run":
+            return self.preview(req)
+        if mode == "gitops":
+            context.require(Permission.DEPLOY, "deploy models")
+            if self.settings.gitops_dir is None:
+                raise Conflict("this server writes no GitOps output: deploy.gitops_dir is not set")
+            return self.deploy_to_directory(req, self.settings.gitops_dir)
+        if mode != "apply":
+            raise InvalidInput(f"invalid mode {mode!r}: apply, gitops or dry_run")
+        context.require(Permission.DEPLOY, "deploy models")
+        kube = self._cluster()
+        plan, info = self.plan(req)
+        objs = objects.build(plan)
+        warnings = self._validate(objs)
+        self._require_served(kube, objs)
+        if info.namespace_exists is False:
+            raise NotFound(f"namespace {plan.namespace} does not exist in the cluster")
+        deployment_id = self._claim(plan, info, "apply", info.request.to_wire())
+        try:
+            isvc = roll_out(kube, plan, objs)
+        except Exception as exc:
+            self._release(deployment_id, info, exc.message if isinstance(exc, RegistryError) else "internal error")
+            raise
+        deployment = self._record(
+            deployment_id, _observed(isvc), "deploy", f"applied {len(objs)} objects to namespace {plan.namespace}"
+        )
+        return _result(deployment, objs, warnings)
+
+    def deploy_to_directory(self, req: DeployRequest, root: Path) -> DeployResult:
+        """GitOps output under ``root`` (``<root>/<namespace>/<name>/``) and a deployment row in mode gitops,
+        Pending until the status watcher sees the InferenceService appear in a cluster."""
+        plan, info = self.plan(req)
+        objs = objects.build(plan)
+        warnings = self._validate(objs)
+        request = {**info.request.to_wire(), "gitopsRoot": str(root)}
+        deployment_id = self._claim(plan, info, "gitops", request)
+        try:
+            directory = self._write_folder(root, plan, objs)
+        except Exception as exc:
+            self._release(deployment_id, info, exc.message if isinstance(exc, RegistryError) else "internal error")
+            raise
+        fields = {"status": "Pending", "request": {**request, "gitopsDirectory": str(directory)}}
+        deployment = self._record(deployment_id, fields, "deploy", f"written to {directory}")
+        return _result(deployment, objs, warnings, directory)
+
+    # --- changing a deployment ---------------------------------------------------------------------------------
+
+    def edit(self, deployment_id: int, changes: DeployChanges) -> Deployment:
+        """Replicas, profile and resources, runtime args and env, external route, token auth, display name and
+        description. The InferenceService is applied again (its ServingRuntime is left alone, as the dashboard
+        does), token objects added or deleted; the policy's stage and digest rules are not asked again (what is
+        deployed where does not change), the profile's bounds are."""
+        context.require(Permission.DEPLOY, "edit deployments")
+        deployment = self._active(deployment_id)
+        before = DeployRequest.from_wire(deployment.request)
+        after = changes.apply_to(before)
+        diff = changed_fields(before.to_wire(), after.to_wire())
+        if not diff:
+            return deployment
+        plan, info = self.planner.plan(after, check_policy=False)
+        stopped = deployment.desired_state == "stopped"
+        fields: dict[str, Any] = {}
+        if deployment.mode == "apply":
+            fields = self._reapply(plan, stopped, had_tokens=before.token_auth)
+        else:
+            self._write_folder(Path(str(deployment.request["gitopsRoot"])), plan, objects.build(plan), stopped)
+        kept = {k: deployment.request[k] for k in _GITOPS_KEYS if k in deployment.request}
+        fields.update(
+            request={**info.request.to_wire(), **kept},
+            display_name=plan.display_name,
+            hardware_profile=plan.profile.name,
+        )
+        return self._record(deployment, fields, "edit", _describe_changes(diff))
+
+    def stop(self, deployment_id: int) -> Deployment:
+        """Annotation ``serving.kserve.io/stop: 'true'``: KServe scales the deployment to zero, keeping it."""
+        return self._stop_or_start(deployment_id, stop=True)
+
+    def start(self, deployment_id: int) -> Deployment:
+        return self._stop_or_start(deployment_id, stop=False)
+
+    def undeploy(self, deployment_id: int) -> Deployment:
+        """Delete the InferenceService and its ServingRuntime (token objects go with the InferenceService, by owner
+        reference; a saved connection Secret stays), or a GitOps deployment's folder. Undeploying an undeployed
+        deployment changes nothing."""
+        context.require(Permission.DEPLOY, "undeploy deployments")
+        with self.db.read() as conn:
+            deployment = store.get(conn, deployment_id)
+        if not deployment.active:
+            return deployment
+        if deployment.mode == "apply":
+            kube = self._cluster()
+            for kind in (INFERENCE_SERVICE, SERVING_RUNTIME):
+                delete_quietly(kube, kind, deployment.name, deployment.namespace)
+        else:
+            _remove_folder(deployment)
+        fields = {
+            "desired_state": "undeployed",
+            "status": "Undeployed",
+            "status_message": None,
+            "internal_url": None,
+            "external_url": None,
+        }
+        after = self._record(deployment, fields, "undeploy", f"removed from namespace {deployment.namespace}")
+        if deployment.inference_service_id is not None:
+            records.mark_undeployed(self.registry, deployment.inference_service_id)
+        return after
+
+    # --- reading -----------------------------------------------------------------------------------------------
+
+    def get(self, deployment_id: int) -> Deployment:
+        context.require(Permission.READ, "read deployments")
+        with self.db.read() as conn:
+            return store.get(conn, deployment_id)
+
+    def list(
+        self,
+        model_version_id: int | None = None,
+        registered_model_id: int | None = None,
+        namespace: str | None = None,
+        include_undeployed: bool = False,
+        *,
+        state: str | None = None,
+        page_size: int = 100,
+        page_token: str | None = None,
+    ) -> Page:
+        """Newest first, one page; the token ("" on the last page) continues it."""
+        context.require(Permission.READ, "read deployments")
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise InvalidInput(f"invalid pageSize {page_size}: 1 to {MAX_PAGE_SIZE}")
+        before_id = _parse_token(page_token)
+        filters = store.Filters(model_version_id, registered_model_id, namespace, state, include_undeployed)
+        with self.db.read() as conn:
+            items = store.page(conn, filters, page_size, before_id)
+        return items, (str(items[-1].id) if len(items) == page_size else "")
+
+    def history(self, deployment_id: int | None = None, model_version_id: int | None = None) -> Events:
+        """Newest first: every deploy, edit, stop, start, undeploy, failure and status change, with who and when."""
+        context.require(Permission.READ, "read deployment history")
+        with self.db.read() as conn:
+            if deployment_id is not None:
+                store.get(conn, deployment_id)  # 404 for an unknown deployment
+            return history.events(conn, deployment_id=deployment_id, model_version_id=model_version_id)
+
+    # --- internals: schemas ------------------------------------------------------------------------------------
+
+    def _validate(self, objs: Objects) -> tuple[str, ...]:
+        """Every object against its schema (422 listing the problems); a kind without a known schema is skipped
+        and named in the warnings."""
+        warnings: list[str] = []
+        for obj in objs:
+            kind = kind_of(obj)
+            self._load_schema(kind)
+            try:
+                self.validator.validate(obj)
+            except NoSchema:
+                note = (
+                    f"no schema is known for {kind} (its CRD is neither in the cluster nor in deploy.crd_dir): "
+                    f"{kind.kind} objects were not validated"
+                )
+                if note not in warnings:
+                    warnings.append(note)
+            except SchemaError as exc:
+                raise Unprocessable(
+                    f"the {kind.kind} built for this deployment does not match its schema: {exc}"
+                ) from None
+        return tuple(warnings)
+
+    def _load_schema(self, kind: Kind) -> None:
+        """The cluster's CRD of a custom kind, once (the Validator caches it); absent or unreadable: no schema."""
+        if self.kube is None or not is_custom(kind) or self.validator.knows(kind.api_version, kind.kind):
+            return
+        with self._schemas:
+            if self.validator.knows(kind.api_version, kind.kind):
+                return
+            try:
+                crd = self.kube.crd(kind)
+            except kube_errors.KubeError as exc:
+                log.warning("cannot read the CRD of %s: %s", kind, exc)
+                return
+            if crd is not None:
+                self.validator.add_crd(crd)
+
+    def _require_served(self, kube: Kube, objs: Objects) -> None:
+        for kind in {kind_of(obj) for obj in objs}:
+            if is_custom(kind):
+                with cluster_call(kube, "look up", str(kind)):
+                    served = kube.served(kind)
+                if not served:
+                    raise missing_kind(kind)
+
+    # --- internals: the cluster and the folder -----------------------------------------------------------------
+
+    def _cluster(self) -> Kube:
+        if self.kube is None:
+            raise Conflict(NO_CLUSTER)
+        return self.kube
+
+    def _reapply(self, plan: DeployPlan, stopped: bool, *, had_tokens: bool) -> dict[str, Any]:
+        """The InferenceService of ``plan`` applied again, token objects applied or deleted; the row's new fields."""
+        kube = self._cluster()
+        objs = objects.build(plan)
+        self._validate(objs)
+        at = next(i for i, obj in enumerate(objs) if kind_of(obj) is INFERENCE_SERVICE)
+        isvc_obj = _with_stop(objs[at], stopped)
+        with cluster_call(kube, "apply", described(isvc_obj)):
+            isvc = kube.apply(isvc_obj)
+        tokens = objs[at + 1 :]
+        if plan.token_names:
+            for obj in tokens:
+                owned = objects.with_owner(obj, isvc)
+                with cluster_call(kube, "apply", described(owned)):
+                    kube.apply(owned)
+        elif had_tokens:
+            with_tokens = objects.build(_with_token(plan))
+            for obj in with_tokens[at + 1 :]:
+                delete_quietly(kube, kind_of(obj), str(obj["metadata"]["name"]), plan.namespace)
+        return _observed(isvc)
+
+    def _stop_or_start(self, deployment_id: int, *, stop: bool) -> Deployment:
+        verb = "stop" if stop else "start"
+        context.require(Permission.DEPLOY, f"{verb} deployments")
+        deployment = self._active(deployment_id)
+        wanted = "stopped" if stop else "deployed"
+        if deployment.desired_state == wanted:
+            return deployment
+        if deployment.mode == "apply":
+            kube = self._cluster()
+            patch = {"metadata": {"annotations": {STOP_ANNOTATION: "true" if stop else "false"}}}
+            with cluster_call(kube, verb, f"InferenceService {deployment.namespace}/{deployment.name}"):
+                fields = _observed(kube.patch(INFERENCE_SERVICE, deployment.name, deployment.namespace, patch))
+        else:
+            plan, _ = self.planner.plan(DeployRequest.from_wire(deployment.request), check_policy=False)
+            self._write_folder(Path(str(deployment.request["gitopsRoot"])), plan, objects.build(plan), stop)
+            fields = {"status": "Stopped" if stop else "Pending"}
+        return self._record(deployment, {**fields, "desired_state": wanted}, verb)
+
+    def _write_folder(self, root: Path, plan: DeployPlan, objs: Objects, stopped: bool = False) -> Path:
+        if stopped:
+            objs = [_with_stop(obj, True) if kind_of(obj) is INFERENCE_SERVICE else obj for obj in objs]
+        try:
+            return gitops.write(root, objs, namespace=plan.namespace, name=plan.name)
+        except OSError as exc:
+            raise Conflict(f"cannot write the GitOps folder under {root}: {exc.strerror or exc}") from None
+        except ValueError as exc:
+            raise InvalidInput(f"cannot write the GitOps folder under {root}: {exc}") from None
+
+    # --- internals: the database -------------------------------------------------------------------------------
+
+    def _active(self, deployment_id: int) -> Deployment:
+        with self.db.read() as conn:
+            deployment = store.get(conn, deployment_id)
+        if not deployment.active:
+            raise Conflict(f"deployment {deployment.namespace}/{deployment.name} (id {deployment_id}) is undeployed")
+        return deployment
+
+    def _claim(self, plan: DeployPlan, info: PlanInfo, mode: str, request: Mapping[str, Any]) -> int:
+        model = info.model
+        values = {
+            "namespace": plan.namespace,
+            "name": plan.name,
+            "display_name": plan.display_name,
+            "registered_model_id": model.registered_model_id,
+            "model_version_id": model.version_id,
+            "catalog_source": info.request.catalog_source,
+            "catalog_model": info.request.catalog_model,
+            "mode": mode,
+            "hardware_profile": plan.profile.name,
+            "connection": info.connection.name,
+            "runtime": plan.runtime.name,
+            "desired_state": "deployed",
+            "status": "Pending",
+            "created_by": context.current().principal.user[:255],
+        }
+        try:
+            return self.db.run_write(store.claim, values, request)
+        except IntegrityError:
+            with self.db.read() as conn:
+                other = store.find_active(conn, plan.namespace, plan.name)
+            by = "" if other is None else f" (by {other.created_by} at {audit.iso_time(other.create_time)})"
+            raise Conflict(f"a deployment named {plan.name} already exists in namespace {plan.namespace}{by}") from None
+
+    def _release(self, deployment_id: int, info: PlanInfo, cause: str) -> None:
+        """A deploy that failed: the name is free again, the row says why (history event "failed")."""
+
+        def run(conn: Connection) -> None:
+            fields = {"desired_state": "undeployed", "status": "Undeployed", "status_message": cause}
+            store.set_fields(conn, deployment_id, status_time=clock.now_ms(), **fields)
+            history.record(conn, deployment_id, info.model.version_id, "failed", status="Undeployed", message=cause)
+            name = f"{info.request.namespace}/{info.request.name}"
+            audit.stage(conn, "deploy_failed", AUDIT_KIND, deployment_id, name, None, {"error": cause})
+
+        self.db.run_write(run)
+
+    def _record(
+        self, deployment: Deployment | int, fields: Mapping[str, Any], event: str, message: str | None = None
+    ) -> Deployment:
+        """Update the row, append the history event and the audit record, in one transaction."""
+
+        def run(conn: Connection) -> Deployment:
+            before = store.get(conn, deployment) if isinstance(deployment, int) else deployment
+            values = dict(fields)
+            if "status" in values and values["status"] != before.status:
+                values.setdefault("status_time", clock.now_ms())
+            store.set_fields(conn, before.id, **values)
+            after = store.get(conn, before.id)
+            history.record(conn, before.id, before.model_version_id, event, status=after.status, message=message)
+            old, new = _audit_diff(before, after, first=event == "deploy")
+            audit.stage(conn, event, AUDIT_KIND, before.id, f"{after.namespace}/{after.name}", old, new)
+            return after
+
+        return self.db.run_write(run)
+
+
+def _result(
+    deployment: Deployment | None, objs: list[Json], warnings: tuple[str, ...], directory: Path | None = None
+) -> DeployResult:
+    return DeployResult(deployment, [render.redact(o) for o in objs], render.to_yaml(objs), directory, warnings)
+
+
+def _observed(isvc: Json) -> dict[str, Any]:
+    """The row's status fields from an InferenceService as the API server returned it: Pending while KServe has
+    not reported anything yet (the status watcher follows from there)."""
+    seen = status_of(isvc)
+    reported = bool(isvc.get("status")) or seen.stopped
+    return {
+        "status": seen.state if reported else "Pending",
+        "status_message": seen.message if reported and seen.message != seen.state else None,
+        "internal_url": seen.internal_url,
+        "external_url": seen.external_url,
+        "isvc_uid": (isvc.get("metadata") or {}).get("uid"),
+    }
+
+
+def _with_stop(isvc: Json, stopped: bool) -> Json:
+    if not stopped:
+        return isvc
+    metadata = dict(isvc["metadata"])
+    metadata["annotations"] = {**(metadata.get("annotations") or {}), STOP_ANNOTATION: "true"}
+    return {**isvc, "metadata": metadata}
+
+
+def _with_token(plan: DeployPlan) -> DeployPlan:
+    return dataclasses.replace(plan, token_names=(TOKEN_NAME,), auth=True)
+
+
+def _remove_folder(deployment: Deployment) -> None:
+    directory = deployment.request.get("gitopsDirectory")
+    if not directory:
+        return
+    path = Path(str(directory))
+    if path.parts[-2:] != (deployment.namespace, deployment.name):  # only ever the folder this deployment wrote
+        raise Conflict(f"refusing to remove {path}: not the GitOps folder of {deployment.namespace}/{deployment.name}")
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise Conflict(f"cannot remove the GitOps folder {path}: {exc.strerror or exc}") from None
+
+
+def _audit_diff(before: Deployment, after: Deployment, *, first: bool) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    new = {k: v for k, v in after.to_dict().items() if not k.endswith("TimeSinceEpoch")}
+    if first:
+        return None, new
+    old_all = {k: v for k, v in before.to_dict().items() if not k.endswith("TimeSinceEpoch")}
+    old, changed = audit.diff(old_all, new)
+    return old, changed
+
+
+_HIDDEN = ("args", "env")  # their values may hold anything: the history says that they changed, not to what
+
+
+def _describe_changes(diff: Mapping[str, tuple[Any, Any]]) -> str:
+    parts = []
+    for key, (old, new) in diff.items():
+        if key in _HIDDEN:
+            parts.append(f"{key} changed")
+        else:
+            parts.append(f"{key}: {_shown(old)} → {_shown(new)}")
+    return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
+    return str(value)
+
+
+def _parse_token(token: str | None) -> int | None:
+    if not token:
+        return None
+    if not token.isdigit() or not 0 < int(token) < 2**63:
+        raise InvalidInput(f"invalid nextPageToken {token[:40]!r}")
+    return int(token)

@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, select, update
+from sqlalchemy import ColumnElement, Connection, select, update
 
+from modelreg.db import repository
 from modelreg.db.tables import deployments
-from modelreg.errors import NotFound
+from modelreg.errors import InvalidInput, NotFound
+from modelreg.services import clock
 
 _c = deployments.c
 
@@ -95,8 +97,8 @@ class Deployment:
         }
 
 
-def from_row(row: Mapping[str, Any]) -> Deployment:
-    values = dict(row)
+def from_row(row: Mapping[Any, Any]) -> Deployment:
+    values = {str(k): v for k, v in row.items()}
     values.pop("active_key", None)
     values["request"] = orjson.loads(values["request"] or "{}")
     return Deployment(**values)
@@ -121,7 +123,61 @@ def find_active(conn: Connection, namespace: str, name: str) -> Deployment | Non
 def set_fields(conn: Connection, deployment_id: int, **values: Any) -> None:
     """Update columns by name (``request`` may be given as a mapping)."""
     if isinstance(values.get("request"), Mapping):
-        values["request"] = orjson.dumps(values["request"], option=orjson.OPT_SORT_KEYS).decode()
+        values["request"] = _json(values["request"])
     if values.get("desired_state") == "undeployed":
         values["active_key"] = None
+    values.setdefault("last_update_time", clock.now_ms())
     conn.execute(update(deployments).where(_c.id == deployment_id).values(**values))
+
+
+def _json(request: Mapping[str, Any]) -> str:
+    return orjson.dumps(request, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def claim(conn: Connection, values: Mapping[str, Any], request: Mapping[str, Any]) -> int:
+    """Insert an active deployment; its ``active_key`` is unique, so a second active deployment of one name in one
+    namespace fails here with an IntegrityError (the caller's 409) before anything reaches the cluster."""
+    now = clock.now_ms()
+    row = {
+        **values,
+        "active_key": active_key(values["namespace"], values["name"]),
+        "request": _json(request),
+        "create_time": now,
+        "last_update_time": now,
+        "status_time": now,
+    }
+    return repository.insert_row(conn, deployments, row)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    model_version_id: int | None = None
+    registered_model_id: int | None = None
+    namespace: str | None = None
+    desired_state: str | None = None  # deployed | stopped | undeployed
+    include_undeployed: bool = False
+
+    def where(self) -> list[ColumnElement[bool]]:
+        where: list[ColumnElement[bool]] = []
+        if self.model_version_id is not None:
+            where.append(_c.model_version_id == self.model_version_id)
+        if self.registered_model_id is not None:
+            where.append(_c.registered_model_id == self.registered_model_id)
+        if self.namespace is not None:
+            where.append(_c.namespace == self.namespace)
+        if self.desired_state is not None:
+            if self.desired_state not in DESIRED_STATES:
+                raise InvalidInput(f"invalid state {self.desired_state!r}: must be one of {', '.join(DESIRED_STATES)}")
+            where.append(_c.desired_state == self.desired_state)
+        elif not self.include_undeployed:
+            where.append(_c.desired_state != "undeployed")
+        return where
+
+
+def page(conn: Connection, filters: Filters, limit: int, before_id: int | None = None) -> list[Deployment]:
+    """Newest first; ``before_id`` continues after the previous page's last id."""
+    where = filters.where()
+    if before_id is not None:
+        where.append(_c.id < before_id)
+    rows = conn.execute(select(deployments).where(*where).order_by(_c.id.desc()).limit(limit)).mappings()
+    return [from_row(row) for row in rows]

@@ -10,11 +10,56 @@ Each shape keeps the Kubernetes object it stands for (``body``), so both origins
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, Literal
 
-Origin = Literal["modelreg", "cluster"]
+from modelreg.auth import context
+from modelreg.auth.principal import Permission
+from modelreg.db.database import Database
+from modelreg.deploy import defaults, profile_spec, runtime_spec
+from modelreg.deploy.cluster_reads import ClusterReads
+from modelreg.deploy.connection_targets import (
+    ConnectionTarget,
+    ConnectionType,
+    Origin,
+    SecretBuilder,
+    aws_endpoint,
+    cluster_connection,
+    match_connections,
+    own_connection,
+    secret_name_for,
+)
+from modelreg.deploy.quantity import InvalidQuantity, parse_quantity
+from modelreg.deploy.target_rows import TargetRows
+from modelreg.errors import Conflict, InvalidInput, NotFound
+from modelreg.kube.client import Json, Kube
+from modelreg.kube.kinds import HARDWARE_PROFILE, SECRET, SERVING_RUNTIME, TEMPLATE
+from modelreg.services.connections import ConnectionService
+from modelreg.settings import DeploySettings
+
+__all__ = [
+    "ConnectionTarget",
+    "HardwareProfile",
+    "ModelFormat",
+    "Origin",
+    "ResourceIdentifier",
+    "ResourceType",
+    "RuntimeTemplate",
+    "SecretBuilder",
+    "TargetService",
+    "match_connections",
+    "secret_name_for",
+    "suggest_runtime",
+]
+
 ResourceType = Literal["CPU", "Memory", "Accelerator"]
+
+PROFILE_KIND = "hardware_profile"  # deploy_targets.kind and the audit entity kind
+RUNTIME_KIND = "serving_runtime"
+DASHBOARD_LABEL = "opendatahub.io/dashboard"
+_LIST_NAMES = 10  # a NotFound lists the known names when there are at most this many
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +72,26 @@ class ResourceIdentifier:
     min_count: int | str
     max_count: int | str | None
     default_count: int | str
+
+    def allows(self, count: int | str) -> bool:
+        """Whether ``count`` is a quantity within [min, max] (compared as numbers: "1024Mi" is "1Gi")."""
+        try:
+            value = parse_quantity(count)
+            low = parse_quantity(self.min_count)
+            high: Decimal | None = None if self.max_count is None else parse_quantity(self.max_count)
+        except InvalidQuantity:
+            return False
+        return low <= value and (high is None or value <= high)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "identifier": self.identifier,
+            "displayName": self.display_name,
+            "resourceType": self.resource_type,
+            "minCount": self.min_count,
+            "maxCount": self.max_count,
+            "defaultCount": self.default_count,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +113,65 @@ class HardwareProfile:
     def accelerators(self) -> tuple[str, ...]:
         return tuple(i.identifier for i in self.identifiers if i.resource_type == "Accelerator")
 
+    @classmethod
+    def from_object(cls, obj: Mapping[str, Any], origin: Origin, namespace: str | None = None) -> HardwareProfile:
+        """A HardwareProfile object as stored or as the cluster has it (read leniently: identifiers without an
+        identifier or counts are skipped, a scheduling that is no object is none)."""
+        metadata = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        annotations = profile_spec.annotations_of(obj)
+        name = str(metadata.get("name", ""))
+        identifiers = []
+        for item in spec.get("identifiers") or ():
+            if not isinstance(item, Mapping) or not item.get("identifier") or item.get("minCount") is None:
+                continue
+            resource_type = item.get("resourceType")
+            identifiers.append(
+                ResourceIdentifier(
+                    identifier=str(item["identifier"]),
+                    display_name=str(item.get("displayName") or item["identifier"]),
+                    resource_type=resource_type if resource_type in profile_spec.RESOURCE_TYPES else None,
+                    min_count=item["minCount"],
+                    max_count=item.get("maxCount"),
+                    default_count=item.get("defaultCount", item["minCount"]),
+                )
+            )
+        scheduling = spec.get("scheduling")
+        return cls(
+            name=name,
+            display_name=annotations.get(profile_spec.DISPLAY_NAME) or str(spec.get("displayName") or name),
+            description=annotations.get(profile_spec.DESCRIPTION) or None,
+            identifiers=tuple(identifiers),
+            scheduling=dict(scheduling) if isinstance(scheduling, Mapping) else None,
+            namespace=namespace or str(metadata.get("namespace") or ""),
+            resource_version=metadata.get("resourceVersion") if origin == "cluster" else None,
+            enabled=profile_spec.is_enabled(obj) and spec.get("enabled") is not False,
+            origin=origin,
+            body=dict(obj),
+        )
+
+    def identifier(self, name: str) -> ResourceIdentifier | None:
+        return next((i for i in self.identifiers if i.identifier == name), None)
+
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {
+            "name": self.name,
+            "displayName": self.display_name,
+            "description": self.description,
+            "identifiers": [i.to_dict() for i in self.identifiers],
+            "scheduling": self.scheduling,
+            "enabled": self.enabled,
+            "namespace": self.namespace,
+            "resourceVersion": self.resource_version,
+            "origin": self.origin,
+        }
+
+    def wire(self) -> dict[str, Any]:
+        """The writable fields (what create and update take)."""
+        out = self.to_dict()
+        for key in ("namespace", "resourceVersion", "origin"):
+            out.pop(key)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +179,9 @@ class ModelFormat:
     name: str
     version: str | None
     auto_select: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "autoSelect": self.auto_select}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,34 +200,345 @@ class RuntimeTemplate:
     origin: Origin
     serving_runtime: dict[str, Any] = field(repr=False)
 
+    @classmethod
+    def from_template(cls, template: Mapping[str, Any], origin: Origin) -> RuntimeTemplate | None:
+        """The runtime a Template wraps; None when its first object is no ServingRuntime."""
+        sr = runtime_spec.serving_runtime_of(template)
+        if sr is None:
+            return None
+        metadata = template.get("metadata") or {}
+        return cls._of(sr, str(metadata.get("name") or sr["metadata"]["name"]), template, origin)
+
+    @classmethod
+    def from_serving_runtime(cls, sr: Mapping[str, Any], origin: Origin) -> RuntimeTemplate:
+        """A ServingRuntime read directly (a cluster that serves no Templates): its own template."""
+        return cls._of(sr, str(sr["metadata"]["name"]), sr, origin)
+
+    @classmethod
+    def _of(
+        cls, sr: Mapping[str, Any], template_name: str, template: Mapping[str, Any], origin: Origin
+    ) -> RuntimeTemplate:
+        on_runtime = profile_spec.annotations_of(sr)
+        on_template = profile_spec.annotations_of(template)
+        name = str(sr["metadata"]["name"])
+        formats = []
+        for fmt in (sr.get("spec") or {}).get("supportedModelFormats") or ():
+            if isinstance(fmt, Mapping) and fmt.get("name"):
+                version = fmt.get("version")
+                formats.append(
+                    ModelFormat(
+                        str(fmt["name"]), None if version is None else str(version), bool(fmt.get("autoSelect"))
+                    )
+                )
+        accelerators = on_runtime.get(runtime_spec.ACCELERATORS) or on_template.get(runtime_spec.ACCELERATORS)
+        model_types = on_template.get(runtime_spec.MODEL_TYPE) or on_runtime.get(runtime_spec.MODEL_TYPE)
+        description = on_template.get(runtime_spec.DESCRIPTION) or on_template.get("description")
+        return cls(
+            name=name,
+            template_name=template_name,
+            display_name=on_runtime.get(runtime_spec.DISPLAY_NAME)
+            or on_template.get(runtime_spec.DISPLAY_NAME)
+            or name,
+            description=description or None,
+            model_formats=tuple(formats),
+            accelerators=runtime_spec.json_list(accelerators),
+            model_types=runtime_spec.json_list(model_types),
+            scope="global",
+            origin=origin,
+            serving_runtime=dict(sr),
+        )
+
     def supports(self, format_name: str, format_version: str | None = None) -> bool:
-        raise NotImplementedError
+        """Whether the runtime serves this model format: names compared without case (vLLM, vllm); a version is
+        compared only when both sides have one."""
+        wanted = format_name.strip().lower()
+        return any(
+            f.name.lower() == wanted and (format_version is None or f.version is None or f.version == format_version)
+            for f in self.model_formats
+        )
+
+    def compatible_with(self, accelerators: Sequence[str]) -> bool:
+        """The dashboard's hardware-profile compatibility: a profile's accelerator must be one the runtime
+        recommends; a profile without accelerators goes with runtimes that recommend none."""
+        if not accelerators:
+            return not self.accelerators
+        return any(a in self.accelerators for a in accelerators)
 
     def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+        return {
+            "name": self.name,
+            "templateName": self.template_name,
+            "displayName": self.display_name,
+            "description": self.description,
+            "modelFormats": [f.to_dict() for f in self.model_formats],
+            "accelerators": list(self.accelerators),
+            "modelTypes": list(self.model_types),
+            "scope": self.scope,
+            "origin": self.origin,
+            "servingRuntime": self.serving_runtime,
+        }
 
 
-@dataclass(frozen=True, slots=True)
-class ConnectionTarget:
-    """A data connection to deploy with: modelreg's own (its Secret is created in the namespace when missing), or
-    a connection Secret already in the namespace."""
+def suggest_runtime(
+    runtimes: Iterable[RuntimeTemplate], format_name: str, format_version: str | None, accelerators: Sequence[str]
+) -> RuntimeTemplate | None:
+    """The dashboard's auto-selection: the one runtime that serves the model format and suits the profile's
+    accelerators; None when there are none or several (the user chooses)."""
+    fits = [r for r in runtimes if r.supports(format_name, format_version) and r.compatible_with(accelerators)]
+    return fits[0] if len(fits) == 1 else None
 
-    name: str
-    display_name: str
-    type: Literal["s3", "uri", "oci"]
-    origin: Origin
-    in_namespace: bool  # a Secret of this name is already in the target namespace
-    bucket: str | None = None
-    endpoint: str | None = None
-    region: str | None = None
-    uri: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        raise NotImplementedError
+def _not_found(what: str, name: str, known: Sequence[str]) -> NotFound:
+    if not known:
+        return NotFound(f"no {what} named {name[:100]!r}: there are none")
+    if len(known) <= _LIST_NAMES:
+        return NotFound(f"no {what} named {name[:100]!r} (known: {', '.join(known)})")
+    return NotFound(f"no {what} named {name[:100]!r}")
 
 
 class TargetService:
-    """Profiles, runtimes and connections for the deploy wizard, the REST API and the CLI."""
+    """Profiles, runtimes and connections for the deploy wizard, the REST API and the CLI.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError
+    Reads need ``read``; writes (modelreg's own profiles and runtimes, without a cluster) need ``manage`` and are
+    audited (entity kinds ``hardware_profile`` and ``serving_runtime``). With a cluster, writes are refused: the
+    cluster's definitions are the ones deployments use."""
+
+    def __init__(
+        self,
+        db: Database,
+        connections: ConnectionService,
+        kube: Kube | None,
+        settings: DeploySettings,
+        *,
+        cache_seconds: float = 5.0,
+    ) -> None:
+        self.db = db
+        self.connection_service = connections
+        self.kube = kube
+        self.settings = settings
+        self.cluster = None if kube is None else ClusterReads(kube, cache_seconds)
+        self._profiles = TargetRows(db, PROFILE_KIND, "hardware profile", self._profile_view)
+        self._runtimes = TargetRows(db, RUNTIME_KIND, "serving runtime", self._runtime_view)
+
+    @property
+    def namespace(self) -> str:
+        return self.settings.platform_namespace
+
+    def _profile_view(self, body: dict[str, Any]) -> dict[str, Any]:
+        return HardwareProfile.from_object(body, "modelreg", self.namespace).wire()
+
+    @staticmethod
+    def _runtime_view(body: dict[str, Any]) -> dict[str, Any]:
+        runtime = RuntimeTemplate.from_template(body, "modelreg")
+        return {} if runtime is None else {k: v for k, v in runtime.to_dict().items() if k != "origin"}
+
+    def _refuse_in_cluster(self, what: str) -> None:
+        if self.kube is not None:
+            raise Conflict(
+                f"{what} are managed in the cluster (namespace {self.namespace}) while modelreg is connected to "
+                "one: change them there"
+            )
+
+    # --- hardware profiles -------------------------------------------------------------------------------------
+
+    def profiles(self, include_disabled: bool = False) -> list[HardwareProfile]:
+        """The profiles to deploy with, by name; disabled ones only when asked."""
+        context.require(Permission.READ, "list hardware profiles")
+        if self.cluster is not None:
+            items = self.cluster.list(HARDWARE_PROFILE, self.namespace)
+            found = [
+                HardwareProfile.from_object(obj, "cluster") for obj in items if profile_spec.visible_for_serving(obj)
+            ]
+        else:
+            found = [HardwareProfile.from_object(r.body, "modelreg", self.namespace) for r in self._profiles.all()]
+        return sorted((p for p in found if include_disabled or p.enabled), key=lambda p: p.name)
+
+    def profile(self, name: str, include_disabled: bool = False) -> HardwareProfile:
+        profiles = self.profiles(include_disabled=include_disabled)
+        found = next((p for p in profiles if p.name == name), None)
+        if found is None:
+            raise _not_found("hardware profile", name, [p.name for p in profiles])
+        return found
+
+    def create_profile(self, body: Mapping[str, Any]) -> HardwareProfile:
+        """Create one of modelreg's own profiles from the wire shape (`profile_spec.validate_profile`)."""
+        context.require(Permission.MANAGE, "manage hardware profiles")
+        self._refuse_in_cluster("hardware profiles")
+        wire = profile_spec.validate_profile(body)
+        obj = profile_spec.profile_object(wire, self.namespace)
+        row = self._profiles.create(wire["name"], wire["displayName"], wire["description"], obj)
+        return HardwareProfile.from_object(row.body, "modelreg", self.namespace)
+
+    def update_profile(self, name: str, body: Mapping[str, Any]) -> HardwareProfile:
+        """Replace a profile (the body is the whole wire shape; its name, when given, must be ``name``)."""
+        context.require(Permission.MANAGE, "manage hardware profiles")
+        self._refuse_in_cluster("hardware profiles")
+        if body.get("name") not in (None, name):
+            raise InvalidInput(f"a hardware profile cannot be renamed ({name!r} → {str(body.get('name'))[:100]!r})")
+        wire = profile_spec.validate_profile({**body, "name": name})
+        obj = profile_spec.profile_object(wire, self.namespace)
+        row = self._profiles.replace(name, wire["displayName"], wire["description"], obj)
+        return HardwareProfile.from_object(row.body, "modelreg", self.namespace)
+
+    def delete_profile(self, name: str) -> HardwareProfile:
+        context.require(Permission.MANAGE, "manage hardware profiles")
+        self._refuse_in_cluster("hardware profiles")
+        if self._profiles.get(name) is None:
+            raise _not_found("hardware profile", name, self._profiles.names())
+        return HardwareProfile.from_object(self._profiles.delete(name).body, "modelreg", self.namespace)
+
+    # --- serving runtimes --------------------------------------------------------------------------------------
+
+    def runtimes(self) -> list[RuntimeTemplate]:
+        """The serving-runtime templates, by name. From a cluster: its runtime Templates (label
+        opendatahub.io/dashboard, single-model), or its ServingRuntimes when it serves no Templates (not
+        OpenShift)."""
+        context.require(Permission.READ, "list serving runtimes")
+        found: list[RuntimeTemplate] = []
+        if self.cluster is None:
+            for row in self._runtimes.all():
+                runtime = RuntimeTemplate.from_template(row.body, "modelreg")
+                if runtime is not None:
+                    found.append(runtime)
+        elif self.cluster.served(TEMPLATE):
+            for template in self.cluster.list(TEMPLATE, self.namespace):
+                labels = (template.get("metadata") or {}).get("labels") or {}
+                if str(labels.get(DASHBOARD_LABEL, "")).lower() != "true" or not runtime_spec.single_model(template):
+                    continue
+                runtime = RuntimeTemplate.from_template(template, "cluster")
+                if runtime is not None:
+                    found.append(runtime)
+        else:
+            for sr in self.cluster.list(SERVING_RUNTIME, self.namespace):
+                if isinstance((sr.get("metadata") or {}).get("name"), str):
+                    found.append(RuntimeTemplate.from_serving_runtime(sr, "cluster"))
+        return sorted(found, key=lambda r: r.name)
+
+    def runtime(self, name: str) -> RuntimeTemplate:
+        """A runtime by its ServingRuntime name, or by its Template's name."""
+        runtimes = self.runtimes()
+        found = next((r for r in runtimes if r.name == name), None)
+        found = found or next((r for r in runtimes if r.template_name == name), None)
+        if found is None:
+            raise _not_found("serving runtime", name, [r.name for r in runtimes])
+        return found
+
+    def create_runtime(self, body: Mapping[str, Any]) -> RuntimeTemplate:
+        """Add a runtime: a ServingRuntime object, or a Template wrapping one (stored as a Template)."""
+        context.require(Permission.MANAGE, "manage serving runtimes")
+        self._refuse_in_cluster("serving runtimes")
+        template = runtime_spec.normalize_runtime(body)
+        runtime = self._runtime_of(template)
+        taken = next((r for r in self.runtimes() if runtime.template_name in (r.name, r.template_name)), None)
+        if taken is not None and taken.name != runtime.name:
+            raise Conflict(f"the template name {runtime.template_name!r} is taken by serving runtime {taken.name!r}")
+        row = self._runtimes.create(runtime.name, runtime.display_name, runtime.description, template)
+        return self._runtime_of(row.body)
+
+    def update_runtime(self, name: str, body: Mapping[str, Any]) -> RuntimeTemplate:
+        """Replace a runtime; the ServingRuntime's name must stay ``name``."""
+        context.require(Permission.MANAGE, "manage serving runtimes")
+        self._refuse_in_cluster("serving runtimes")
+        template = runtime_spec.normalize_runtime(body)
+        runtime = self._runtime_of(template)
+        if runtime.name != name:
+            raise InvalidInput(f"a serving runtime cannot be renamed ({name!r} → {runtime.name!r})")
+        row = self._runtimes.replace(name, runtime.display_name, runtime.description, template)
+        return self._runtime_of(row.body)
+
+    def delete_runtime(self, name: str) -> RuntimeTemplate:
+        context.require(Permission.MANAGE, "manage serving runtimes")
+        self._refuse_in_cluster("serving runtimes")
+        if self._runtimes.get(name) is None:
+            raise _not_found("serving runtime", name, self._runtimes.names())
+        return self._runtime_of(self._runtimes.delete(name).body)
+
+    @staticmethod
+    def _runtime_of(template: Mapping[str, Any]) -> RuntimeTemplate:
+        runtime = RuntimeTemplate.from_template(template, "modelreg")
+        assert runtime is not None  # normalize_runtime checked objects[0]
+        return runtime
+
+    # --- data connections --------------------------------------------------------------------------------------
+
+    def connections(self, namespace: str | None = None, *, fresh: bool = False) -> list[ConnectionTarget]:
+        """modelreg's s3 and uri connections (a cluster cannot read the server's directories), each saying whether
+        its Secret is already in ``namespace``, then the namespace's own connection Secrets modelreg does not
+        know (no credentials). ``fresh``: read the cluster now, not from the few-seconds cache."""
+        own = [c for c in self.connection_service.list() if c.type in ("s3", "uri")]
+        present: dict[str, Json] = {}
+        if self.cluster is not None and namespace:
+            secrets = self.cluster.list(SECRET, namespace, {DASHBOARD_LABEL: "true"}, fresh=fresh)
+            present = {str((s.get("metadata") or {}).get("name")): s for s in secrets}
+        targets = [own_connection(c, present) for c in own]
+        known = {secret_name_for(c.name) for c in own}
+        others = (cluster_connection(s) for name, s in sorted(present.items()) if name not in known)
+        return targets + [c for c in others if c is not None]
+
+    def connection(self, name: str, namespace: str | None = None, *, fresh: bool = False) -> ConnectionTarget:
+        choices = self.connections(namespace, fresh=fresh)
+        found = next((c for c in choices if c.name == name), None)
+        found = found or next((c for c in choices if c.secret_name == name), None)
+        if found is None:
+            where = f" (modelreg's, or in namespace {namespace})" if namespace and self.kube is not None else ""
+            raise _not_found(f"data connection{where}", name, [c.name for c in choices])
+        return found
+
+    def connection_secret(self, name: str, build: SecretBuilder) -> dict[str, Any]:
+        """The Secret for one of modelreg's connections, with its credentials decrypted, built by ``build``
+        (`deploy.objects.connection_secret`, passed in because objects imports this module). Only for a deploy to
+        apply it: never returned by an API, and dry runs and GitOps output redact it."""
+        context.require(Permission.DEPLOY, "deploy with a data connection")
+        conn = self.connection_service.get(name)
+        if conn.type not in ("s3", "uri"):
+            raise InvalidInput(
+                f"data connection {name!r} is of type {conn.type!r}: a cluster cannot read the server's directories "
+                "(use an s3 or uri connection)"
+            )
+        config = self.connection_service.resolve(conn.name)
+        values: dict[str, str] = {}
+        type_: ConnectionType
+        if conn.type == "s3":
+            type_ = "s3"
+            if config.access_key_id and config.secret_access_key:
+                values["AWS_ACCESS_KEY_ID"] = config.access_key_id
+                values["AWS_SECRET_ACCESS_KEY"] = config.secret_access_key
+            values["AWS_S3_ENDPOINT"] = config.endpoint or aws_endpoint(config.region)
+            if config.region:
+                values["AWS_DEFAULT_REGION"] = config.region
+            values["AWS_S3_BUCKET"] = config.bucket or ""
+        else:
+            type_ = "uri"
+            values["URI"] = config.base_url or ""
+        return build(
+            secret_name_for(conn.name), conn.display_name or conn.name, type_, values, description=conn.description
+        )
+
+    # --- the seed set ------------------------------------------------------------------------------------------
+
+    def seed_defaults(self) -> list[str]:
+        """Create the platform's usual profiles and runtimes (`defaults`) that are missing; what was done, one line
+        each. With a cluster nothing is created: the cluster's own are used."""
+        context.require(Permission.MANAGE, "manage hardware profiles and serving runtimes")
+        if self.kube is not None:
+            return [f"hardware profiles and serving runtimes: the cluster's own ({self.kube.describe()}), none created"]
+        done = []
+        profiles = set(self._profiles.names())
+        for body in defaults.PROFILES:
+            if body["name"] not in profiles and _created(self.create_profile, body):
+                done.append(f"hardware profile {body['name']} created")
+        runtimes = set(self._runtimes.names())
+        for template in defaults.RUNTIMES:
+            name = self._runtime_of(template).name
+            if name not in runtimes and _created(self.create_runtime, template):
+                done.append(f"serving runtime {name} created")
+        return done
+
+
+def _created(create: Callable[[Mapping[str, Any]], object], body: Mapping[str, Any]) -> bool:
+    """Whether ``create`` made it: a concurrent seed that got there first is no error."""
+    try:
+        create(body)
+    except Conflict:
+        return False
+    return True

@@ -1,6 +1,472 @@
 """`StatusWatcher`: watches the InferenceServices carrying the registry labels (and their predictor pods), maps
 their status (deploy/status.py) and records each change on its deployment (row, history, audit) and in the registry
 records (deploy/records.py). Every process keeps the watch (cheap when idle); one process per cluster, holding the
-lease ``deploy-status``, writes."""
+lease ``deploy-status``, writes.
+
+One thread does the work: the informers' listeners only note which InferenceService changed and wake it, so a
+slow database never stalls a watch, and a burst of events for one object is handled once. The thread sleeps
+until an event arrives or the lease is due for renewal (a third of its length), so an idle cluster costs one short
+write every few seconds. When this process becomes the writer it reconciles everything in the informers' caches
+once, since changes made while nobody held the lease were seen by nobody.
+
+InferenceServices created elsewhere (the OpenShift AI dashboard, or a GitOps tool applying modelreg's output) that
+carry this registry's labels get a deployment row of their own ("adopted"); only those whose
+``modelregistry.opendatahub.io/name`` is this registry's name, or absent, are this registry's (the dashboard's
+filter).
+"""
 
 from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import Connection, select
+from sqlalchemy.exc import IntegrityError
+
+from modelreg.auth import context
+from modelreg.db.database import Database
+from modelreg.db.leases import Lease
+from modelreg.db.tables import deployments
+from modelreg.deploy import history, records, store
+from modelreg.deploy.records import INFERENCE_SERVICE_LABEL, REGISTERED_MODEL_LABEL, REGISTRY_NAME_LABEL, label_id
+from modelreg.deploy.status import ISVC_POD_LABEL, STOP_ANNOTATION, VISIBILITY_LABEL, DeploymentStatus, status_of
+from modelreg.deploy.store import Deployment
+from modelreg.errors import NotFound
+from modelreg.kube import kinds
+from modelreg.kube.client import Json, Kube
+from modelreg.kube.errors import KubeError
+from modelreg.kube.informer import Informer
+from modelreg.services import audit, clock
+from modelreg.services.registry import RegistryService
+from modelreg.settings import DeploySettings
+
+log = logging.getLogger("modelreg.deploy")
+
+COMPONENT = "deploy-watch"
+ACTOR = f"system:{COMPONENT}"
+LEASE = "deploy-status"
+ADOPTED = "adopted from the cluster"
+DELETED = "the InferenceService was deleted from the cluster"
+SYNC_POLL_SECONDS = 0.5  # how often an unsynced watcher checks its informers (only until the first list)
+
+Key = tuple[str, str]  # namespace, name
+_c = deployments.c
+
+
+class StatusWatcher:
+    def __init__(
+        self,
+        db: Database,
+        kube: Kube,
+        registry: RegistryService,
+        settings: DeploySettings,
+        *,
+        owner: str | None = None,
+    ) -> None:
+        """``owner`` names this process in the lease (default: a random id)."""
+        self.db = db
+        self.kube = kube
+        self.registry = registry
+        self.settings = settings
+        self.lease = Lease(db, LEASE, owner=owner, seconds=settings.status_lease_seconds)
+        namespaces = tuple(settings.namespaces)
+        self.isvcs = Informer(
+            kube, kinds.INFERENCE_SERVICE, namespaces=namespaces, labels={REGISTERED_MODEL_LABEL: None}, name="isvcs"
+        )
+        self.pods = Informer(kube, kinds.POD, namespaces=namespaces, labels={ISVC_POD_LABEL: None}, name="pods")
+        self.isvcs.add_listener(self._on_isvc)
+        self.pods.add_listener(self._on_pod)
+        self._wake = threading.Condition()
+        self._pending: dict[Key, Json | None] = {}  # changed InferenceServices; the object when it was deleted
+        self._retry: set[Key] = set()  # failed for a passing reason: tried again at the next lease renewal
+        self._linked: dict[Key, tuple[Any, ...]] = {}  # what the registry records were last brought up to
+        self._busy = False
+        self._reconcile = False  # this process just became the writer
+        self._started = False  # synced and the lease tried once
+        self._stopping = False
+        self._next_renewal = 0.0  # monotonic
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.isvcs.start()
+        self.pods.start()
+        self._thread = threading.Thread(
+            target=context.worker(COMPONENT, self._run), name="deploy-status-watcher", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        with self._wake:
+            self._stopping = True
+            self._wake.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.isvcs.stop()
+        self.pods.stop()
+
+    @property
+    def writing(self) -> bool:
+        """Whether this process records status changes now (it holds the lease)."""
+        return self.lease.held
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until the caches are synced, the lease was tried, and every change seen so far has been handled
+        (tests, benchmarks); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._wake:
+            while not self._started or self._pending or self._busy or self._reconcile:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._wake.wait(remaining)
+        return True
+
+    # --- events (informer threads) -----------------------------------------------------------------------------
+
+    def _on_isvc(self, event: str, obj: Json) -> None:
+        key = _key(obj)
+        if key is None or event == "BOOKMARK":
+            return
+        with self._wake:
+            if event == "DELETED":
+                self._pending[key] = obj
+            else:
+                self._pending.setdefault(key, None)
+            self._wake.notify_all()
+
+    def _on_pod(self, event: str, pod: Json) -> None:
+        metadata = pod.get("metadata") or {}
+        owner = (metadata.get("labels") or {}).get(ISVC_POD_LABEL)
+        if not owner or not metadata.get("namespace") or event == "BOOKMARK":
+            return
+        with self._wake:
+            self._pending.setdefault((metadata["namespace"], owner), None)
+            self._wake.notify_all()
+
+    # --- the worker thread -------------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping and not (
+            self.isvcs.wait_synced(SYNC_POLL_SECONDS) and self.pods.wait_synced(SYNC_POLL_SECONDS)
+        ):
+            pass
+        while True:
+            with self._wake:
+                while not self._stopping and not self._pending and time.monotonic() < self._next_renewal:
+                    self._wake.wait(self._next_renewal - time.monotonic())
+                if self._stopping:
+                    break
+                batch, self._pending = self._pending, {}
+                self._busy = True
+            try:
+                if time.monotonic() >= self._next_renewal:
+                    self._renew()
+                    batch.update(dict.fromkeys(self._retry - batch.keys()))
+                    self._retry.clear()
+                if self.lease.held:
+                    if self._reconcile:
+                        self._reconcile_all()
+                    else:
+                        self._apply(batch)
+            except Exception:  # the database went away mid-round, say: keep the thread, try it all again later
+                log.exception("deploy status watcher: a round failed; reconciling at the next lease renewal")
+                with self._wake:
+                    self._reconcile = True
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._started = True
+                    self._wake.notify_all()
+        self._give_up_lease()
+
+    def _still_writing(self) -> bool:
+        """Between two objects of a long batch: renew the lease when due; False once it is lost."""
+        if time.monotonic() >= self._next_renewal:
+            self._renew()
+        return self.lease.held and not self._stopping
+
+    def _renew(self) -> None:
+        self._next_renewal = time.monotonic() + self.settings.status_lease_seconds / 3
+        was_writing = self.lease.held
+        try:
+            gained = self.lease.acquire_or_renew() and not was_writing
+        except Exception as exc:
+            log.warning("deploy status watcher: cannot renew the lease %r: %s", LEASE, exc)
+            return
+        if gained:
+            log.info("deploy status watcher: this process records deployment status now")
+            self._linked.clear()  # another process may have changed the records meanwhile
+            with self._wake:
+                self._reconcile = True
+        elif was_writing and not self.lease.held:
+            log.info("deploy status watcher: another process records deployment status now")
+
+    def _give_up_lease(self) -> None:
+        if not self.lease.held:
+            return
+        try:
+            self.lease.release()
+        except Exception as exc:
+            log.warning("deploy status watcher: cannot release the lease %r: %s", LEASE, exc)
+
+    def _apply(self, batch: Mapping[Key, Json | None]) -> None:
+        pods: dict[Key, list[Json]] | None = None
+        for key, deleted in batch.items():
+            if not self._still_writing():
+                self._retry.update(batch)  # for the next writer round; a new writer reconciles anyway
+                return
+            current = self.isvcs.get(*key)
+            if current is None and deleted is not None:
+                self._guarded(key, self._deleted, deleted)
+            elif current is not None:
+                if pods is None:
+                    pods = self._pods_by_isvc()
+                self._guarded(key, self._observe, current, pods.get(key, ()))
+
+    def _reconcile_all(self) -> None:
+        """Everything the caches hold, once; and the deployments whose InferenceService went away unseen."""
+        with self._wake:
+            self._reconcile = False
+            self._pending.clear()
+        objects = self.isvcs.objects()
+        pods = self._pods_by_isvc()
+        present = set()
+        for obj in objects:
+            if not self._still_writing():
+                return  # lost the lease midway: whoever has it now reconciles, as will this process on regaining it
+            key = _key(obj)
+            if key is not None:
+                present.add(key)
+                self._guarded(key, self._observe, obj, pods.get(key, ()))
+        for row in self._watched_rows():
+            key = (row.namespace, row.name)
+            if key not in present:
+                self._guarded(key, self._gone_unseen, row)
+
+    def _guarded(self, key: Key, handler: Any, *args: Any) -> None:
+        try:
+            handler(*args)
+        except Exception as exc:
+            log.warning("deploy status watcher: %s/%s: %s: %s", *key, type(exc).__name__, exc)
+            self._retry.add(key)
+
+    # --- what one InferenceService means -------------------------------------------------------------------------
+
+    def _ours(self, obj: Mapping[str, Any]) -> bool:
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        return labels.get(REGISTRY_NAME_LABEL) in (None, self.settings.registry_name)
+
+    def _observe(self, obj: Json, pods: Iterable[Json]) -> None:
+        """Record the status of a live InferenceService, adopting it when no deployment has it yet."""
+        if not self._ours(obj) or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return  # being deleted: the DELETED event follows
+        status = status_of(obj, pods)
+        with self.db.read() as conn:
+            row = _active(conn, obj)
+        if row is None or _changes(row, obj, status):
+            try:
+                row = self.db.run_write(self._record_status, obj, status)
+            except IntegrityError:  # a deploy claimed the name between our read and our insert
+                row = self.db.run_write(self._record_status, obj, status)
+        if row is not None:
+            self._link_records(obj, row)
+
+    def _record_status(self, conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment | None:
+        row = _active(conn, obj, lock=True)
+        if row is None:
+            if _undeployed_here(conn, obj):
+                return None  # modelreg undeployed it; its deletion is on the way
+            return _adopt(conn, obj, status)
+        changes = _changes(row, obj, status)
+        if not changes:
+            return row
+        if "status" in changes:
+            history.record(conn, row.id, row.model_version_id, "status", status=status.state, message=status.message)
+            before = {k: getattr(row, k) for k in _STATUS_FIELDS}
+            after = {k: changes[k] for k in _STATUS_FIELDS}
+            audit.stage(conn, "status", "deployment", row.id, _label(row), before, after)
+        store.set_fields(conn, row.id, **changes)
+        return store.get(conn, row.id)
+
+    def _link_records(self, obj: Json, row: Deployment) -> None:
+        """The registry's InferenceService record, its id on the row and as a label on the InferenceService."""
+        key = (row.namespace, row.name)
+        status = obj.get("status") or {}
+        url = status.get("url") or (status.get("address") or {}).get("url") or None
+        state = (obj["metadata"].get("uid"), url, row.inference_service_id, label_id(obj, INFERENCE_SERVICE_LABEL))
+        if self._linked.get(key) == state:
+            return
+        try:
+            record_id = records.ensure(self.registry, obj, url)
+        except NotFound as exc:  # e.g. the registered model was deleted here: nothing to link, no retry
+            log.info("deploy status watcher: %s/%s has no registry record: %s", *key, exc)
+            self._linked[key] = state
+            return
+        if row.inference_service_id != record_id:
+            self.db.run_write(lambda conn: store.set_fields(conn, row.id, inference_service_id=record_id))
+        if label_id(obj, INFERENCE_SERVICE_LABEL) != record_id:
+            try:
+                patch = {"metadata": {"labels": {INFERENCE_SERVICE_LABEL: str(record_id)}}}
+                self.kube.patch(kinds.INFERENCE_SERVICE, row.name, row.namespace, patch)
+            except KubeError as exc:
+                raise RuntimeError(f"cannot label the InferenceService with its registry record: {exc}") from exc
+        self._linked[key] = (state[0], url, record_id, record_id)
+
+    def _deleted(self, obj: Json) -> None:
+        if not self._ours(obj):
+            return
+        row = self.db.run_write(self._record_deletion, obj)
+        record_id = (row.inference_service_id if row is not None else None) or label_id(obj, INFERENCE_SERVICE_LABEL)
+        if record_id is not None:
+            records.mark_undeployed(self.registry, record_id)
+        key = _key(obj)
+        if key is not None:
+            self._linked.pop(key, None)
+
+    def _gone_unseen(self, row: Deployment) -> None:
+        """A deployment whose InferenceService is not in the cache: deleted while nobody watched, unless the API
+        still has it (a deploy that finished a moment ago, whose event the cache has not had yet)."""
+        live = self.kube.get(kinds.INFERENCE_SERVICE, row.name, row.namespace)
+        if live is not None and (live.get("metadata") or {}).get("uid") == row.isvc_uid:
+            return
+        self._deleted({"metadata": {"namespace": row.namespace, "name": row.name, "uid": row.isvc_uid}})
+
+    def _record_deletion(self, conn: Connection, obj: Json) -> Deployment | None:
+        row = _active(conn, obj, lock=True)
+        uid = obj["metadata"].get("uid")
+        if row is not None and row.isvc_uid and uid and row.isvc_uid != uid:
+            return None  # the deployment has moved on to a newer InferenceService of that name
+        if row is None:
+            row = _by_uid(conn, obj)
+        if row is None:
+            return None
+        changes: dict[str, Any] = {}
+        if row.desired_state != "undeployed":
+            changes["desired_state"] = "undeployed"
+            history.record(conn, row.id, row.model_version_id, "undeploy", status="Undeployed", message=DELETED)
+            audit.stage(conn, "undeploy", "deployment", row.id, _label(row), {"desiredState": row.desired_state},
+                        {"desiredState": "undeployed"})  # fmt: skip
+        if row.status != "Undeployed":
+            changes.update(status="Undeployed", status_message=DELETED, internal_url=None, external_url=None)
+            changes["status_time"] = clock.now_ms()
+            if "desired_state" not in changes:  # undeployed by modelreg: this is the status change it caused
+                history.record(conn, row.id, row.model_version_id, "status", status="Undeployed", message=DELETED)
+                audit.stage(conn, "status", "deployment", row.id, _label(row), {"status": row.status},
+                            {"status": "Undeployed"})  # fmt: skip
+        if changes:
+            store.set_fields(conn, row.id, **changes)
+        return row
+
+    # --- reads -------------------------------------------------------------------------------------------------
+
+    def _pods_by_isvc(self) -> dict[Key, list[Json]]:
+        grouped: dict[Key, list[Json]] = {}
+        for pod in self.pods.objects():
+            metadata = pod.get("metadata") or {}
+            owner = (metadata.get("labels") or {}).get(ISVC_POD_LABEL)
+            if owner:
+                grouped.setdefault((str(metadata.get("namespace")), owner), []).append(pod)
+        return grouped
+
+    def _watched_rows(self) -> list[Deployment]:
+        """Active deployments whose InferenceService this process has seen (isvc_uid set), in the watched
+        namespaces: those missing from the cache were deleted while nobody watched."""
+        query = select(deployments).where(_c.active_key.is_not(None), _c.isvc_uid.is_not(None))
+        if self.settings.namespaces:
+            query = query.where(_c.namespace.in_(self.settings.namespaces))
+        with self.db.read() as conn:
+            return [store.from_row(row) for row in conn.execute(query).mappings()]
+
+
+_STATUS_FIELDS = ("status", "status_message", "internal_url", "external_url")
+
+
+def _key(obj: Mapping[str, Any]) -> Key | None:
+    metadata = obj.get("metadata") or {}
+    namespace, name = metadata.get("namespace"), metadata.get("name")
+    return (namespace, name) if isinstance(namespace, str) and isinstance(name, str) else None
+
+
+def _label(row: Deployment) -> str:
+    return f"{row.namespace}/{row.name}"
+
+
+def _active(conn: Connection, obj: Json, *, lock: bool = False) -> Deployment | None:
+    metadata = obj["metadata"]
+    query = select(deployments).where(_c.active_key == store.active_key(metadata["namespace"], metadata["name"]))
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
+    return None if row is None else store.from_row(row)
+
+
+def _by_uid(conn: Connection, obj: Json) -> Deployment | None:
+    """The newest deployment (active or not) that recorded this very InferenceService."""
+    metadata = obj["metadata"]
+    if not metadata.get("uid"):
+        return None
+    query = (
+        select(deployments)
+        .where(_c.namespace == metadata["namespace"], _c.name == metadata["name"], _c.isvc_uid == metadata["uid"])
+        .order_by(_c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).mappings().first()
+    return None if row is None else store.from_row(row)
+
+
+def _undeployed_here(conn: Connection, obj: Json) -> bool:
+    row = _by_uid(conn, obj)
+    return row is not None and not row.active
+
+
+def _changes(row: Deployment, obj: Json, status: DeploymentStatus) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    uid = obj["metadata"].get("uid")
+    if uid and row.isvc_uid != uid:
+        changes["isvc_uid"] = uid
+    new = (status.state, status.message, status.internal_url, status.external_url)
+    if tuple(getattr(row, k) for k in _STATUS_FIELDS) != new:
+        changes.update(zip(_STATUS_FIELDS, new, strict=True))
+        changes["status_time"] = clock.now_ms()
+    return changes
+
+
+def _adopt(conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment:
+    """A deployment row for an InferenceService made elsewhere, shaped from what the object says."""
+    metadata = obj["metadata"]
+    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
+    predictor = (obj.get("spec") or {}).get("predictor") or {}
+    runtime = (predictor.get("model") or {}).get("runtime")
+    request = {
+        "replicas": predictor.get("minReplicas", 1),
+        "externalRoute": labels.get(VISIBILITY_LABEL) == "exposed",
+        "tokenAuth": annotations.get("security.opendatahub.io/enable-auth") == "true",
+    }
+    values = {
+        "namespace": metadata["namespace"],
+        "name": metadata["name"],
+        "display_name": annotations.get("openshift.io/display-name"),
+        "registered_model_id": label_id(obj, REGISTERED_MODEL_LABEL),
+        "model_version_id": label_id(obj, records.MODEL_VERSION_LABEL),
+        "mode": "apply",
+        "hardware_profile": annotations.get("opendatahub.io/hardware-profile-name"),
+        "connection": annotations.get("opendatahub.io/connections"),
+        "runtime": runtime if isinstance(runtime, str) else None,
+        "desired_state": "stopped" if annotations.get(STOP_ANNOTATION) == "true" else "deployed",
+        "status": status.state,
+        "status_message": status.message,
+        "internal_url": status.internal_url,
+        "external_url": status.external_url,
+        "isvc_uid": metadata.get("uid"),
+        "inference_service_id": label_id(obj, INFERENCE_SERVICE_LABEL),
+        "created_by": ACTOR,
+    }
+    deployment_id = store.claim(conn, values, request)
+    history.record(conn, deployment_id, values["model_version_id"], "deploy", status=status.state, message=ADOPTED)
+    row = store.get(conn, deployment_id)
+    audit.stage(conn, "adopt", "deployment", deployment_id, _label(row), None, row.to_dict())
+    return row

@@ -48,3 +48,7 @@ class Forbidden(ApiError):
 
 class Invalid(ApiError):
     """400 or 422: the API server rejected the object (admission, schema)."""
+
+
+class Expired(ApiError):
+    """410: the resourceVersion a watch started from is too old (compacted); the caller lists again."""

@@ -91,6 +91,7 @@ class DataConnection:
     name: str
     type: str
     description: str | None = None
+    display_name: str | None = None  # what people see (the deploy wizard, the Secret's display name); default: name
     endpoint: str | None = None
     region: str | None = None
     bucket: str | None = None
@@ -110,6 +111,7 @@ class DataConnection:
         out: dict[str, Any] = {
             "id": None if self.id is None else str(self.id),
             "name": self.name,
+            "displayName": self.display_name or self.name,
             "type": self.type,
             "description": self.description,
             "builtIn": self.built_in,
@@ -150,6 +152,7 @@ def _connection(row: Any) -> DataConnection:
         name=row["name"],
         type=row["type"],
         description=row["description"],
+        display_name=row["display_name"] or row["name"],
         endpoint=row["endpoint"],
         region=row["region"],
         bucket=row["bucket"],
@@ -174,6 +177,15 @@ def check_name(name: str) -> str:
             f"invalid connection name {name[:80]!r}: 1 to {NAME_LENGTH} printable characters, no surrounding spaces"
         )
     return name
+
+
+def check_display_name(display_name: str) -> str:
+    if not isinstance(display_name, str) or len(display_name) > NAME_LENGTH or not _NAME.match(display_name):
+        raise InvalidInput(
+            f"invalid displayName {str(display_name)[:80]!r}: 1 to {NAME_LENGTH} printable characters, no surrounding "
+            "spaces"
+        )
+    return display_name
 
 
 def _http_url(value: str, field: str) -> str:
@@ -223,6 +235,7 @@ class ConnectionService:
             name=BUILTIN_NAME,
             type="local",
             description="Built-in: the server's data directory",
+            display_name=BUILTIN_NAME,
             directory=str(self.local_directory),
             built_in=True,
         )
@@ -235,6 +248,7 @@ class ConnectionService:
         type: str,
         *,
         description: str | None = None,
+        display_name: str | None = None,
         endpoint: str | None = None,
         region: str | None = None,
         bucket: str | None = None,
@@ -247,9 +261,11 @@ class ConnectionService:
         use_workload_identity: bool = False,
         check: bool = True,
     ) -> DataConnection:
-        """Validate, check that the store answers (unless ``check`` is false), then store and audit."""
+        """Validate, check that the store answers (unless ``check`` is false), then store and audit.
+        ``display_name`` (default: the name) is what the deploy wizard shows and the cluster's Secret carries."""
         actor = context.require(Permission.MANAGE, "manage data connections")
         check_name(name)
+        display_name = check_display_name(display_name) if display_name else name
         if name == BUILTIN_NAME:
             raise Conflict(f"the name {BUILTIN_NAME!r} is reserved for the built-in connection")
         if type not in TYPES:
@@ -274,6 +290,7 @@ class ConnectionService:
             name=name,
             type=type,
             description=description or None,
+            display_name=display_name,
             path_style=False,
             use_workload_identity=False,
             secret_ciphertext=None,

@@ -6,12 +6,15 @@ page uses for a catalog source's status.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
 from typing import Any
+
+import yaml
 
 from modelreg.auth.principal import Role
 from modelreg.catalog.models import Source, SourceStatus
@@ -37,6 +40,7 @@ WRITE_ONLY = frozenset({"access_key_id", "secret_access_key"})
 # A service message names its field by its wire name; the first match wins (so "give both accessKeyId and
 # secretAccessKey" lands on the first of the two).
 _MESSAGE_FIELDS = (
+    ("displayName", "display_name"),
     ("connection name", "name"),
     ("'name'", "name"),
     ("already exists", "name"),
@@ -152,7 +156,12 @@ class ConnectionForm(FormResult):
 
     def parse(self, fields: Mapping[str, str]) -> ConnectionForm:
         kind = _text(fields, "type")
-        self.values = {"name": _text(fields, "name"), "type": kind, "description": _text(fields, "description")}
+        self.values = {
+            "name": _text(fields, "name"),
+            "display_name": _text(fields, "display_name"),
+            "type": kind,
+            "description": _text(fields, "description"),
+        }
         if not self.values["name"]:
             self.errors["name"] = "Enter a name."
         if kind not in CONNECTION_FIELDS:
@@ -174,6 +183,7 @@ class ConnectionForm(FormResult):
         self.arguments.update(
             name=self.values["name"],
             type=kind,
+            display_name=self.values["display_name"] or None,
             description=self.values["description"] or None,
             check=bool(fields.get("check")),
         )
@@ -219,3 +229,237 @@ class PasswordForm(FormResult):
     def parse(self, fields: Mapping[str, str]) -> PasswordForm:
         self.password = _password(self, fields)
         return self
+
+
+# --- deployment targets: hardware profiles and serving runtimes --------------------------------------------------
+
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?|m)?$")
+_YAML_LENGTH = 256 * 1024
+
+
+def _count(form: FormResult, name: str, value: str) -> int | str | None:
+    """A resource count as the profile's wire takes it: an integer, or a quantity such as 16Gi or 500m."""
+    if not value:
+        return None
+    if value.isdigit():
+        return int(value)
+    if not _QUANTITY.match(value):
+        form.errors.setdefault(name, f"{value[:40]!r} is no count: a number, or a quantity such as 16Gi or 500m.")
+    return value
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def parse_yaml(form: FormResult, text: str) -> Any:
+    """The YAML document of a form's text area, or None with the error recorded against ``yaml``."""
+    if not text.strip():
+        form.errors["yaml"] = "Paste a YAML document."
+        return None
+    if len(text) > _YAML_LENGTH:
+        form.errors["yaml"] = f"At most {_YAML_LENGTH // 1024} KiB."
+        return None
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        form.errors["yaml"] = f"Not valid YAML: {str(exc).splitlines()[0][:200]}"
+        return None
+    if not isinstance(document, dict):
+        form.errors["yaml"] = "The YAML must be one object (a mapping)."
+        return None
+    return document
+
+
+@dataclass
+class ProfileForm(FormResult):
+    """A hardware profile from the form's fields (CPU, memory, an optional accelerator, scheduling), or from a
+    pasted YAML: the wire shape, or a HardwareProfile object as ``kubectl get -o yaml`` prints it."""
+
+    wire: dict[str, Any] = field(default_factory=dict)
+
+    def parse(self, fields: Mapping[str, str]) -> ProfileForm:
+        names = [
+            "name",
+            "display_name",
+            "description",
+            "cpu_min",
+            "cpu_default",
+            "cpu_max",
+            "memory_min",
+            "memory_default",
+            "memory_max",
+            "accelerator",
+            "accelerator_name",
+            "accelerator_min",
+            "accelerator_default",
+            "accelerator_max",
+            "scheduling",
+            "node_selector",
+            "toleration",
+            "queue",
+        ]
+        self.values = {name: _text(fields, name) for name in names}
+        v = self.values
+        if not v["name"]:
+            self.errors["name"] = "Enter a name."
+        identifiers = [
+            self._identifier("cpu", "CPU", "CPU", "cpu"),
+            self._identifier("memory", "Memory", "Memory", "memory"),
+        ]
+        if v["accelerator"]:
+            identifiers.append(
+                self._identifier(
+                    v["accelerator"], v["accelerator_name"] or v["accelerator"], "Accelerator", "accelerator"
+                )
+            )
+        self.wire = {
+            "name": v["name"],
+            "displayName": v["display_name"] or v["name"],
+            "description": v["description"] or None,
+            "identifiers": identifiers,
+            "scheduling": self._scheduling(),
+        }
+        return self
+
+    def _identifier(self, identifier: str, display: str, kind: str, prefix: str) -> dict[str, Any]:
+        counts = {
+            key: _count(self, f"{prefix}_{part}", self.values[f"{prefix}_{part}"])
+            for key, part in (("minCount", "min"), ("defaultCount", "default"), ("maxCount", "max"))
+        }
+        if counts["minCount"] is None:
+            self.errors.setdefault(f"{prefix}_min", "Enter the minimum.")
+        if counts["defaultCount"] is None:
+            counts["defaultCount"] = counts["minCount"]
+        return {"identifier": identifier, "displayName": display, "resourceType": kind, **counts}
+
+    def _scheduling(self) -> dict[str, Any] | None:
+        v = self.values
+        if v["scheduling"] == "node":
+            selector: dict[str, str] = {}
+            for line in _lines(fields_text(v["node_selector"])):
+                key, sep, value = line.partition("=")
+                if not sep or not key.strip():
+                    self.errors.setdefault("node_selector", f"{line[:60]!r}: write one key=value a line.")
+                selector[key.strip()] = value.strip()
+            node: dict[str, Any] = {"nodeSelector": selector}
+            if v["toleration"]:
+                node["tolerations"] = [{"key": v["toleration"], "operator": "Exists", "effect": "NoSchedule"}]
+            return {"type": "Node", "node": node}
+        if v["scheduling"] == "queue":
+            if not v["queue"]:
+                self.errors.setdefault("queue", "Enter the local queue's name.")
+            return {"type": "Queue", "kueue": {"localQueueName": v["queue"]}}
+        if v["scheduling"] not in ("", "none"):
+            self.errors["scheduling"] = "Choose none, node or queue."
+        return None
+
+    def parse_yaml(self, fields: Mapping[str, str]) -> ProfileForm:
+        self.values = {"yaml": fields.get("yaml", "")}
+        document = parse_yaml(self, self.values["yaml"])
+        if document is not None:
+            self.wire = wire_of_profile(document)
+        return self
+
+
+def fields_text(value: str) -> str:
+    """A text area's value with the CRLF line ends browsers send made plain."""
+    return value.replace("\r\n", "\n")
+
+
+def wire_of_profile(document: dict[str, Any]) -> dict[str, Any]:
+    """A HardwareProfile object becomes the wire shape create takes; anything else is taken as that shape (the
+    service says what is wrong with it)."""
+    if document.get("kind") != "HardwareProfile":
+        return document
+    metadata = _mapping(document.get("metadata"))
+    spec = _mapping(document.get("spec"))
+    annotations = _mapping(metadata.get("annotations"))
+    return {
+        "name": metadata.get("name"),
+        "displayName": annotations.get("opendatahub.io/display-name") or metadata.get("name"),
+        "description": annotations.get("opendatahub.io/description"),
+        "identifiers": spec.get("identifiers") or [],
+        "scheduling": spec.get("scheduling"),
+        "enabled": str(annotations.get("opendatahub.io/disabled", "false")).lower() != "true",
+    }
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class RuntimeForm(FormResult):
+    """A serving runtime from the form's fields (one kserve-container), or from a pasted ServingRuntime or Template
+    wrapping one."""
+
+    body: dict[str, Any] = field(default_factory=dict)
+
+    def parse(self, fields: Mapping[str, str]) -> RuntimeForm:
+        names = ["name", "display_name", "image", "formats", "accelerators", "model_type", "port", "args"]
+        self.values = {name: _text(fields, name) for name in names}
+        self.values["args"] = fields_text(fields.get("args", ""))
+        v = self.values
+        for name, message in (("name", "Enter a name."), ("image", "Enter the container image.")):
+            if not v[name]:
+                self.errors[name] = message
+        formats = []
+        for item in (part.strip() for part in v["formats"].split(",")):
+            if item:
+                fmt_name, _, fmt_version = item.partition(" ")
+                fmt: dict[str, Any] = {"name": fmt_name, "autoSelect": True}
+                if fmt_version.strip():
+                    fmt["version"] = fmt_version.strip()
+                formats.append(fmt)
+        if not formats:
+            self.errors["formats"] = "Enter at least one model format, e.g. vLLM or onnx 1."
+        if v["model_type"] not in ("generative", "predictive"):
+            self.errors["model_type"] = "Choose generative or predictive."
+        port = v["port"] or "8080"
+        if not port.isdigit() or not 1 <= int(port) <= 65535:
+            self.errors["port"] = "Enter a port number from 1 to 65535."
+            port = "8080"
+        accelerators = [a.strip() for a in v["accelerators"].split(",") if a.strip()]
+        annotations = {
+            "openshift.io/display-name": v["display_name"] or v["name"],
+            "opendatahub.io/apiProtocol": "REST",
+            "opendatahub.io/model-type": json.dumps([v["model_type"]]),
+            "opendatahub.io/recommended-accelerators": json.dumps(accelerators),
+        }
+        container = {
+            "name": "kserve-container",
+            "image": v["image"],
+            "args": _lines(v["args"]),
+            "ports": [{"containerPort": int(port), "protocol": "TCP"}],
+        }
+        self.body = {
+            "apiVersion": "serving.kserve.io/v1alpha1",
+            "kind": "ServingRuntime",
+            "metadata": {"name": v["name"], "annotations": annotations},
+            "spec": {"multiModel": False, "supportedModelFormats": formats, "containers": [container]},
+        }
+        return self
+
+    def parse_yaml(self, fields: Mapping[str, str]) -> RuntimeForm:
+        self.values = {"yaml": fields.get("yaml", "")}
+        document = parse_yaml(self, self.values["yaml"])
+        if document is not None:
+            self.body = document
+        return self
+
+
+def profile_field(message: str) -> str:
+    """The profile form's field a service message is about ("" for the form as a whole)."""
+    return (
+        "name"
+        if message.startswith(("a hardware profile", "invalid hardware profile name")) or "exists" in message
+        else ""
+    )
+
+
+def runtime_field(message: str) -> str:
+    """The runtime form's field a service message is about ("" for the form as a whole)."""
+    if "exists" in message or "name" in message.split(":")[0]:
+        return "name"
+    return "formats" if "supportedModelFormats" in message else ""

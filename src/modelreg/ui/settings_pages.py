@@ -1,7 +1,8 @@
 """The admin's settings pages: catalog sources (read-only: they live in the sources files), role bindings, API
-tokens, data connections and local users. Every route needs the ``manage`` permission (the nav hides the pages
-from others; the routes refuse them anyway), and every write runs its service as the caller, which checks the
-permission again and writes the audit record.
+tokens, data connections, local users, and the deployment targets (hardware profiles and serving runtimes). Every
+route needs the ``manage`` permission (the nav hides the pages from others; the routes refuse them anyway), except
+the lists of deployment targets, which everyone may read; every write runs its service as the caller, which checks
+the permission again and writes the audit record.
 
 A failed write re-renders its form with the error next to the field (the status code the error carries); a good one
 redirects with a flash. The one exception is a new API token: its page is the POST's own response, marked
@@ -18,10 +19,20 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from modelreg.auth.principal import Permission
+from modelreg.deploy.targets import HardwareProfile, RuntimeTemplate, TargetService
 from modelreg.errors import Conflict, Forbidden, InvalidInput, RegistryError
 from modelreg.services.entities import parse_id
 from modelreg.ui import app_state, settings_forms, web
-from modelreg.ui.settings_forms import BindingForm, ConnectionForm, PasswordForm, TokenForm, UserForm
+from modelreg.ui.settings_forms import (
+    BindingForm,
+    ConnectionForm,
+    FormResult,
+    PasswordForm,
+    ProfileForm,
+    RuntimeForm,
+    TokenForm,
+    UserForm,
+)
 
 router = APIRouter(include_in_schema=False)
 T = TypeVar("T")
@@ -292,3 +303,144 @@ async def delete_user(ui: AdminDep, request: Request, username: str) -> Response
     await web.form(ui)
     await call(ui, app_state.users(request).delete, username)
     return web.redirect("/settings/users", flash=f"Local user {username} deleted")
+
+
+# --- deployment targets: hardware profiles and serving runtimes ----------------------------------------------------
+# Everyone may read them (the deploy wizard offers them); admins create and delete modelreg's own. With a cluster
+# the cluster's definitions are used and the service refuses writes, so the forms are not shown.
+
+PROFILE_DEFAULTS = {
+    "cpu_min": "1",
+    "cpu_default": "2",
+    "cpu_max": "4",
+    "memory_min": "2Gi",
+    "memory_default": "4Gi",
+    "memory_max": "8Gi",
+    "accelerator_min": "1",
+    "accelerator_default": "1",
+    "accelerator_max": "1",
+}
+
+
+def _targets_page(
+    ui: web.Ui,
+    template: str,
+    crumb: str,
+    items: Callable[[TargetService], list[Any]],
+    form: FormResult,
+    yaml_form: FormResult,
+    status_code: int = 200,
+) -> HTMLResponse:
+    targets = app_state.deploy_targets(ui.request)
+    with web.acting(ui):
+        listed = items(targets)
+    return _page(
+        ui,
+        template,
+        crumb,
+        status_code,
+        targets_list=listed,
+        form=form,
+        yaml_form=yaml_form,
+        can_manage=ui.can(Permission.MANAGE) and targets.kube is None,
+        in_cluster=targets.kube is not None,
+        namespace=targets.namespace,
+    )
+
+
+def _profiles_page(
+    ui: web.Ui, form: ProfileForm | None = None, yaml_form: ProfileForm | None = None, status_code: int = 200
+) -> HTMLResponse:
+    return _targets_page(
+        ui,
+        "hardware_profiles.html",
+        "Hardware profiles",
+        lambda targets: targets.profiles(include_disabled=True),
+        form or ProfileForm(values=dict(PROFILE_DEFAULTS)),
+        yaml_form or ProfileForm(),
+        status_code,
+    )
+
+
+@router.get("/settings/hardware-profiles")
+def hardware_profiles_page(ui: web.UiDep) -> HTMLResponse:
+    return _profiles_page(ui)
+
+
+@router.post("/settings/hardware-profiles")
+async def create_hardware_profile(ui: AdminDep, request: Request) -> Response:
+    fields = await web.form(ui)
+    from_yaml = fields.get("source") == "yaml"
+    form = ProfileForm().parse_yaml(fields) if from_yaml else ProfileForm().parse(fields)
+    create = app_state.deploy_targets(request).create_profile
+    where = ("/settings/hardware-profiles", "Hardware profile", settings_forms.profile_field)
+    return await _create_target(ui, form, from_yaml, lambda: create(form.wire), _profiles_page, *where)
+
+
+async def _create_target(
+    ui: web.Ui,
+    form: FormResult,
+    from_yaml: bool,
+    create: Callable[[], HardwareProfile | RuntimeTemplate],
+    page: Callable[..., HTMLResponse],
+    url: str,
+    what: str,
+    field_of: Callable[[str], str],
+) -> Response:
+    """Create a profile or runtime from a checked form; a refusal goes back into the form it came from."""
+    status = 400
+    if not form.errors:
+        try:
+            created = await call(ui, create)
+        except RegistryError as exc:
+            if exc.status_code >= 500:
+                raise
+            form.errors.setdefault("yaml" if from_yaml else field_of(exc.message), exc.message)
+            status = exc.status_code
+        else:
+            return web.redirect(url, flash=f"{what} {created.name} created")
+    forms = {"yaml_form": form} if from_yaml else {"form": form}
+    return await anyio.to_thread.run_sync(lambda: page(ui, status_code=status, **forms))
+
+
+@router.post("/settings/hardware-profiles/{name}/delete")
+async def delete_hardware_profile(ui: AdminDep, request: Request, name: str) -> Response:
+    await web.form(ui)
+    gone = await call(ui, app_state.deploy_targets(request).delete_profile, name)
+    return web.redirect("/settings/hardware-profiles", flash=f"Hardware profile {gone.name} deleted")
+
+
+def _runtimes_page(
+    ui: web.Ui, form: RuntimeForm | None = None, yaml_form: RuntimeForm | None = None, status_code: int = 200
+) -> HTMLResponse:
+    return _targets_page(
+        ui,
+        "runtimes.html",
+        "Serving runtimes",
+        lambda targets: targets.runtimes(),
+        form or RuntimeForm(values={"model_type": "generative", "port": "8080"}),
+        yaml_form or RuntimeForm(),
+        status_code,
+    )
+
+
+@router.get("/settings/runtimes")
+def runtimes_page(ui: web.UiDep) -> HTMLResponse:
+    return _runtimes_page(ui)
+
+
+@router.post("/settings/runtimes")
+async def create_runtime(ui: AdminDep, request: Request) -> Response:
+    fields = await web.form(ui)
+    from_yaml = fields.get("source") == "yaml"
+    form = RuntimeForm().parse_yaml(fields) if from_yaml else RuntimeForm().parse(fields)
+    create = app_state.deploy_targets(request).create_runtime
+    where = ("/settings/runtimes", "Serving runtime", settings_forms.runtime_field)
+    return await _create_target(ui, form, from_yaml, lambda: create(form.body), _runtimes_page, *where)
+
+
+@router.post("/settings/runtimes/{name}/delete")
+async def delete_runtime(ui: AdminDep, request: Request, name: str) -> Response:
+    await web.form(ui)
+    gone = await call(ui, app_state.deploy_targets(request).delete_runtime, name)
+    return web.redirect("/settings/runtimes", flash=f"Serving runtime {gone.name} deleted")

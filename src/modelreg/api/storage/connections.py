@@ -26,6 +26,9 @@ class ConnectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     name: str = Field(min_length=1, max_length=255)
     type: Literal["s3", "uri", "local"]
+    displayName: str | None = Field(
+        default=None, min_length=1, max_length=255, description="What people see (default: the name)."
+    )
     description: str | None = Field(default=None, max_length=1000)
     # s3
     endpoint: str | None = Field(default=None, max_length=2048, examples=["https://minio.example.com:9000"])
@@ -66,6 +69,7 @@ def create_connection(
         body.name,
         body.type,
         description=body.description,
+        display_name=body.displayName,
         endpoint=body.endpoint,
         region=body.region,
         bucket=body.bucket,
