@@ -5,7 +5,8 @@ client blocks in one persistent ``bash -euo pipefail``, the server blocks in the
 is interrupted (SIGINT, as Ctrl-C) where the README says so. The reader's setting is rebuilt in a scratch directory:
 a fresh HOME (so ``~/.local/share/modelreg`` is new), this checkout's ``.venv`` and ``.venvs`` linked in (as if the
 shells were opened in the checkout), the README's port 8080, and moto's S3 server standing in for MinIO on the
-README's S3 endpoint.
+README's S3 endpoint. Its deploy section runs without a cluster (a dry run, a GitOps folder, a dry run over REST), as
+the README's own server has none.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from blobs.conftest import moto_server
 from walkthrough import Block, ClientShell, Output, ServerShell, parse, unmarked_fences
@@ -32,6 +34,10 @@ ENV_DROPPED = ("MODELREG_", "AWS_", "XDG_", "VIRTUAL_ENV", "_OLD_VIRTUAL_", "PYT
 # What the README quotes for uploading the same version twice (checked against what the CLI prints).
 REPEATED_UPLOAD = re.compile(r"`(?P<command>modelreg upload [^`]+)` again fails \(exit 1\) with `(?P<message>[^`]+)`")
 PROXY_VARS = {"http_proxy", "https_proxy", "all_proxy", "no_proxy"}
+# What the README's deploy section produces: Granite's deployment name (from "Granite-7b-Inference - 1.0.0"), and
+# the secret of its data connection, which no output may show.
+DEPLOYMENT = "granite-7b-inference-100"
+MINIO_SECRET = re.compile(r"^export MINIO_SECRET=(\S+)$", re.MULTILINE)
 
 
 def walkthrough_text() -> str:
@@ -209,7 +215,7 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path, s3_at_readme_end
     assert outputs[0].stdout == "exit=1\n" and repeated["message"] in outputs[0].stderr, outputs[0]
 
     # S3: the object is in the S3 server's bucket, downloads intact, and the presigned URL serves the same bytes.
-    s3 = block_running(outputs, "modelreg connection create minio")
+    s3 = block_running(outputs, "modelreg connection create minio --type s3")
     assert "s3://models/my-model/v2/" in s3.stdout, s3.stdout
     assert (work / "copy-v2" / "model.onnx").read_bytes() == (source / "model.onnx").read_bytes()
     listing = httpx.get(f"{s3_at_readme_endpoint}/models?list-type=2&prefix=my-model/v2/", timeout=10).text
@@ -217,3 +223,71 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path, s3_at_readme_end
     digest = hashlib.sha256((source / "model.onnx").read_bytes()).hexdigest()
     fetched = block_running(outputs, "/presigned").stdout.split()
     assert fetched.count(digest) == 2, fetched  # the presigned download's digest and the local file's
+
+    check_deploy_section(outputs, work, seeded)
+
+
+def check_deploy_section(outputs: dict[int, Output], work: Path, seeded: Output) -> None:
+    """The deploy section: the seed's targets, the connection, the dry run's objects (shaped as the dashboard's, no
+    credential), the same objects in the GitOps folder, the Pending deployment it recorded, the REST dry run."""
+    secret = MINIO_SECRET.search(README.read_text())
+    assert secret, "the README no longer exports MINIO_SECRET"
+    ids = re.search(r"registered model (\d+), version (\d+)", seeded.text)
+    assert ids, seeded
+    model_id, version_id = ids.groups()
+    for target in ("hardware profile nvidia-l4-1gpu", "serving runtime vllm-cuda-runtime"):
+        assert f"deploy: {target} created" in seeded.text, seeded
+
+    targets = block_running(outputs, "modelreg hardware-profile list")
+    assert "NVIDIA L4 1GPU" in targets.stdout and "nvidia.com/gpu 1/1/1" in targets.stdout, targets
+    assert "'minio-storage' (s3) created" in targets.text, targets
+
+    dry = block_running(outputs, "--dry-run")
+    docs = list(yaml.safe_load_all(dry.stdout))
+    assert [d["kind"] for d in docs] == ["Secret", "ServingRuntime", "InferenceService"], dry.stdout
+    connection, runtime, isvc = docs
+    assert connection["metadata"]["name"] == "minio-storage" and connection["metadata"]["namespace"] == "team-a"
+    assert connection["metadata"]["annotations"]["openshift.io/display-name"] == "MinIO Storage"
+    values = connection["stringData"]  # the credentials redacted; where the model is read from shown
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        assert values[key].startswith("<redacted"), values
+    assert values["AWS_S3_ENDPOINT"] == "http://minio.minio.svc:9000" and values["AWS_S3_BUCKET"] == "models"
+    assert runtime["metadata"]["name"] == DEPLOYMENT
+    assert runtime["metadata"]["annotations"]["opendatahub.io/template-name"] == "vllm-cuda-runtime-template"
+    labels, notes = isvc["metadata"]["labels"], isvc["metadata"]["annotations"]
+    assert isvc["metadata"]["name"] == DEPLOYMENT and labels["opendatahub.io/dashboard"] == "true"
+    assert labels["modelregistry.opendatahub.io/registered-model-id"] == model_id
+    assert labels["modelregistry.opendatahub.io/model-version-id"] == version_id
+    assert notes["opendatahub.io/hardware-profile-name"] == "nvidia-l4-1gpu"
+    assert notes["opendatahub.io/connections"] == "minio-storage"
+    assert notes["opendatahub.io/connection-path"] == "granite-7b-instruct/1.0.0/"
+    model = isvc["spec"]["predictor"]["model"]
+    assert model["runtime"] == DEPLOYMENT and model["modelFormat"]["name"] == "vLLM"
+    assert model["resources"]["requests"]["nvidia.com/gpu"] == model["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert "were not validated" in dry.stderr, dry.stderr  # what the README says stderr tells without CRDs
+
+    gitops = block_running(outputs, "--gitops gitops/")
+    folder = work / "gitops" / "team-a" / DEPLOYMENT
+    objects = {f"01-servingruntime-{DEPLOYMENT}.yaml", f"02-inferenceservice-{DEPLOYMENT}.yaml"}
+    files = {".gitignore", "connection.env.example", "kustomization.yaml", *objects}
+    assert {path.name for path in folder.iterdir()} == files, sorted(folder.iterdir())
+    assert files <= set(gitops.stdout.split()), gitops.stdout  # the README's ls
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    assert kustomization["resources"] == sorted(objects), kustomization
+    assert kustomization["secretGenerator"][0]["name"] == "minio-storage", kustomization
+    assert kustomization["secretGenerator"][0]["envs"] == ["connection.env"], kustomization
+    example = (folder / "connection.env.example").read_text()
+    assert "AWS_S3_ENDPOINT=http://minio.minio.svc:9000\n" in example and "AWS_SECRET_ACCESS_KEY=\n" in example
+    assert yaml.safe_load((folder / f"02-inferenceservice-{DEPLOYMENT}.yaml").read_text()) == isvc  # same objects
+    assert f"team-a/{DEPLOYMENT}" in gitops.stdout and "Pending" in gitops.stdout, gitops.stdout
+    for path in folder.iterdir():
+        assert secret[1] not in path.read_text(), path
+
+    rest = block_running(outputs, "/deploy/v1/deployments")
+    assert rest.stdout.splitlines() == [
+        "Secret minio-storage",
+        f"ServingRuntime {DEPLOYMENT} vllm-cuda-runtime-template",  # chosen: the only vLLM runtime for the GPU
+        f"InferenceService {DEPLOYMENT}",
+    ], rest
+    for out in (targets, dry, gitops, rest):
+        assert secret[1] not in out.text, out.block

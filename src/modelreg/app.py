@@ -109,7 +109,6 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             make_validator(settings.deploy),
             settings.deploy,
             catalog_lookup=_catalog_lookup(app.state.catalog),
-            artifact_files=app.state.artifact_files,
         )
 
     errors.install(app)

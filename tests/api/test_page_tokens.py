@@ -157,6 +157,8 @@ def test_any_token_is_a_page_or_a_400(endpoints: tuple[httpx.Client, list[str]],
     for path in paths:
         if path.endswith("/audit/records"):
             continue  # its tokens have their own shape; the fixed cases above cover it
+        if path.startswith("/api/deploy/"):
+            continue  # its tokens have their own shape (newest first by id); the next test covers it
         response = client.get(path, params={"nextPageToken": token})
         if _valid(path, payload):
             assert response.status_code == 200, (path, payload, response.text)

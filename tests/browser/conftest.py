@@ -107,8 +107,10 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield Server(proc.url, password, admin_token, database_url)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Per module, not per session: while Playwright's sync API is open, its event loop counts as running in this
+    thread, so an anyio/asyncio test that the same xdist worker runs next cannot start its own loop."""
     from playwright.sync_api import sync_playwright
 
     args = ["--no-sandbox"] if os.geteuid() == 0 else []

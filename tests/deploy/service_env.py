@@ -152,6 +152,11 @@ class AppEnv:
         headers = {"Authorization": f"Bearer {self.tokens[role]}"}
         return TestClient(self.app, base_url=f"http://testserver{API}", headers=headers)
 
+    def browser(self, role: str) -> TestClient:
+        """The web UI as the user of ``role``, named by an authenticating proxy (``make_app(proxy=True)``)."""
+        headers = {"X-Remote-User": ROLES[role]}
+        return TestClient(self.app, client=("127.0.0.1", 50000), headers=headers, follow_redirects=False)
+
     def body(self, namespace: str = "team-a", **overrides: object) -> dict[str, object]:
         values: dict[str, object] = {
             "modelVersionId": str(self.version_id),
@@ -164,8 +169,11 @@ class AppEnv:
         return values
 
 
-def make_app(db: Database, tmp: Path, emulator: Emulator | None = None, **deploy: object) -> AppEnv:
-    """The app on ``db`` (emptied), with or without a cluster; no lifespan (no watcher): tests look at rows."""
+def make_app(
+    db: Database, tmp: Path, emulator: Emulator | None = None, *, proxy: bool = False, **deploy: object
+) -> AppEnv:
+    """The app on ``db`` (emptied), with or without a cluster; no lifespan (no watcher): tests look at rows.
+    ``proxy``: the UI too, through proxy identity headers (`AppEnv.browser`)."""
     empty(db)
     kubernetes = ClusterSettings(mode="none")
     if emulator is not None:
@@ -173,7 +181,7 @@ def make_app(db: Database, tmp: Path, emulator: Emulator | None = None, **deploy
     settings = Settings(
         database_url=db.url,
         data_dir=tmp / "data",
-        auth=AuthSettings(methods=["token"], cache_seconds=0),
+        auth=AuthSettings(methods=["token", "proxy"] if proxy else ["token"], cache_seconds=0),
         kubernetes=kubernetes,
         deploy=deploy_settings(tmp, **{"crd_dir": None, **deploy}),
     )

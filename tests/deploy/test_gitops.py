@@ -230,19 +230,51 @@ def test_to_yaml_redacts_secret_values_unless_asked() -> None:
     shown = to_yaml(objs)
     assert not [value for value in SECRET_VALUES if value in shown]
     docs = list(yaml.safe_load_all(shown))
-    assert docs[0]["stringData"] == dict.fromkeys(
-        objs[0]["stringData"], "<redacted: from data connection minio-storage>"
-    )
+    assert docs[0]["stringData"] == {
+        "AWS_ACCESS_KEY_ID": "<redacted: from data connection minio-storage>",
+        "AWS_SECRET_ACCESS_KEY": "<redacted: from data connection minio-storage>",
+        "AWS_S3_ENDPOINT": "http://minio.minio.svc:9000",  # where the model is read from is no secret
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_S3_BUCKET": "models",
+    }
     assert docs[1:] == objs[1:]
     revealed = list(yaml.safe_load_all(to_yaml(objs, reveal_secrets=True)))
     assert revealed == objs
     assert objs[0]["stringData"]["AWS_SECRET_ACCESS_KEY"] == SECRET_VALUES[1]  # the input is not changed
 
 
+def test_a_connection_shows_where_it_reads_from_and_nothing_else() -> None:
+    secret = with_connection()[0]
+    secret["stringData"] = {
+        "URI": "https://user:hunter2@hub.example.com/models/granite.tar.gz?X-Amz-Signature=abc&v=1",
+        "AWS_S3_ENDPOINT": "http://minio:minio-pass@minio.minio.svc:9000",
+        "SOMETHING_NEW": "not-known-to-be-harmless",
+        ".dockerconfigjson": '{"auths": {"quay.io": {"auth": "c2VjcmV0"}}}',
+    }
+    shown = redact(secret)["stringData"]
+    hidden = "<redacted: from data connection minio-storage>"
+    assert shown == {
+        "URI": "https://hub.example.com/models/granite.tar.gz?v=1",
+        "AWS_S3_ENDPOINT": "http://minio.minio.svc:9000",
+        "SOMETHING_NEW": hidden,
+        ".dockerconfigjson": hidden,
+    }
+    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in with_connection()[0]["stringData"].items()}
+    as_read = {**with_connection()[0], "data": {**encoded, "AWS_S3_BUCKET": "not base64!"}}
+    del as_read["stringData"]
+    data = redact(as_read)["data"]
+    assert base64.b64decode(data["AWS_S3_ENDPOINT"]).decode() == "http://minio.minio.svc:9000"
+    assert data["AWS_ACCESS_KEY_ID"] == data["AWS_SECRET_ACCESS_KEY"] == data["AWS_S3_BUCKET"] == hidden
+
+
 def test_redact_covers_data_and_other_secrets() -> None:
     token = with_tokens()[-1]
     token["data"] = {"token": "c2VjcmV0"}
     assert redact(token)["data"] == {"token": "<redacted: from Secret default-name-granite-7b-inference-100-sa>"}
+    token["stringData"] = {"AWS_S3_ENDPOINT": "http://minio:9000"}  # only a connection's keys are known harmless
+    assert redact(token)["stringData"] == {
+        "AWS_S3_ENDPOINT": "<redacted: from Secret default-name-granite-7b-inference-100-sa>"
+    }
     config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "b"}}
     assert redact(config) == config
 

@@ -92,7 +92,7 @@ def test_a_catalog_model_has_no_stage() -> None:
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ({"rules": [{"namespaces": {"names": ["a"]}, "requireStage": "prod"}]}, "rules.0.requireStage"),
+        ({"rules": [{"namespaces": {"names": ["a"]}, "requireStage": "prod"}]}, r"rules\[0\]\.requireStage"),
         ({"rules": [{"namespaces": {"names": ["a"]}}]}, "a rule must require something"),
         ({"rules": [{"namespaces": {}, "requireStage": "production"}]}, "give names or labels"),
         ({"rules": [{"namespaces": {"names": ["a"]}, "requireStage": "staging", "extra": 1}]}, "extra: unknown key"),

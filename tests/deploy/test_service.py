@@ -255,6 +255,38 @@ def test_edit_stop_start_and_undeploy_of_a_gitops_deployment(env: DeployEnv) -> 
     assert again.deployment is not None and again.deployment.id != deployment_id
 
 
+def test_a_deployments_objects_are_shown_to_readers_without_credentials(env: DeployEnv) -> None:
+    result = env.service.deploy(env.request(token_auth=True), "gitops")
+    assert result.deployment is not None
+    with as_user("ai-viewer", Role.VIEWER):
+        shown = env.service.objects_of(result.deployment)
+    assert shown.yaml == result.yaml and shown.deployment == result.deployment
+    docs = list(yaml.safe_load_all(shown.yaml))
+    assert [d["kind"] for d in docs][:3] == ["Secret", "ServingRuntime", "InferenceService"]
+    assert docs[0]["stringData"]["AWS_SECRET_ACCESS_KEY"].startswith("<redacted")
+    assert SECRET_KEY not in shown.yaml and ACCESS_KEY not in shown.yaml
+    with as_user("nobody", None), pytest.raises(Forbidden):
+        env.service.objects_of(result.deployment)
+    gone = env.service.undeploy(result.deployment.id)
+    with pytest.raises(Conflict, match="is undeployed: it has no objects"):
+        env.service.objects_of(gone)
+
+
+def test_only_an_apply_decrypts_the_connections_credentials(env: DeployEnv, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(name: str) -> None:
+        raise AssertionError(f"the credentials of {name} were decrypted")
+
+    monkeypatch.setattr(env.targets.connection_service, "resolve", refuse)
+    assert env.service.preview(env.request()).objects[0]["kind"] == "Secret"
+    deployment = env.service.deploy(env.request(), "gitops").deployment
+    assert deployment is not None
+    env.service.objects_of(deployment)
+    env.service.edit(deployment.id, DeployChanges(replicas=2))
+    env.service.stop(deployment.id)
+    with pytest.raises(AssertionError, match="were decrypted"):
+        env.service.plan(env.request(), credentials=True)
+
+
 def test_edits_stay_within_the_profile_and_hide_env_values(env: DeployEnv) -> None:
     result = env.service.deploy(env.request(), "gitops")
     assert result.deployment is not None

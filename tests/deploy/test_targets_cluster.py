@@ -258,17 +258,19 @@ def test_cluster_failures_say_why(
     emulator: Emulator, cluster_targets: TargetService, database: Database, tmp_path: Path
 ) -> None:
     emulator.fail_next("GET", "hardwareprofiles", status=403, message="hardwareprofiles is forbidden: User cannot list")
-    with pytest.raises(BadGateway, match="cannot list HardwareProfile objects: modelreg's Kubernetes account lacks"):
+    with pytest.raises(BadGateway, match="modelreg's Kubernetes service account may not list HardwareProfile objects"):
         cluster_targets.profiles()
     emulator.fail_next("GET", "secrets", status=500)
-    with pytest.raises(BadGateway, match="cannot list Secret objects"):
+    with pytest.raises(BadGateway, match="the Kubernetes API failed to list Secret objects"):
         cluster_targets.connections("team-a")
     emulator.remove_crd("hardwareprofiles.infrastructure.opendatahub.io")
     assert cluster_targets.profiles() == []  # no HardwareProfile CRD: no profiles
 
     gone = kube_for(emulator, api_url=f"http://127.0.0.1:{free_port()}", timeout_seconds=2)
     try:
-        with pytest.raises(Unavailable, match="cannot list HardwareProfile objects: the Kubernetes API is unreachable"):
+        with pytest.raises(
+            Unavailable, match=r"cannot list HardwareProfile objects: the Kubernetes API at .* is unreachable"
+        ):
             target_service(database, tmp_path, gone).profiles()
     finally:
         gone.close()
@@ -300,6 +302,6 @@ def test_rest_with_a_cluster(emulator: Emulator, cluster_server: ServerThread) -
         assert api.get("/hardware-profiles").status_code == 200  # cached: the cluster is not asked again
         emulator.fail_next("GET", "secrets", status=0, count=10)
         failed = api.get("/connections", params={"namespace": "team-a"})
-        assert failed.status_code == 503 and "the Kubernetes API is unreachable" in failed.json()["message"]
+        assert failed.status_code == 503 and "is unreachable" in failed.json()["message"]
     assert emulator.get(TEMPLATE, PLATFORM, "vllm-cuda-runtime-template") is not None
     assert emulator.objects(SECRET, "team-a") == [] and emulator.objects(SERVING_RUNTIME) == []

@@ -8,7 +8,6 @@ import pytest
 
 from deploy.targets_support import MINIO, acting, targets
 from modelreg.auth.principal import Role
-from modelreg.deploy import objects
 from modelreg.deploy.targets import ConnectionTarget, TargetService, match_connections, secret_name_for
 from modelreg.errors import Forbidden, InvalidInput, NotFound
 
@@ -109,7 +108,7 @@ def test_the_connection_secret_carries_the_credentials(targets: TargetService) -
     svc.create("hub", "uri", display_name="Model hub", base_url="https://example.com/models/", check=False)
     svc.create("scratch", "local", directory="/srv/models", check=False)
 
-    secret = targets.connection_secret("MinIO Storage", objects.connection_secret)
+    secret = targets.connection_secret("MinIO Storage")
     assert secret["kind"] == "Secret" and secret["metadata"]["name"] == "minio-storage"
     assert secret["metadata"]["annotations"]["openshift.io/display-name"] == "MinIO Storage"
     assert secret["metadata"]["annotations"]["opendatahub.io/connection-type-protocol"] == "s3"
@@ -120,16 +119,16 @@ def test_the_connection_secret_carries_the_credentials(targets: TargetService) -
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_S3_BUCKET": "models",
     }
-    aws = targets.connection_secret("aws", objects.connection_secret)
+    aws = targets.connection_secret("aws")
     assert aws["stringData"]["AWS_S3_ENDPOINT"] == "https://s3.eu-west-1.amazonaws.com"
-    hub = targets.connection_secret("hub", objects.connection_secret)
+    hub = targets.connection_secret("hub")
     assert hub["stringData"] == {"URI": "https://example.com/models/"}
     assert hub["metadata"]["annotations"]["openshift.io/display-name"] == "Model hub"
     with pytest.raises(InvalidInput, match="cannot read the server's directories"):
-        targets.connection_secret("scratch", objects.connection_secret)
+        targets.connection_secret("scratch")
     with pytest.raises(NotFound):
-        targets.connection_secret("missing", objects.connection_secret)
+        targets.connection_secret("missing")
     with acting(Role.VIEWER), pytest.raises(Forbidden, match="'deploy' permission"):
-        targets.connection_secret("MinIO Storage", objects.connection_secret)
+        targets.connection_secret("MinIO Storage")
     with acting(Role.DEVELOPER):
-        assert targets.connection_secret("hub", objects.connection_secret)["stringData"]["URI"]
+        assert targets.connection_secret("hub")["stringData"]["URI"]

@@ -60,7 +60,19 @@ SEMANTIC_REFUSALS = {
 # message naming the rule; tests/storage asserts each one). A catalog preview uploads a source's YAML (and a catalog
 # YAML): a binary string in the schema, whose format docs/catalog.md describes (tests/api_catalog asserts the
 # messages).
-PROSE_RULES = {("POST", "/api/storage/v1/connections"), ("POST", "/api/model_catalog/v1alpha1/sources/preview")}
+# Deploy bodies likewise: a hardware profile's rules (Node or Queue scheduling, min ≤ default ≤ max in Kubernetes
+# quantities, no renames), a runtime's Template/ServingRuntime shape, and what a deploy request may name
+# (docs/deploy.md; tests/deploy asserts each message).
+PROSE_RULES = {
+    ("POST", "/api/storage/v1/connections"),
+    ("POST", "/api/model_catalog/v1alpha1/sources/preview"),
+    ("POST", "/api/deploy/v1/hardware-profiles"),
+    ("PUT", "/api/deploy/v1/hardware-profiles/{name}"),
+    ("POST", "/api/deploy/v1/runtimes"),
+    ("PUT", "/api/deploy/v1/runtimes/{name}"),
+    ("POST", "/api/deploy/v1/deployments"),
+    ("PATCH", "/api/deploy/v1/deployments/{deploymentId}"),
+}
 
 
 @schemathesis.check

@@ -156,6 +156,21 @@ def test_server_side_apply_creates_merges_and_drops_what_a_manager_stopped_setti
     assert refused.status_code == 400  # apply needs a field manager
 
 
+def test_an_applied_empty_map_can_gain_and_lose_keys(http: httpx.Client) -> None:
+    def apply(manager: str, **data: str) -> dict[str, Any]:
+        answer = http.patch(
+            f"{CONFIGMAPS}/e", params={"fieldManager": manager}, json=configmap("e", **data), headers=APPLY
+        )
+        assert answer.status_code in (200, 201), answer.text
+        return answer.json()
+
+    apply("modelreg")  # data: {}
+    assert apply("modelreg", k="v")["data"] == {"k": "v"}  # the keys under a map applied empty before
+    assert apply("other", x="1")["data"] == {"k": "v", "x": "1"}
+    assert apply("modelreg")["data"] == {"x": "1"}  # k dropped, the other manager's x kept
+    assert apply("modelreg", k="w")["data"] == {"k": "w", "x": "1"}
+
+
 def test_merge_and_json_patches_by_content_type(http: httpx.Client) -> None:
     http.post(CONFIGMAPS, json=configmap("a", {"x": "1", "y": "2"}, k="v"))
     merged = http.patch(f"{CONFIGMAPS}/a", json={"metadata": {"labels": {"x": None}}}, headers=MERGE).json()

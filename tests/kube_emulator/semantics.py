@@ -100,10 +100,14 @@ def without(obj: Json, path: Path) -> Json:
 
 def apply_config(current: Json, config: Json, mine_before: frozenset[Path], others: frozenset[Path]) -> Json:
     """Server-side apply for one manager: merge its configuration, then drop the fields it set last time and
-    no longer sets, unless another applier owns them."""
+    no longer sets, unless another applier owns them. An empty map is a leaf of its own (`owned_paths`), so one
+    that now has fields set beneath it, by this applier or another, stays (``data: {}`` then ``data: {k: v}``
+    keeps ``data``)."""
+    kept = owned_paths(config) | others
     result: Json = merge_patch(current, config)
-    for path in sorted(mine_before - owned_paths(config) - others, reverse=True):
-        result = without(result, path)
+    for path in sorted(mine_before - kept, reverse=True):
+        if not any(other[: len(path)] == path for other in kept):
+            result = without(result, path)
     return result
 
 

@@ -17,7 +17,7 @@ from rich.table import Table
 from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
 from modelreg.cli.output import AsJson, print_json, stdout_console
 from modelreg.deploy.policy import DeployPolicyError
-from modelreg.deploy.requests import DeployRequest
+from modelreg.deploy.requests import MAX_REPLICAS, DeployRequest
 from modelreg.deploy.service import DeployService, make_validator
 from modelreg.deploy.store import Deployment
 from modelreg.deploy.targets import TargetService
@@ -84,7 +84,7 @@ def deploy(
         None, "--runtime", help="Serving runtime; default: the only one for the model format and the profile."
     ),
     name: str = typer.Option(None, "--name", help="The deployment's Kubernetes name; default: from the model."),
-    replicas: int = typer.Option(1, "--replicas", min=1, max=99, help="Number of replicas (1-99)."),
+    replicas: int = typer.Option(1, "--replicas", min=1, max=MAX_REPLICAS, help=f"Replicas (1-{MAX_REPLICAS})."),
     external_route: bool = typer.Option(False, "--external-route", help="Reachable from outside the cluster."),
     token_auth: bool = typer.Option(False, "--token-auth", help="Require a service-account token to call it."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the objects as YAML and touch nothing."),

@@ -1,57 +1,23 @@
-"""Talking to the cluster for a deploy: Kubernetes errors become `modelreg.errors` that say what to do, and
-`roll_out` applies a deployment's objects in order, removing what it created when a step fails.
-
-Statuses: the API unreachable → 503; a kind the cluster does not serve (KServe not installed) → 409; modelreg's
-own credentials lacking a right → 502 (the caller did nothing wrong: the service account needs the right);
-the API refusing an object → 422 with its message; a name taken → 409."""
+"""Applying a deployment's objects to the cluster in order (`roll_out`), removing what that deploy created when a
+step fails, and the deletes of undeploy. Errors become `modelreg.errors` through `cluster_errors.cluster_call`."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 
 from modelreg.deploy import objects
+from modelreg.deploy.cluster_errors import cluster_call
 from modelreg.deploy.objects import DeployPlan
-from modelreg.errors import BadGateway, Conflict, NotFound, Unavailable, Unprocessable
+from modelreg.errors import Conflict
 from modelreg.kube import errors as k
 from modelreg.kube.client import Json, Kube
 from modelreg.kube.kinds import INFERENCE_SERVICE, SECRET, Kind, kind_of
 
 log = logging.getLogger(__name__)
 
-NO_CLUSTER = "no Kubernetes cluster is configured: deploy with mode dry_run or gitops"
 PROTOCOL_ANNOTATION = "opendatahub.io/connection-type-protocol"
-
-
-def missing_kind(kind: Kind) -> Conflict:
-    operator = "KServe" if kind.group == "serving.kserve.io" else "the operator that provides it"
-    return Conflict(f"the cluster has no {kind.kind} CRD ({kind.api_version}): is {operator} installed?")
-
-
-@contextmanager
-def cluster_call(kube: Kube | None, verb: str, what: str) -> Iterator[None]:
-    """Run Kubernetes calls; their errors leave as `modelreg.errors` naming ``verb`` and ``what``."""
-    try:
-        yield
-    except k.ClusterUnreachable as exc:
-        where = kube.describe() if kube is not None else "(not configured)"
-        raise Unavailable(f"the Kubernetes API at {where} is unreachable: {exc}") from None
-    except k.NotConfigured:
-        raise Conflict(NO_CLUSTER) from None
-    except k.MissingKind as exc:
-        raise Conflict(f"cannot {verb} {what}: {exc} (is the operator that provides it installed?)") from None
-    except k.Forbidden as exc:
-        raise BadGateway(f"modelreg's Kubernetes service account may not {verb} {what}: {exc}") from None
-    except k.Invalid as exc:
-        raise Unprocessable(f"the Kubernetes API refused to {verb} {what}: {exc}") from None
-    except (k.AlreadyExists, k.Conflict) as exc:
-        raise Conflict(f"cannot {verb} {what}: {exc}") from None
-    except k.NotFound as exc:
-        raise NotFound(f"cannot {verb} {what}: {exc}") from None
-    except k.KubeError as exc:
-        raise BadGateway(f"the Kubernetes API failed to {verb} {what}: {exc}") from None
 
 
 def described(obj: Mapping[str, Any]) -> str:

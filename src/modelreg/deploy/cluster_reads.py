@@ -1,34 +1,19 @@
 """Cluster reads for the deploy wizard: lists cached for a few seconds (the wizard lists profiles, runtimes and
-connections on every page, the cluster changes them rarely), and Kubernetes errors as `modelreg.errors`."""
+connections on every page, the cluster changes them rarely); errors as `cluster_errors.cluster_call` maps them."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-from modelreg.errors import BadGateway, Unavailable
+from modelreg.deploy.cluster_errors import cluster_call
 from modelreg.kube import errors as kube_errors
 from modelreg.kube.client import Json, Kube, Labels
 from modelreg.kube.kinds import Kind
 
 T = TypeVar("T")
-
-
-@contextmanager
-def cluster_errors(what: str) -> Iterator[None]:
-    """Kubernetes errors as the API answers them: unreachable → 503 with the cause; a right modelreg's own
-    account lacks, or another API error → 502 (it is not the caller's fault)."""
-    try:
-        yield
-    except kube_errors.ClusterUnreachable as exc:
-        raise Unavailable(f"cannot {what}: the Kubernetes API is unreachable: {exc}") from None
-    except kube_errors.Forbidden as exc:
-        raise BadGateway(f"cannot {what}: modelreg's Kubernetes account lacks the right: {exc}") from None
-    except kube_errors.KubeError as exc:
-        raise BadGateway(f"cannot {what}: {exc}") from None
 
 
 class ClusterReads:
@@ -60,7 +45,7 @@ class ClusterReads:
         """The objects, [] when the cluster does not serve the kind (its CRD is not installed)."""
 
         def load() -> list[Json]:
-            with cluster_errors(f"list {kind.kind} objects"):
+            with cluster_call(self.kube, "list", f"{kind.kind} objects"):
                 try:
                     items, _ = self.kube.list(kind, namespace, labels)
                 except kube_errors.MissingKind:
@@ -72,7 +57,7 @@ class ClusterReads:
 
     def served(self, kind: Kind) -> bool:
         def load() -> bool:
-            with cluster_errors(f"discover {kind.kind}"):
+            with cluster_call(self.kube, "discover", kind.kind):
                 return self.kube.served(kind)
 
         return self._cached(("served", kind), load, False)

@@ -9,13 +9,12 @@ import binascii
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from modelreg.blobs.uris import InvalidUri, parse_uri, same_endpoint
 from modelreg.deploy.names import k8s_name
 from modelreg.deploy.profile_spec import annotations_of
-from modelreg.kube.client import Json
 from modelreg.services.connections import DataConnection
 
 ConnectionType = Literal["s3", "uri", "oci"]
@@ -58,14 +57,6 @@ class ConnectionTarget:
             "region": self.region,
             "uri": self.uri,
         }
-
-
-class SecretBuilder(Protocol):
-    """`deploy.objects.connection_secret`: the Secret the dashboard creates for a saved connection."""
-
-    def __call__(
-        self, name: str, display_name: str, type: ConnectionType, values: dict[str, str], *, description: str | None
-    ) -> Json: ...
 
 
 def secret_name_for(connection_name: str) -> str:

@@ -4,6 +4,7 @@ audit record."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,3 +76,27 @@ def events(
     if model_version_id is not None:
         query = query.where(_e.model_version_id == model_version_id)
     return [Event(**row) for row in conn.execute(query).mappings()]
+
+
+_HIDDEN = ("args", "env")  # their values may hold anything: the history says that they changed, not to what
+
+
+def describe_changes(diff: Mapping[str, tuple[Any, Any]]) -> str:
+    """An edit's event message: ``replicas: 1 → 3; env changed``."""
+    parts = []
+    for key, (old, new) in diff.items():
+        if key in _HIDDEN:
+            parts.append(f"{key} changed")
+        else:
+            parts.append(f"{key}: {_shown(old)} → {_shown(new)}")
+    return "; ".join(parts)
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
+    return str(value)

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from modelreg.deploy.names import check_deployment_name, k8s_name
-from modelreg.deploy.targets import HardwareProfile, RuntimeTemplate
+from modelreg.deploy.requests import MAX_REPLICAS
+from modelreg.deploy.target_shapes import HardwareProfile, RuntimeTemplate
 from modelreg.errors import InvalidInput
 
 Json = dict[str, Any]
@@ -32,7 +33,6 @@ ConnectionType = Literal["s3", "uri", "oci"]
 
 DASHBOARD = "opendatahub.io/dashboard"
 ISVC_API = "serving.kserve.io/v1beta1"
-MAX_REPLICAS = 99
 TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
 OCI_SECRET_TYPE = "kubernetes.io/dockerconfigjson"
 # set by the API server (or its controllers), never part of what we send

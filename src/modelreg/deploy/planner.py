@@ -14,8 +14,8 @@ from sqlalchemy import Connection, select
 from modelreg.blobs.uris import InvalidUri, parse_uri
 from modelreg.db.database import Database
 from modelreg.db.tables import artifact_attributions, artifacts
-from modelreg.deploy import names, objects
-from modelreg.deploy.cluster import cluster_call
+from modelreg.deploy import names
+from modelreg.deploy.cluster_errors import cluster_call
 from modelreg.deploy.objects import DeployPlan, StorageRef
 from modelreg.deploy.policy import DeployPolicy, Subject
 from modelreg.deploy.quantity import InvalidQuantity, parse_quantity
@@ -82,7 +82,11 @@ class Planner:
     policy: DeployPolicy
     catalog_lookup: CatalogLookup | None
 
-    def plan(self, req: DeployRequest, *, check_policy: bool = True) -> tuple[DeployPlan, PlanInfo]:
+    def plan(
+        self, req: DeployRequest, *, check_policy: bool = True, credentials: bool = False
+    ) -> tuple[DeployPlan, PlanInfo]:
+        """``credentials``: decrypt the data connection's credentials into its Secret, for a deploy that applies it
+        (anything else builds the Secret with placeholders, so a dry run or a page cannot leak what it never read)."""
         req.check()
         names.check_namespace(req.namespace)
         model = self.model(req)
@@ -102,7 +106,7 @@ class Planner:
         model_type = _model_type(req, runtime)
         secret = None
         if connection.origin == "modelreg" and (self.kube is None or not connection.in_namespace):
-            secret = self.targets.connection_secret(connection.name, objects.connection_secret)
+            secret = self.targets.connection_secret(connection.name, credentials=credentials)
         plan = DeployPlan(
             namespace=req.namespace,
             name=name,

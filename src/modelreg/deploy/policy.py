@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from modelreg.errors import Forbidden
+from modelreg.services import policy_files
 from modelreg.services.lifecycle import Stage
 
 
@@ -94,23 +94,14 @@ class DeployPolicy(BaseModel):
         """The policy in a YAML file; no file: no rules (anyone with the deploy permission deploys anything)."""
         if path is None:
             return cls()
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise DeployPolicyError(f"cannot read deploy policy file {path}: {exc}") from None
-        return cls.parse(data, f"deploy policy file {path}")
+        return cls.parse(policy_files.read(path, "deploy policy", DeployPolicyError), f"deploy policy file {path}")
 
     @classmethod
     def parse(cls, data: Any, source: str = "deploy policy") -> DeployPolicy:
+        """An empty document is no rules."""
         if data is None:
             return cls()
-        if not isinstance(data, dict):
-            raise DeployPolicyError(f"{source} must hold a mapping with 'rules'")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(_problem(err) for err in exc.errors())
-            raise DeployPolicyError(f"{source} is invalid: {problems}") from None
+        return policy_files.validate(cls, data, source, DeployPolicyError, "'rules'")
 
     @property
     def needs_digests(self) -> bool:
@@ -152,11 +143,3 @@ def _refusal(rule: Rule, subject: Subject) -> str | None:
 
 def _labels(labels: Mapping[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _problem(err: Mapping[str, Any]) -> str:
-    path = ".".join(str(p) for p in err.get("loc", ()))
-    if err.get("type") == "extra_forbidden":
-        return f"{path}: unknown key"
-    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{path}: {message}" if path else message

@@ -45,11 +45,3 @@ def parse_quantity(value: int | str) -> Decimal:
             raise InvalidQuantity(f"{value!r}: the exponent is out of range")
         return number.scaleb(exponent, _EXACT)
     return _EXACT.multiply(number, _SUFFIXES[match["suffix"] or ""])
-
-
-def is_quantity(value: object) -> bool:
-    try:
-        parse_quantity(value)  # type: ignore[arg-type]
-    except InvalidQuantity:
-        return False
-    return True

@@ -1,21 +1,27 @@
 """Objects → multi-document YAML (block style, keys in Kubernetes' usual order), with Secret values replaced by a
-placeholder unless the caller is writing them to the cluster."""
+placeholder unless the caller is writing them to the cluster. A data connection's Secret keeps the values that say
+where the model is read from (endpoint, region, bucket, a URI without its credentials), so a reviewer of a dry run
+or a deployment's page sees them; everything else in a Secret, any key not known to be harmless, is redacted."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import yaml
 
-from modelreg.deploy.objects import is_connection_secret
+from modelreg.deploy.objects import PUBLIC_CONNECTION_KEYS, is_connection_secret
+from modelreg.redact import public_url
 
 Json = dict[str, Any]
 
 TOP_ORDER = ("apiVersion", "kind", "metadata")
 META_ORDER = ("name", "namespace", "labels", "annotations", "ownerReferences")
 SECRET_FIELDS = ("stringData", "data")
+SHOWN_CONNECTION_KEYS = PUBLIC_CONNECTION_KEYS | {"URI"}  # shown through `redact.public_url`
 
 
 def placeholder(secret: Mapping[str, Any]) -> str:
@@ -27,16 +33,36 @@ def placeholder(secret: Mapping[str, Any]) -> str:
 
 
 def redact(obj: Mapping[str, Any]) -> Json:
-    """A copy with every value of a Secret's ``stringData`` and ``data`` replaced by a placeholder (keys kept);
-    other kinds are copied unchanged."""
+    """A copy with every value of a Secret's ``stringData`` and ``data`` replaced by a placeholder (keys kept),
+    but for a connection Secret's `SHOWN_CONNECTION_KEYS`; other kinds are copied unchanged."""
     out = copy.deepcopy(dict(obj))
-    if out.get("kind") == "Secret":
-        text = placeholder(out)
-        for field in SECRET_FIELDS:
-            values = out.get(field)
-            if isinstance(values, dict):
-                out[field] = dict.fromkeys(values, text)
+    if out.get("kind") != "Secret":
+        return out
+    text = placeholder(out)
+    connection = is_connection_secret(out)
+    for field in SECRET_FIELDS:
+        values = out.get(field)
+        if isinstance(values, dict):
+            encoded = field == "data"
+            out[field] = {
+                key: (_shown(value, encoded) if connection and key in SHOWN_CONNECTION_KEYS else None) or text
+                for key, value in values.items()
+            }
     return out
+
+
+def _shown(value: Any, encoded: bool) -> str | None:
+    """A harmless connection value without any credential in it (base64 again for ``data``); None: not shown."""
+    if not isinstance(value, str):
+        return None
+    if not encoded:
+        return public_url(value) or None
+    try:
+        plain = base64.b64decode(value, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    shown = public_url(plain)
+    return base64.b64encode(shown.encode("utf-8")).decode("ascii") if shown else None
 
 
 def ordered(obj: Mapping[str, Any]) -> Json:

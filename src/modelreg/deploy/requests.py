@@ -52,7 +52,7 @@ class DeployRequest:
     replicas: int = 1
     external_route: bool = False
     token_auth: bool = False
-    model_type: Literal["generative", "predictive"] | None = None
+    model_type: ModelType | None = None
     resources: dict[str, str] = field(default_factory=dict)  # identifier → count, within the profile's bounds
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()

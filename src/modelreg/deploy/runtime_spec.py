@@ -18,14 +18,12 @@ from modelreg.errors import InvalidInput
 from modelreg.kube.kinds import SERVING_RUNTIME, TEMPLATE
 
 DASHBOARD = "opendatahub.io/dashboard"
-OOTB = "opendatahub.io/ootb"
 DISPLAY_NAME = "openshift.io/display-name"
 DESCRIPTION = "openshift.io/description"
 API_PROTOCOL = "opendatahub.io/apiProtocol"
 SERVING_SUPPORT = "opendatahub.io/modelServingSupport"
 MODEL_TYPE = "opendatahub.io/model-type"
 ACCELERATORS = "opendatahub.io/recommended-accelerators"
-RUNTIME_VERSION = "opendatahub.io/runtime-version"
 # Set by the API server; a runtime pasted from `kubectl get -o yaml` loses them.
 _SERVER_SET = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink", "namespace")
 _TEMPLATE_API_VERSIONS = (TEMPLATE.api_version, "v1")

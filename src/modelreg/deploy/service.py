@@ -13,9 +13,7 @@ history and in the audit trail.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import shutil
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +26,9 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.db.database import Database
 from modelreg.deploy import gitops, history, objects, records, render, store
-from modelreg.deploy.cluster import NO_CLUSTER, cluster_call, delete_quietly, described, missing_kind, roll_out
+from modelreg.deploy.cluster import delete_quietly, described, roll_out
+from modelreg.deploy.cluster_errors import NO_CLUSTER, cluster_call
+from modelreg.deploy.object_checks import ObjectChecks, make_validator
 from modelreg.deploy.objects import DeployPlan
 from modelreg.deploy.planner import TOKEN_NAME, PlanInfo, Planner
 from modelreg.deploy.policy import DeployPolicy
@@ -36,13 +36,11 @@ from modelreg.deploy.requests import CatalogLookup, CatalogModelRef, DeployChang
 from modelreg.deploy.status import STOP_ANNOTATION, status_of
 from modelreg.deploy.store import Deployment
 from modelreg.deploy.targets import TargetService
-from modelreg.errors import Conflict, InvalidInput, NotFound, RegistryError, Unprocessable
-from modelreg.kube import errors as kube_errors
+from modelreg.errors import Conflict, InvalidInput, NotFound, RegistryError
 from modelreg.kube.client import Json, Kube
-from modelreg.kube.kinds import INFERENCE_SERVICE, SERVING_RUNTIME, Kind, is_custom, kind_of
-from modelreg.kube.schemas import NoSchema, SchemaError, Validator, load_crds
+from modelreg.kube.kinds import INFERENCE_SERVICE, SERVING_RUNTIME, kind_of
+from modelreg.kube.schemas import Validator
 from modelreg.services import audit, clock
-from modelreg.services.artifact_files import ArtifactFiles
 from modelreg.services.registry import RegistryService
 from modelreg.settings import DeploySettings
 
@@ -56,8 +54,6 @@ __all__ = [
     "Mode",
     "make_validator",
 ]
-
-log = logging.getLogger(__name__)
 
 Mode = Literal["apply", "gitops", "dry_run"]
 AUDIT_KIND = "deployment"
@@ -78,11 +74,6 @@ class DeployResult:
     warnings: tuple[str, ...] = ()  # e.g. a kind whose schema is unknown, so it was not validated
 
 
-def make_validator(settings: DeploySettings) -> Validator:
-    """The schemas of ``deploy.crd_dir`` (when set); a cluster's own CRDs are added as they are first needed."""
-    return Validator(load_crds(settings.crd_dir) if settings.crd_dir is not None else ())
-
-
 class DeployService:
     """Built in ``create_app`` (and by the CLI) from the database, the registry, the targets, the Kubernetes client
     (None without a cluster), the schema validator and the deploy settings."""
@@ -97,7 +88,6 @@ class DeployService:
         settings: DeploySettings,
         *,
         catalog_lookup: CatalogLookup | None = None,
-        artifact_files: ArtifactFiles | None = None,
         policy: DeployPolicy | None = None,
     ) -> None:
         self.db = db
@@ -106,23 +96,23 @@ class DeployService:
         self.kube = kube
         self.validator = validator
         self.settings = settings
-        self.artifact_files = artifact_files
         self.policy = policy if policy is not None else DeployPolicy.load(settings.policy_file)
         self.planner = Planner(db, targets, kube, settings, self.policy, catalog_lookup)
-        self._schemas = threading.Lock()
+        self.checks = ObjectChecks(validator, kube)
 
     # --- deploying ---------------------------------------------------------------------------------------------
 
-    def plan(self, req: DeployRequest) -> tuple[DeployPlan, PlanInfo]:
-        """What a deploy of ``req`` would build, after the policy (403 naming the rule that refuses)."""
+    def plan(self, req: DeployRequest, *, credentials: bool = False) -> tuple[DeployPlan, PlanInfo]:
+        """What a deploy of ``req`` would build, after the policy (403 naming the rule that refuses); the data
+        connection's credentials are decrypted into its Secret only with ``credentials`` (to apply it)."""
         context.require(Permission.DEPLOY, "deploy models")
-        return self.planner.plan(req)
+        return self.planner.plan(req, credentials=credentials)
 
     def preview(self, req: DeployRequest) -> DeployResult:
         """A dry run: the objects, built and validated, as redacted YAML. Writes nothing anywhere."""
         plan, _ = self.plan(req)
         objs = objects.build(plan)
-        return _result(None, objs, self._validate(objs))
+        return _result(None, objs, self.checks.validate(objs))
 
     def deploy(self, req: DeployRequest, mode: Mode = "apply") -> DeployResult:
         if mode == "dry_run":
@@ -136,10 +126,10 @@ class DeployService:
             raise InvalidInput(f"invalid mode {mode!r}: apply, gitops or dry_run")
         context.require(Permission.DEPLOY, "deploy models")
         kube = self._cluster()
-        plan, info = self.plan(req)
+        plan, info = self.plan(req, credentials=True)
         objs = objects.build(plan)
-        warnings = self._validate(objs)
-        self._require_served(kube, objs)
+        warnings = self.checks.validate(objs)
+        self.checks.require_served(kube, objs)
         if info.namespace_exists is False:
             raise NotFound(f"namespace {plan.namespace} does not exist in the cluster")
         deployment_id = self._claim(plan, info, "apply", info.request.to_wire())
@@ -158,7 +148,7 @@ class DeployService:
         Pending until the status watcher sees the InferenceService appear in a cluster."""
         plan, info = self.plan(req)
         objs = objects.build(plan)
-        warnings = self._validate(objs)
+        warnings = self.checks.validate(objs)
         request = {**info.request.to_wire(), "gitopsRoot": str(root)}
         deployment_id = self._claim(plan, info, "gitops", request)
         try:
@@ -197,7 +187,7 @@ class DeployService:
             display_name=plan.display_name,
             hardware_profile=plan.profile.name,
         )
-        return self._record(deployment, fields, "edit", _describe_changes(diff))
+        return self._record(deployment, fields, "edit", history.describe_changes(diff))
 
     def stop(self, deployment_id: int) -> Deployment:
         """Annotation ``serving.kserve.io/stop: 'true'``: KServe scales the deployment to zero, keeping it."""
@@ -261,6 +251,16 @@ class DeployService:
             items = store.page(conn, filters, page_size, before_id)
         return items, (str(items[-1].id) if len(items) == page_size else "")
 
+    def objects_of(self, deployment: Deployment) -> DeployResult:
+        """A live deployment's objects, built again from its stored request (the policy is not asked again) with
+        nothing decrypted, as redacted YAML: what anyone who may read the deployment may see of it. 409 for an
+        undeployed one; a profile or runtime deleted since is the planner's error."""
+        context.require(Permission.READ, "read deployments")
+        if not deployment.active:
+            raise Conflict(f"deployment {deployment.namespace}/{deployment.name} is undeployed: it has no objects")
+        plan, _ = self.planner.plan(DeployRequest.from_wire(deployment.request), check_policy=False)
+        return _result(deployment, objects.build(plan), ())
+
     def history(self, deployment_id: int | None = None, model_version_id: int | None = None) -> Events:
         """Newest first: every deploy, edit, stop, start, undeploy, failure and status change, with who and when."""
         context.require(Permission.READ, "read deployment history")
@@ -268,53 +268,6 @@ class DeployService:
             if deployment_id is not None:
                 store.get(conn, deployment_id)  # 404 for an unknown deployment
             return history.events(conn, deployment_id=deployment_id, model_version_id=model_version_id)
-
-    # --- internals: schemas ------------------------------------------------------------------------------------
-
-    def _validate(self, objs: Objects) -> tuple[str, ...]:
-        """Every object against its schema (422 listing the problems); a kind without a known schema is skipped
-        and named in the warnings."""
-        warnings: list[str] = []
-        for obj in objs:
-            kind = kind_of(obj)
-            self._load_schema(kind)
-            try:
-                self.validator.validate(obj)
-            except NoSchema:
-                note = (
-                    f"no schema is known for {kind} (its CRD is neither in the cluster nor in deploy.crd_dir): "
-                    f"{kind.kind} objects were not validated"
-                )
-                if note not in warnings:
-                    warnings.append(note)
-            except SchemaError as exc:
-                raise Unprocessable(
-                    f"the {kind.kind} built for this deployment does not match its schema: {exc}"
-                ) from None
-        return tuple(warnings)
-
-    def _load_schema(self, kind: Kind) -> None:
-        """The cluster's CRD of a custom kind, once (the Validator caches it); absent or unreadable: no schema."""
-        if self.kube is None or not is_custom(kind) or self.validator.knows(kind.api_version, kind.kind):
-            return
-        with self._schemas:
-            if self.validator.knows(kind.api_version, kind.kind):
-                return
-            try:
-                crd = self.kube.crd(kind)
-            except kube_errors.KubeError as exc:
-                log.warning("cannot read the CRD of %s: %s", kind, exc)
-                return
-            if crd is not None:
-                self.validator.add_crd(crd)
-
-    def _require_served(self, kube: Kube, objs: Objects) -> None:
-        for kind in {kind_of(obj) for obj in objs}:
-            if is_custom(kind):
-                with cluster_call(kube, "look up", str(kind)):
-                    served = kube.served(kind)
-                if not served:
-                    raise missing_kind(kind)
 
     # --- internals: the cluster and the folder -----------------------------------------------------------------
 
@@ -327,7 +280,7 @@ class DeployService:
         """The InferenceService of ``plan`` applied again, token objects applied or deleted; the row's new fields."""
         kube = self._cluster()
         objs = objects.build(plan)
-        self._validate(objs)
+        self.checks.validate(objs)
         at = next(i for i, obj in enumerate(objs) if kind_of(obj) is INFERENCE_SERVICE)
         isvc_obj = _with_stop(objs[at], stopped)
         with cluster_call(kube, "apply", described(isvc_obj)):
@@ -493,29 +446,6 @@ def _audit_diff(before: Deployment, after: Deployment, *, first: bool) -> tuple[
     old_all = {k: v for k, v in before.to_dict().items() if not k.endswith("TimeSinceEpoch")}
     old, changed = audit.diff(old_all, new)
     return old, changed
-
-
-_HIDDEN = ("args", "env")  # their values may hold anything: the history says that they changed, not to what
-
-
-def _describe_changes(diff: Mapping[str, tuple[Any, Any]]) -> str:
-    parts = []
-    for key, (old, new) in diff.items():
-        if key in _HIDDEN:
-            parts.append(f"{key} changed")
-        else:
-            parts.append(f"{key}: {_shown(old)} → {_shown(new)}")
-    return "; ".join(parts)
-
-
-def _shown(value: Any) -> str:
-    if value is None:
-        return "(none)"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict):
-        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "(none)"
-    return str(value)
 
 
 def _parse_token(token: str | None) -> int | None:

@@ -17,18 +17,6 @@ from modelreg.services import clock
 _c = deployments.c
 
 DESIRED_STATES = ("deployed", "stopped", "undeployed")
-# The states the dashboard shows (deploy/status.py), plus Stopped and Undeployed, which modelreg adds.
-STATUSES = (
-    "Pending",
-    "Standby",
-    "Loading",
-    "Loaded",
-    "FailedToLoad",
-    "Redeploying",
-    "Stopped",
-    "Unknown",
-    "Undeployed",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +34,8 @@ class Deployment:
     connection: str | None
     runtime: str | None
     request: Mapping[str, Any]  # the deploy request as last applied (wire names, see api/deploy)
-    desired_state: str
-    status: str
+    desired_state: str  # one of DESIRED_STATES
+    status: str  # a state of deploy/status.py, or Undeployed
     status_message: str | None
     internal_url: str | None
     external_url: str | None

@@ -5,34 +5,39 @@ those visible to model serving and not disabled) and runtime templates (OpenShif
 ServingRuntime, in the same namespace) are read from it, and a namespace's connection Secrets (label
 ``opendatahub.io/dashboard``) are offered beside modelreg's own data connections. Without one, modelreg keeps its
 own profiles and runtimes (table ``deploy_targets``, admins manage them), and offers its data connections.
-Each shape keeps the Kubernetes object it stands for (``body``), so both origins build the same objects.
+The shapes (`target_shapes`) keep the Kubernetes object they stand for (``body``), so both origins build the same
+objects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any, Literal
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.db.database import Database
-from modelreg.deploy import defaults, profile_spec, runtime_spec
+from modelreg.deploy import defaults, objects, profile_spec, runtime_spec
 from modelreg.deploy.cluster_reads import ClusterReads
 from modelreg.deploy.connection_targets import (
     ConnectionTarget,
     ConnectionType,
     Origin,
-    SecretBuilder,
     aws_endpoint,
     cluster_connection,
     match_connections,
     own_connection,
     secret_name_for,
 )
-from modelreg.deploy.quantity import InvalidQuantity, parse_quantity
 from modelreg.deploy.target_rows import TargetRows
+from modelreg.deploy.target_shapes import (
+    HardwareProfile,
+    ModelFormat,
+    ResourceIdentifier,
+    ResourceType,
+    RuntimeTemplate,
+    suggest_runtime,
+)
 from modelreg.errors import Conflict, InvalidInput, NotFound
 from modelreg.kube.client import Json, Kube
 from modelreg.kube.kinds import HARDWARE_PROFILE, SECRET, SERVING_RUNTIME, TEMPLATE
@@ -47,245 +52,17 @@ __all__ = [
     "ResourceIdentifier",
     "ResourceType",
     "RuntimeTemplate",
-    "SecretBuilder",
     "TargetService",
     "match_connections",
     "secret_name_for",
     "suggest_runtime",
 ]
 
-ResourceType = Literal["CPU", "Memory", "Accelerator"]
-
 PROFILE_KIND = "hardware_profile"  # deploy_targets.kind and the audit entity kind
 RUNTIME_KIND = "serving_runtime"
 DASHBOARD_LABEL = "opendatahub.io/dashboard"
+NOT_DECRYPTED = "<not decrypted>"  # a credential's value in a connection Secret built only to be shown
 _LIST_NAMES = 10  # a NotFound lists the known names when there are at most this many
-
-
-@dataclass(frozen=True, slots=True)
-class ResourceIdentifier:
-    """One resource of a hardware profile (``spec.identifiers[]``); counts are ints or quantities ("4Gi")."""
-
-    identifier: str  # cpu | memory | nvidia.com/gpu | ...
-    display_name: str
-    resource_type: ResourceType | None
-    min_count: int | str
-    max_count: int | str | None
-    default_count: int | str
-
-    def allows(self, count: int | str) -> bool:
-        """Whether ``count`` is a quantity within [min, max] (compared as numbers: "1024Mi" is "1Gi")."""
-        try:
-            value = parse_quantity(count)
-            low = parse_quantity(self.min_count)
-            high: Decimal | None = None if self.max_count is None else parse_quantity(self.max_count)
-        except InvalidQuantity:
-            return False
-        return low <= value and (high is None or value <= high)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "identifier": self.identifier,
-            "displayName": self.display_name,
-            "resourceType": self.resource_type,
-            "minCount": self.min_count,
-            "maxCount": self.max_count,
-            "defaultCount": self.default_count,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class HardwareProfile:
-    name: str
-    display_name: str
-    description: str | None
-    identifiers: tuple[ResourceIdentifier, ...]
-    # ``spec.scheduling`` as Kubernetes has it: {"type": "Node", "node": {"nodeSelector", "tolerations"}} or
-    # {"type": "Queue", "kueue": {"localQueueName", "priorityClass"}}; None: no scheduling rules
-    scheduling: dict[str, Any] | None
-    namespace: str  # where it lives (the annotation opendatahub.io/hardware-profile-namespace)
-    resource_version: str | None  # cluster profiles only
-    enabled: bool
-    origin: Origin
-    body: dict[str, Any] = field(repr=False)  # the HardwareProfile object
-
-    @property
-    def accelerators(self) -> tuple[str, ...]:
-        return tuple(i.identifier for i in self.identifiers if i.resource_type == "Accelerator")
-
-    @classmethod
-    def from_object(cls, obj: Mapping[str, Any], origin: Origin, namespace: str | None = None) -> HardwareProfile:
-        """A HardwareProfile object as stored or as the cluster has it (read leniently: identifiers without an
-        identifier or counts are skipped, a scheduling that is no object is none)."""
-        metadata = obj.get("metadata") or {}
-        spec = obj.get("spec") or {}
-        annotations = profile_spec.annotations_of(obj)
-        name = str(metadata.get("name", ""))
-        identifiers = []
-        for item in spec.get("identifiers") or ():
-            if not isinstance(item, Mapping) or not item.get("identifier") or item.get("minCount") is None:
-                continue
-            resource_type = item.get("resourceType")
-            identifiers.append(
-                ResourceIdentifier(
-                    identifier=str(item["identifier"]),
-                    display_name=str(item.get("displayName") or item["identifier"]),
-                    resource_type=resource_type if resource_type in profile_spec.RESOURCE_TYPES else None,
-                    min_count=item["minCount"],
-                    max_count=item.get("maxCount"),
-                    default_count=item.get("defaultCount", item["minCount"]),
-                )
-            )
-        scheduling = spec.get("scheduling")
-        return cls(
-            name=name,
-            display_name=annotations.get(profile_spec.DISPLAY_NAME) or str(spec.get("displayName") or name),
-            description=annotations.get(profile_spec.DESCRIPTION) or None,
-            identifiers=tuple(identifiers),
-            scheduling=dict(scheduling) if isinstance(scheduling, Mapping) else None,
-            namespace=namespace or str(metadata.get("namespace") or ""),
-            resource_version=metadata.get("resourceVersion") if origin == "cluster" else None,
-            enabled=profile_spec.is_enabled(obj) and spec.get("enabled") is not False,
-            origin=origin,
-            body=dict(obj),
-        )
-
-    def identifier(self, name: str) -> ResourceIdentifier | None:
-        return next((i for i in self.identifiers if i.identifier == name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "displayName": self.display_name,
-            "description": self.description,
-            "identifiers": [i.to_dict() for i in self.identifiers],
-            "scheduling": self.scheduling,
-            "enabled": self.enabled,
-            "namespace": self.namespace,
-            "resourceVersion": self.resource_version,
-            "origin": self.origin,
-        }
-
-    def wire(self) -> dict[str, Any]:
-        """The writable fields (what create and update take)."""
-        out = self.to_dict()
-        for key in ("namespace", "resourceVersion", "origin"):
-            out.pop(key)
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class ModelFormat:
-    name: str
-    version: str | None
-    auto_select: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "version": self.version, "autoSelect": self.auto_select}
-
-
-@dataclass(frozen=True, slots=True)
-class RuntimeTemplate:
-    """A serving-runtime template: ``name`` is the ServingRuntime's name (``vllm-cuda-runtime``), ``template_name``
-    the Template's (``vllm-cuda-runtime-template``), ``serving_runtime`` the ServingRuntime object to copy."""
-
-    name: str
-    template_name: str
-    display_name: str
-    description: str | None
-    model_formats: tuple[ModelFormat, ...]
-    accelerators: tuple[str, ...]  # opendatahub.io/recommended-accelerators
-    model_types: tuple[str, ...]  # opendatahub.io/model-type: generative | predictive
-    scope: Literal["global", "project"]
-    origin: Origin
-    serving_runtime: dict[str, Any] = field(repr=False)
-
-    @classmethod
-    def from_template(cls, template: Mapping[str, Any], origin: Origin) -> RuntimeTemplate | None:
-        """The runtime a Template wraps; None when its first object is no ServingRuntime."""
-        sr = runtime_spec.serving_runtime_of(template)
-        if sr is None:
-            return None
-        metadata = template.get("metadata") or {}
-        return cls._of(sr, str(metadata.get("name") or sr["metadata"]["name"]), template, origin)
-
-    @classmethod
-    def from_serving_runtime(cls, sr: Mapping[str, Any], origin: Origin) -> RuntimeTemplate:
-        """A ServingRuntime read directly (a cluster that serves no Templates): its own template."""
-        return cls._of(sr, str(sr["metadata"]["name"]), sr, origin)
-
-    @classmethod
-    def _of(
-        cls, sr: Mapping[str, Any], template_name: str, template: Mapping[str, Any], origin: Origin
-    ) -> RuntimeTemplate:
-        on_runtime = profile_spec.annotations_of(sr)
-        on_template = profile_spec.annotations_of(template)
-        name = str(sr["metadata"]["name"])
-        formats = []
-        for fmt in (sr.get("spec") or {}).get("supportedModelFormats") or ():
-            if isinstance(fmt, Mapping) and fmt.get("name"):
-                version = fmt.get("version")
-                formats.append(
-                    ModelFormat(
-                        str(fmt["name"]), None if version is None else str(version), bool(fmt.get("autoSelect"))
-                    )
-                )
-        accelerators = on_runtime.get(runtime_spec.ACCELERATORS) or on_template.get(runtime_spec.ACCELERATORS)
-        model_types = on_template.get(runtime_spec.MODEL_TYPE) or on_runtime.get(runtime_spec.MODEL_TYPE)
-        description = on_template.get(runtime_spec.DESCRIPTION) or on_template.get("description")
-        return cls(
-            name=name,
-            template_name=template_name,
-            display_name=on_runtime.get(runtime_spec.DISPLAY_NAME)
-            or on_template.get(runtime_spec.DISPLAY_NAME)
-            or name,
-            description=description or None,
-            model_formats=tuple(formats),
-            accelerators=runtime_spec.json_list(accelerators),
-            model_types=runtime_spec.json_list(model_types),
-            scope="global",
-            origin=origin,
-            serving_runtime=dict(sr),
-        )
-
-    def supports(self, format_name: str, format_version: str | None = None) -> bool:
-        """Whether the runtime serves this model format: names compared without case (vLLM, vllm); a version is
-        compared only when both sides have one."""
-        wanted = format_name.strip().lower()
-        return any(
-            f.name.lower() == wanted and (format_version is None or f.version is None or f.version == format_version)
-            for f in self.model_formats
-        )
-
-    def compatible_with(self, accelerators: Sequence[str]) -> bool:
-        """The dashboard's hardware-profile compatibility: a profile's accelerator must be one the runtime
-        recommends; a profile without accelerators goes with runtimes that recommend none."""
-        if not accelerators:
-            return not self.accelerators
-        return any(a in self.accelerators for a in accelerators)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "templateName": self.template_name,
-            "displayName": self.display_name,
-            "description": self.description,
-            "modelFormats": [f.to_dict() for f in self.model_formats],
-            "accelerators": list(self.accelerators),
-            "modelTypes": list(self.model_types),
-            "scope": self.scope,
-            "origin": self.origin,
-            "servingRuntime": self.serving_runtime,
-        }
-
-
-def suggest_runtime(
-    runtimes: Iterable[RuntimeTemplate], format_name: str, format_version: str | None, accelerators: Sequence[str]
-) -> RuntimeTemplate | None:
-    """The dashboard's auto-selection: the one runtime that serves the model format and suits the profile's
-    accelerators; None when there are none or several (the user chooses)."""
-    fits = [r for r in runtimes if r.supports(format_name, format_version) and r.compatible_with(accelerators)]
-    return fits[0] if len(fits) == 1 else None
 
 
 def _not_found(what: str, name: str, known: Sequence[str]) -> NotFound:
@@ -484,33 +261,39 @@ class TargetService:
             raise _not_found(f"data connection{where}", name, [c.name for c in choices])
         return found
 
-    def connection_secret(self, name: str, build: SecretBuilder) -> dict[str, Any]:
-        """The Secret for one of modelreg's connections, with its credentials decrypted, built by ``build``
-        (`deploy.objects.connection_secret`, passed in because objects imports this module). Only for a deploy to
-        apply it: never returned by an API, and dry runs and GitOps output redact it."""
-        context.require(Permission.DEPLOY, "deploy with a data connection")
+    def connection_secret(self, name: str, *, credentials: bool = True) -> dict[str, Any]:
+        """The Secret the dashboard would create for one of modelreg's connections. With ``credentials`` they are
+        decrypted, for a deploy to apply the Secret (never returned by an API, redacted in every output). Without,
+        nothing is decrypted and the credential keys hold a placeholder: enough to show or write the objects (dry
+        run, GitOps, a deployment's page), and allowed to anyone who may read connections."""
+        if credentials:
+            context.require(Permission.DEPLOY, "deploy with a data connection")
         conn = self.connection_service.get(name)
         if conn.type not in ("s3", "uri"):
             raise InvalidInput(
                 f"data connection {name!r} is of type {conn.type!r}: a cluster cannot read the server's directories "
                 "(use an s3 or uri connection)"
             )
-        config = self.connection_service.resolve(conn.name)
         values: dict[str, str] = {}
         type_: ConnectionType
         if conn.type == "s3":
             type_ = "s3"
-            if config.access_key_id and config.secret_access_key:
-                values["AWS_ACCESS_KEY_ID"] = config.access_key_id
-                values["AWS_SECRET_ACCESS_KEY"] = config.secret_access_key
-            values["AWS_S3_ENDPOINT"] = config.endpoint or aws_endpoint(config.region)
-            if config.region:
-                values["AWS_DEFAULT_REGION"] = config.region
-            values["AWS_S3_BUCKET"] = config.bucket or ""
+            if credentials:
+                config = self.connection_service.resolve(conn.name)
+                access_key, secret_key = config.access_key_id, config.secret_access_key
+            else:
+                access_key = secret_key = NOT_DECRYPTED if conn.access_key_id and conn.has_secret else None
+            if access_key and secret_key:
+                values["AWS_ACCESS_KEY_ID"] = access_key
+                values["AWS_SECRET_ACCESS_KEY"] = secret_key
+            values["AWS_S3_ENDPOINT"] = conn.endpoint or aws_endpoint(conn.region)
+            if conn.region:
+                values["AWS_DEFAULT_REGION"] = conn.region
+            values["AWS_S3_BUCKET"] = conn.bucket or ""
         else:
             type_ = "uri"
-            values["URI"] = config.base_url or ""
-        return build(
+            values["URI"] = conn.base_url or ""
+        return objects.connection_secret(
             secret_name_for(conn.name), conn.display_name or conn.name, type_, values, description=conn.description
         )
 

@@ -1,5 +1,5 @@
 """`StatusWatcher`: watches the InferenceServices carrying the registry labels (and their predictor pods), maps
-their status (deploy/status.py) and records each change on its deployment (row, history, audit) and in the registry
+their status (deploy/status.py) and records each change on its deployment (`status_rows`) and in the registry
 records (deploy/records.py). Every process keeps the watch (cheap when idle); one process per cluster, holding the
 lease ``deploy-status``, writes.
 
@@ -23,37 +23,30 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Connection, select
 from sqlalchemy.exc import IntegrityError
 
 from modelreg.auth import context
 from modelreg.db.database import Database
 from modelreg.db.leases import Lease
-from modelreg.db.tables import deployments
-from modelreg.deploy import history, records, store
+from modelreg.deploy import records, status_rows, store
 from modelreg.deploy.records import INFERENCE_SERVICE_LABEL, REGISTERED_MODEL_LABEL, REGISTRY_NAME_LABEL, label_id
-from modelreg.deploy.status import ISVC_POD_LABEL, STOP_ANNOTATION, VISIBILITY_LABEL, DeploymentStatus, status_of
+from modelreg.deploy.status import ISVC_POD_LABEL, status_of
 from modelreg.deploy.store import Deployment
 from modelreg.errors import NotFound
 from modelreg.kube import kinds
 from modelreg.kube.client import Json, Kube
 from modelreg.kube.errors import KubeError
 from modelreg.kube.informer import Informer
-from modelreg.services import audit, clock
 from modelreg.services.registry import RegistryService
 from modelreg.settings import DeploySettings
 
 log = logging.getLogger("modelreg.deploy")
 
 COMPONENT = "deploy-watch"
-ACTOR = f"system:{COMPONENT}"
 LEASE = "deploy-status"
-ADOPTED = "adopted from the cluster"
-DELETED = "the InferenceService was deleted from the cluster"
 SYNC_POLL_SECONDS = 0.5  # how often an unsynced watcher checks its informers (only until the first list)
 
 Key = tuple[str, str]  # namespace, name
-_c = deployments.c
 
 
 class StatusWatcher:
@@ -243,7 +236,9 @@ class StatusWatcher:
             if key is not None:
                 present.add(key)
                 self._guarded(key, self._observe, obj, pods.get(key, ()))
-        for row in self._watched_rows():
+        with self.db.read() as conn:
+            rows = status_rows.watched(conn, self.settings.namespaces)
+        for row in rows:
             key = (row.namespace, row.name)
             if key not in present:
                 self._guarded(key, self._gone_unseen, row)
@@ -267,31 +262,14 @@ class StatusWatcher:
             return  # being deleted: the DELETED event follows
         status = status_of(obj, pods)
         with self.db.read() as conn:
-            row = _active(conn, obj)
-        if row is None or _changes(row, obj, status):
+            row = status_rows.active(conn, obj)
+        if row is None or status_rows.changes_of(row, obj, status):
             try:
-                row = self.db.run_write(self._record_status, obj, status)
+                row = self.db.run_write(status_rows.record_status, obj, status)
             except IntegrityError:  # a deploy claimed the name between our read and our insert
-                row = self.db.run_write(self._record_status, obj, status)
+                row = self.db.run_write(status_rows.record_status, obj, status)
         if row is not None:
             self._link_records(obj, row)
-
-    def _record_status(self, conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment | None:
-        row = _active(conn, obj, lock=True)
-        if row is None:
-            if _undeployed_here(conn, obj):
-                return None  # modelreg undeployed it; its deletion is on the way
-            return _adopt(conn, obj, status)
-        changes = _changes(row, obj, status)
-        if not changes:
-            return row
-        if "status" in changes:
-            history.record(conn, row.id, row.model_version_id, "status", status=status.state, message=status.message)
-            before = {k: getattr(row, k) for k in _STATUS_FIELDS}
-            after = {k: changes[k] for k in _STATUS_FIELDS}
-            audit.stage(conn, "status", "deployment", row.id, _label(row), before, after)
-        store.set_fields(conn, row.id, **changes)
-        return store.get(conn, row.id)
 
     def _link_records(self, obj: Json, row: Deployment) -> None:
         """The registry's InferenceService record, its id on the row and as a label on the InferenceService."""
@@ -320,7 +298,7 @@ class StatusWatcher:
     def _deleted(self, obj: Json) -> None:
         if not self._ours(obj):
             return
-        row = self.db.run_write(self._record_deletion, obj)
+        row = self.db.run_write(status_rows.record_deletion, obj)
         record_id = (row.inference_service_id if row is not None else None) or label_id(obj, INFERENCE_SERVICE_LABEL)
         if record_id is not None:
             records.mark_undeployed(self.registry, record_id)
@@ -336,32 +314,6 @@ class StatusWatcher:
             return
         self._deleted({"metadata": {"namespace": row.namespace, "name": row.name, "uid": row.isvc_uid}})
 
-    def _record_deletion(self, conn: Connection, obj: Json) -> Deployment | None:
-        row = _active(conn, obj, lock=True)
-        uid = obj["metadata"].get("uid")
-        if row is not None and row.isvc_uid and uid and row.isvc_uid != uid:
-            return None  # the deployment has moved on to a newer InferenceService of that name
-        if row is None:
-            row = _by_uid(conn, obj)
-        if row is None:
-            return None
-        changes: dict[str, Any] = {}
-        if row.desired_state != "undeployed":
-            changes["desired_state"] = "undeployed"
-            history.record(conn, row.id, row.model_version_id, "undeploy", status="Undeployed", message=DELETED)
-            audit.stage(conn, "undeploy", "deployment", row.id, _label(row), {"desiredState": row.desired_state},
-                        {"desiredState": "undeployed"})  # fmt: skip
-        if row.status != "Undeployed":
-            changes.update(status="Undeployed", status_message=DELETED, internal_url=None, external_url=None)
-            changes["status_time"] = clock.now_ms()
-            if "desired_state" not in changes:  # undeployed by modelreg: this is the status change it caused
-                history.record(conn, row.id, row.model_version_id, "status", status="Undeployed", message=DELETED)
-                audit.stage(conn, "status", "deployment", row.id, _label(row), {"status": row.status},
-                            {"status": "Undeployed"})  # fmt: skip
-        if changes:
-            store.set_fields(conn, row.id, **changes)
-        return row
-
     # --- reads -------------------------------------------------------------------------------------------------
 
     def _pods_by_isvc(self) -> dict[Key, list[Json]]:
@@ -373,100 +325,8 @@ class StatusWatcher:
                 grouped.setdefault((str(metadata.get("namespace")), owner), []).append(pod)
         return grouped
 
-    def _watched_rows(self) -> list[Deployment]:
-        """Active deployments whose InferenceService this process has seen (isvc_uid set), in the watched
-        namespaces: those missing from the cache were deleted while nobody watched."""
-        query = select(deployments).where(_c.active_key.is_not(None), _c.isvc_uid.is_not(None))
-        if self.settings.namespaces:
-            query = query.where(_c.namespace.in_(self.settings.namespaces))
-        with self.db.read() as conn:
-            return [store.from_row(row) for row in conn.execute(query).mappings()]
-
-
-_STATUS_FIELDS = ("status", "status_message", "internal_url", "external_url")
-
 
 def _key(obj: Mapping[str, Any]) -> Key | None:
     metadata = obj.get("metadata") or {}
     namespace, name = metadata.get("namespace"), metadata.get("name")
     return (namespace, name) if isinstance(namespace, str) and isinstance(name, str) else None
-
-
-def _label(row: Deployment) -> str:
-    return f"{row.namespace}/{row.name}"
-
-
-def _active(conn: Connection, obj: Json, *, lock: bool = False) -> Deployment | None:
-    metadata = obj["metadata"]
-    query = select(deployments).where(_c.active_key == store.active_key(metadata["namespace"], metadata["name"]))
-    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
-    return None if row is None else store.from_row(row)
-
-
-def _by_uid(conn: Connection, obj: Json) -> Deployment | None:
-    """The newest deployment (active or not) that recorded this very InferenceService."""
-    metadata = obj["metadata"]
-    if not metadata.get("uid"):
-        return None
-    query = (
-        select(deployments)
-        .where(_c.namespace == metadata["namespace"], _c.name == metadata["name"], _c.isvc_uid == metadata["uid"])
-        .order_by(_c.id.desc())
-        .limit(1)
-    )
-    row = conn.execute(query).mappings().first()
-    return None if row is None else store.from_row(row)
-
-
-def _undeployed_here(conn: Connection, obj: Json) -> bool:
-    row = _by_uid(conn, obj)
-    return row is not None and not row.active
-
-
-def _changes(row: Deployment, obj: Json, status: DeploymentStatus) -> dict[str, Any]:
-    changes: dict[str, Any] = {}
-    uid = obj["metadata"].get("uid")
-    if uid and row.isvc_uid != uid:
-        changes["isvc_uid"] = uid
-    new = (status.state, status.message, status.internal_url, status.external_url)
-    if tuple(getattr(row, k) for k in _STATUS_FIELDS) != new:
-        changes.update(zip(_STATUS_FIELDS, new, strict=True))
-        changes["status_time"] = clock.now_ms()
-    return changes
-
-
-def _adopt(conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment:
-    """A deployment row for an InferenceService made elsewhere, shaped from what the object says."""
-    metadata = obj["metadata"]
-    labels, annotations = metadata.get("labels") or {}, metadata.get("annotations") or {}
-    predictor = (obj.get("spec") or {}).get("predictor") or {}
-    runtime = (predictor.get("model") or {}).get("runtime")
-    request = {
-        "replicas": predictor.get("minReplicas", 1),
-        "externalRoute": labels.get(VISIBILITY_LABEL) == "exposed",
-        "tokenAuth": annotations.get("security.opendatahub.io/enable-auth") == "true",
-    }
-    values = {
-        "namespace": metadata["namespace"],
-        "name": metadata["name"],
-        "display_name": annotations.get("openshift.io/display-name"),
-        "registered_model_id": label_id(obj, REGISTERED_MODEL_LABEL),
-        "model_version_id": label_id(obj, records.MODEL_VERSION_LABEL),
-        "mode": "apply",
-        "hardware_profile": annotations.get("opendatahub.io/hardware-profile-name"),
-        "connection": annotations.get("opendatahub.io/connections"),
-        "runtime": runtime if isinstance(runtime, str) else None,
-        "desired_state": "stopped" if annotations.get(STOP_ANNOTATION) == "true" else "deployed",
-        "status": status.state,
-        "status_message": status.message,
-        "internal_url": status.internal_url,
-        "external_url": status.external_url,
-        "isvc_uid": metadata.get("uid"),
-        "inference_service_id": label_id(obj, INFERENCE_SERVICE_LABEL),
-        "created_by": ACTOR,
-    }
-    deployment_id = store.claim(conn, values, request)
-    history.record(conn, deployment_id, values["model_version_id"], "deploy", status=status.state, message=ADOPTED)
-    row = store.get(conn, deployment_id)
-    audit.stage(conn, "adopt", "deployment", deployment_id, _label(row), None, row.to_dict())
-    return row

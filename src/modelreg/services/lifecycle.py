@@ -13,8 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, get_args
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 from sqlalchemy import Connection, and_, exists, select
 
 from modelreg.auth import context
@@ -22,7 +21,7 @@ from modelreg.auth.principal import Permission, Principal
 from modelreg.db import repository
 from modelreg.db.tables import artifact_attributions, artifacts, model_versions, registered_models
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
-from modelreg.services import audit, clock, properties
+from modelreg.services import audit, clock, policy_files, properties
 from modelreg.services import entities as e
 from modelreg.services.entities import Record
 from modelreg.services.properties import PropValue
@@ -102,43 +101,18 @@ class Policy(BaseModel):
         """The policy in a YAML file, or the built-in default for ``None``."""
         if path is None:
             return DEFAULT_POLICY
-        try:
-            data = yaml.safe_load(Path(path).read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise PolicyError(f"cannot read lifecycle policy file {path}: {exc}") from None
-        return cls.parse(data, f"lifecycle policy file {path}")
+        return cls.parse(policy_files.read(path, "lifecycle policy", PolicyError), f"lifecycle policy file {path}")
 
     @classmethod
     def parse(cls, data: Any, source: str = "lifecycle policy") -> Policy:
-        if not isinstance(data, dict):
-            raise PolicyError(f"{source} must hold a mapping with 'stages' (and optionally 'single_production')")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            problems = "; ".join(_problem(err) for err in exc.errors())
-            raise PolicyError(f"{source} is invalid: {problems}") from None
+        expected = "'stages' (and optionally 'single_production')"
+        return policy_files.validate(cls, data, source, PolicyError, expected)
 
     def to_json(self) -> dict[str, Any]:
         """As the policy file writes it, stages in lifecycle order."""
         data = self.model_dump(mode="json")
         data["stages"] = {s: data["stages"][s] for s in STAGES if s in data["stages"]}
         return data
-
-
-def _problem(err: Mapping[str, Any]) -> str:
-    """``stages.production.require.licence: unknown key`` from one pydantic error."""
-    path = ""
-    for part in err.get("loc", ()):
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part == "[key]":
-            path += " (key)"
-        else:
-            path += f".{part}" if path else str(part)
-    if err.get("type") == "extra_forbidden":
-        return f"{path}: unknown key"
-    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-    return f"{path}: {message}" if path else message
 
 
 DEFAULT_POLICY = Policy(

@@ -12,8 +12,7 @@ from urllib.parse import quote, urlencode
 
 from modelreg.catalog.models import ArtifactType, CatalogModel
 from modelreg.db.pagination import PageRequest
-from modelreg.deploy import objects, render
-from modelreg.deploy.requests import DeployRequest
+from modelreg.deploy.requests import MAX_REPLICAS, DeployRequest
 from modelreg.deploy.service import DeployService
 from modelreg.deploy.store import Deployment
 from modelreg.errors import InvalidInput, RegistryError
@@ -24,7 +23,6 @@ from modelreg.wire import SCALAR_TYPES, VALUE_KEYS
 
 STEPS = ("targets", "details", "review")
 STEP_TITLES = {"targets": "Hardware, connection and runtime", "details": "Deployment details", "review": "Review"}
-MAX_REPLICAS = 99
 # Polled by the page while in one of these; every other status stays until someone acts.
 MOVING = frozenset({"Pending", "Standby", "Loading", "Redeploying"})
 STATUS_KINDS = {
@@ -341,10 +339,9 @@ def objects_yaml(deploy: DeployService, deployment: Deployment) -> tuple[str | N
     if not deployment.active:
         return None, None
     try:
-        plan, _ = deploy.planner.plan(DeployRequest.from_wire(deployment.request), check_policy=False)
+        return deploy.objects_of(deployment).yaml, None
     except RegistryError as exc:
         return None, exc.message
-    return render.to_yaml(objects.build(plan)), None
 
 
 def model_names(ui: web.Ui, model_ids: Iterable[int]) -> dict[int, str]:

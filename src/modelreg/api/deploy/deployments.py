@@ -14,7 +14,7 @@ from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, PathId, json_response
 from modelreg.auth.principal import Permission
 from modelreg.deploy.history import Event
-from modelreg.deploy.requests import DeployChanges, DeployRequest
+from modelreg.deploy.requests import MAX_REPLICAS, DeployChanges, DeployRequest
 from modelreg.deploy.service import DeployService, Mode
 from modelreg.deploy.store import DESIRED_STATES, Deployment
 from modelreg.errors import NotFound
@@ -70,7 +70,7 @@ class DeploymentCreate(_Settings):
     connection: Name = None
     runtime: Name = None
     name: str | None = Field(default=None, min_length=1, max_length=63)
-    replicas: int = Field(default=1, ge=1, le=99)
+    replicas: int = Field(default=1, ge=1, le=MAX_REPLICAS)
     modelType: Literal["generative", "predictive"] | None = None
     mode: Literal["apply", "gitops", "dryRun"] = "apply"
 
@@ -99,7 +99,7 @@ class DeploymentCreate(_Settings):
 class DeploymentUpdate(_Settings):
     """An edit: each field given replaces the deployment's."""
 
-    replicas: int | None = Field(default=None, ge=1, le=99)
+    replicas: int | None = Field(default=None, ge=1, le=MAX_REPLICAS)
     hardwareProfile: Name = None
 
     def to_changes(self) -> DeployChanges:
