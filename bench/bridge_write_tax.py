@@ -425,8 +425,10 @@ def report(results: dict[str, Any]) -> str:
             on = loads["on"]
             rates = [w["rate"] for w in on["windows"]]
             ok = min(rates) >= TARGET_LOAD_RATE if rates else None
-            lines.append(f"  bridge on, slowest window {min(rates, default=None)} versions/s, target >= "
-                         f"{TARGET_LOAD_RATE}: {verdict(ok)}")
+            lines.append(
+                f"  bridge on, slowest window {min(rates, default=None)} versions/s, target >= "
+                f"{TARGET_LOAD_RATE}: {verdict(ok)}"
+            )
             if "off" in loads:
                 pairs = list(zip(on["windows"], loads["off"]["windows"], strict=False))
                 ratios = [round(a["rate"] / b["rate"], 3) for a, b in pairs]

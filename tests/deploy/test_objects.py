@@ -135,6 +135,7 @@ def granite_plan(**changes: Any) -> DeployPlan:
         model_version_id="2",
         model_version_name="1.0.0",
         registry_name="modelreg",
+        deployed_by="modelreg",
         connection_secret=connection_secret("minio-storage", "MinIO Storage", "s3", MINIO_VALUES),
     )
     return dataclasses.replace(plan, **changes)

@@ -138,7 +138,8 @@ def test_a_failed_step_removes_what_this_deploy_created(env: DeployEnv, emulator
     [row] = env.service.list(include_undeployed=True)[0]
     assert (row.desired_state, row.status) == ("undeployed", "Undeployed")
     assert row.status_message is not None and "admission webhook exploded" in row.status_message
-    [failed] = env.service.history(deployment_id=row.id)
+    failed, deploy = env.service.history(deployment_id=row.id)  # newest first: the deploy was recorded with the claim
+    assert (deploy.event, deploy.status) == ("deploy", "Pending")
     assert failed.event == "failed" and failed.message == row.status_message
     again = env.service.deploy(env.request())  # the name is free again
     assert again.deployment is not None and names(emulator, INFERENCE_SERVICE) == [NAME]

@@ -46,6 +46,10 @@ def _name() -> String:
 _short = _name
 
 
+def _long_text() -> Text:
+    return Text().with_variant(LONGTEXT(), "mysql", "mariadb")
+
+
 def _table(name: str, *items: Column[Any] | Index | UniqueConstraint) -> Table:
     """A table whose strings compare byte-wise on MariaDB, as on SQLite and PostgreSQL: case-sensitive, and
     without PAD SPACE ("m" and "m " are different names)."""
@@ -303,7 +307,7 @@ audit_log = _table(
     Column("entity_name", Text, nullable=True),
     # Canonical JSON {"before": {...}, "after": {...}}: a whole entity as created, so as large as a request may be
     # (Settings.limits); MariaDB's TEXT holds only 64 KiB.
-    Column("changes", Text().with_variant(LONGTEXT(), "mysql", "mariadb"), nullable=False),
+    Column("changes", _long_text(), nullable=False),
     Column("request_id", String(64), nullable=True),
     Column("client", String(64), nullable=True),
     Column("prev_hash", String(64), nullable=False),
@@ -391,9 +395,10 @@ bridge_records = _table(
     Column("registered_model_id", String(64), nullable=False),
     Column("model_version_id", String(64), nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
-    Column("document", Text, nullable=False),  # model catalog JSON (JsonArrayFormat)
-    Column("model_card", Text, nullable=True),  # markdown for TechDocs
-    Column("record", Text, nullable=True),  # the normalized record (bridge/records.py) the YAML is rendered from
+    # LONGTEXT on MariaDB/MySQL, whose TEXT holds 64 KiB: a version with many deployments outgrows that
+    Column("document", _long_text(), nullable=False),  # model catalog JSON (JsonArrayFormat)
+    Column("model_card", _long_text(), nullable=True),  # markdown for TechDocs
+    Column("record", _long_text(), nullable=True),  # the normalized record (bridge/records.py) the YAML comes from
     Column("synced_at", BigInteger, nullable=False),
     Index(None, "source", "registered_model_id"),
     Index(None, "source", "model_version_id"),  # a refresh finds a changed version's row without its model's

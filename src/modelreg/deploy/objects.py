@@ -32,6 +32,10 @@ Json = dict[str, Any]
 ConnectionType = Literal["s3", "uri", "oci"]
 
 DASHBOARD = "opendatahub.io/dashboard"
+# On every InferenceService modelreg builds, with this registry's name (``deploy.registry_name``): what the status
+# watcher selects besides the registry labels, which a catalog model's deployment does not have (the dashboard
+# writes them only for a registered version, and the platform's controller acts on them).
+REGISTRY_LABEL = "modelreg.io/registry"
 ISVC_API = "serving.kserve.io/v1beta1"
 TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
 OCI_SECRET_TYPE = "kubernetes.io/dockerconfigjson"
@@ -82,7 +86,8 @@ class DeployPlan:
     registered_model_id: str | None = None
     model_version_id: str | None = None
     model_version_name: str | None = None
-    registry_name: str | None = None
+    registry_name: str | None = None  # modelregistry.opendatahub.io/name (a registered version's deployments)
+    deployed_by: str | None = None  # REGISTRY_LABEL's value: this registry's name (None: no such label)
     connection_secret: Json | None = None  # the Secret to create (None: already in the namespace)
     inject: frozenset[str] = frozenset()  # what modelreg writes itself: "scheduling", "storage"
     args: tuple[str, ...] = ()
@@ -159,6 +164,8 @@ def _isvc_labels(plan: DeployPlan) -> dict[str, str]:
         "modelregistry.opendatahub.io/name": plan.registry_name,
     }
     labels.update({key: value for key, value in registry.items() if value})
+    if plan.deployed_by:
+        labels[REGISTRY_LABEL] = plan.deployed_by
     scheduling = plan.profile.scheduling or {}
     if "scheduling" in plan.inject and scheduling.get("type") == "Queue":
         kueue = scheduling.get("kueue") or {}

@@ -126,6 +126,7 @@ class Planner:
             model_version_id=_sid(model.version_id),
             model_version_name=model.version_name,
             registry_name=self.settings.registry_name if model.version_id is not None else None,
+            deployed_by=self.settings.registry_name,
             connection_secret=secret,
             inject=frozenset(self.settings.inject),
             args=req.args,

@@ -13,6 +13,7 @@ history and in the audit trail.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ __all__ = [
     "make_validator",
 ]
 
+log = logging.getLogger(__name__)
 Mode = Literal["apply", "gitops", "dry_run"]
 AUDIT_KIND = "deployment"
 MAX_PAGE_SIZE = 500
@@ -132,16 +134,14 @@ class DeployService:
         self.checks.require_served(kube, objs)
         if info.namespace_exists is False:
             raise NotFound(f"namespace {plan.namespace} does not exist in the cluster")
-        deployment_id = self._claim(plan, info, "apply", info.request.to_wire())
+        message = f"applying {len(objs)} objects to namespace {plan.namespace}"
+        deployment_id = self._claim(plan, info, "apply", info.request.to_wire(), message)
         try:
             isvc = roll_out(kube, plan, objs)
         except Exception as exc:
             self._release(deployment_id, info, exc.message if isinstance(exc, RegistryError) else "internal error")
             raise
-        deployment = self._record(
-            deployment_id, _observed(isvc), "deploy", f"applied {len(objs)} objects to namespace {plan.namespace}"
-        )
-        return _result(deployment, objs, warnings)
+        return _result(self.db.run_write(_applied, deployment_id, isvc), objs, warnings)
 
     def deploy_to_directory(self, req: DeployRequest, root: Path) -> DeployResult:
         """GitOps output under ``root`` (``<root>/<namespace>/<name>/``) and a deployment row in mode gitops,
@@ -149,16 +149,16 @@ class DeployService:
         plan, info = self.plan(req)
         objs = objects.build(plan)
         warnings = self.checks.validate(objs)
-        request = {**info.request.to_wire(), "gitopsRoot": str(root)}
-        deployment_id = self._claim(plan, info, "gitops", request)
+        directory = root / plan.namespace / plan.name  # where gitops.write puts it
+        request = {**info.request.to_wire(), "gitopsRoot": str(root), "gitopsDirectory": str(directory)}
+        message = f"writing {len(objs)} objects to {directory}"
+        deployment_id = self._claim(plan, info, "gitops", request, message)
         try:
-            directory = self._write_folder(root, plan, objs)
+            self._write_folder(root, plan, objs)
         except Exception as exc:
             self._release(deployment_id, info, exc.message if isinstance(exc, RegistryError) else "internal error")
             raise
-        fields = {"status": "Pending", "request": {**request, "gitopsDirectory": str(directory)}}
-        deployment = self._record(deployment_id, fields, "deploy", f"written to {directory}")
-        return _result(deployment, objs, warnings, directory)
+        return _result(self.get(deployment_id), objs, warnings, directory)
 
     # --- changing a deployment ---------------------------------------------------------------------------------
 
@@ -169,6 +169,12 @@ class DeployService:
         deployed where does not change), the profile's bounds are."""
         context.require(Permission.DEPLOY, "edit deployments")
         deployment = self._active(deployment_id)
+        if deployment.adopted:
+            raise Conflict(
+                f"deployment {_label(deployment)} (id {deployment.id}) was adopted from the cluster: modelreg did not "
+                "build its objects, so it does not edit them. Edit it where it was made (the OpenShift AI dashboard, "
+                "or the GitOps repository), or undeploy it and deploy the model again from modelreg"
+            )
         before = DeployRequest.from_wire(deployment.request)
         after = changes.apply_to(before)
         diff = changed_fields(before.to_wire(), after.to_wire())
@@ -199,18 +205,41 @@ class DeployService:
     def undeploy(self, deployment_id: int) -> Deployment:
         """Delete the InferenceService and its ServingRuntime (token objects go with the InferenceService, by owner
         reference; a saved connection Secret stays), or a GitOps deployment's folder. Undeploying an undeployed
-        deployment changes nothing."""
+        deployment changes nothing.
+
+        The row is marked ``undeploying`` before the first delete, so the status watcher, which sees the
+        InferenceService go, leaves the history to this call (one ``undeploy`` event, by the caller). A failed delete
+        of the InferenceService puts the mark back as it was; once it is gone the deployment is undeployed, even
+        when its ServingRuntime could not be deleted (the event says so). Undeploying one left ``undeploying`` (a
+        process that stopped midway) finishes it."""
         context.require(Permission.DEPLOY, "undeploy deployments")
         with self.db.read() as conn:
             deployment = store.get(conn, deployment_id)
         if not deployment.active:
             return deployment
-        if deployment.mode == "apply":
-            kube = self._cluster()
-            for kind in (INFERENCE_SERVICE, SERVING_RUNTIME):
-                delete_quietly(kube, kind, deployment.name, deployment.namespace)
-        else:
+        if deployment.mode != "apply":
             _remove_folder(deployment)
+            folder = deployment.request.get("gitopsDirectory")
+            return self._undeployed(deployment, f"removed the GitOps folder {folder}")
+        kube = self._cluster()
+        before = self.db.run_write(store.mark_undeploying, deployment_id)
+        if before is None:  # undeployed meanwhile, by another call or the watcher
+            return self.get(deployment_id)
+        try:
+            delete_quietly(kube, INFERENCE_SERVICE, deployment.name, deployment.namespace)
+        except Exception:
+            self.db.run_write(store.unmark_undeploying, deployment_id, before.desired_state)
+            raise
+        message = f"removed from namespace {deployment.namespace}"
+        runtime = deployment.runtime if deployment.adopted and deployment.runtime else deployment.name
+        try:
+            delete_quietly(kube, SERVING_RUNTIME, runtime, deployment.namespace)
+        except RegistryError as exc:
+            log.warning("undeploy %s: the ServingRuntime stays: %s", _label(deployment), exc.message)
+            message += f"; its ServingRuntime {runtime} could not be deleted: {exc.message}"
+        return self._undeployed(before, message)
+
+    def _undeployed(self, before: Deployment, message: str) -> Deployment:
         fields = {
             "desired_state": "undeployed",
             "status": "Undeployed",
@@ -218,9 +247,9 @@ class DeployService:
             "internal_url": None,
             "external_url": None,
         }
-        after = self._record(deployment, fields, "undeploy", f"removed from namespace {deployment.namespace}")
-        if deployment.inference_service_id is not None:
-            records.mark_undeployed(self.registry, deployment.inference_service_id)
+        after = self._record(before, fields, "undeploy", message, once=True)
+        if before.inference_service_id is not None:
+            records.mark_undeployed(self.registry, before.inference_service_id)
         return after
 
     # --- reading -----------------------------------------------------------------------------------------------
@@ -257,7 +286,12 @@ class DeployService:
         undeployed one; a profile or runtime deleted since is the planner's error."""
         context.require(Permission.READ, "read deployments")
         if not deployment.active:
-            raise Conflict(f"deployment {deployment.namespace}/{deployment.name} is undeployed: it has no objects")
+            raise Conflict(f"deployment {_label(deployment)} is undeployed: it has no objects")
+        if deployment.adopted:
+            raise Conflict(
+                f"deployment {_label(deployment)} was adopted from the cluster: modelreg did not build its objects "
+                f"(kubectl -n {deployment.namespace} get inferenceservice {deployment.name} -o yaml shows them)"
+            )
         plan, _ = self.planner.plan(DeployRequest.from_wire(deployment.request), check_policy=False)
         return _result(deployment, objects.build(plan), ())
 
@@ -331,10 +365,18 @@ class DeployService:
         with self.db.read() as conn:
             deployment = store.get(conn, deployment_id)
         if not deployment.active:
-            raise Conflict(f"deployment {deployment.namespace}/{deployment.name} (id {deployment_id}) is undeployed")
+            raise Conflict(f"deployment {_label(deployment)} (id {deployment_id}) is undeployed")
+        if deployment.desired_state == store.UNDEPLOYING:
+            raise Conflict(
+                f"deployment {_label(deployment)} (id {deployment_id}) is being undeployed: undeploy it again to "
+                "finish, should that not end"
+            )
         return deployment
 
-    def _claim(self, plan: DeployPlan, info: PlanInfo, mode: str, request: Mapping[str, Any]) -> int:
+    def _claim(self, plan: DeployPlan, info: PlanInfo, mode: str, request: Mapping[str, Any], message: str) -> int:
+        """The deployment's row, its ``deploy`` event and audit record, in one transaction, before anything is
+        applied or written: so the event comes first in its history whatever the status watcher sees meanwhile, and
+        the name is refused to a second deploy (409)."""
         model = info.model
         values = {
             "namespace": plan.namespace,
@@ -352,8 +394,16 @@ class DeployService:
             "status": "Pending",
             "created_by": context.current().principal.user[:255],
         }
+
+        def run(conn: Connection) -> int:
+            deployment_id = store.claim(conn, values, request)
+            history.record(conn, deployment_id, model.version_id, "deploy", status="Pending", message=message)
+            row = store.get(conn, deployment_id)
+            audit.stage(conn, "deploy", AUDIT_KIND, deployment_id, _label(row), *store.audit_change(None, row))
+            return deployment_id
+
         try:
-            return self.db.run_write(store.claim, values, request)
+            return self.db.run_write(run)
         except IntegrityError:
             with self.db.read() as conn:
                 other = store.find_active(conn, plan.namespace, plan.name)
@@ -373,20 +423,28 @@ class DeployService:
         self.db.run_write(run)
 
     def _record(
-        self, deployment: Deployment | int, fields: Mapping[str, Any], event: str, message: str | None = None
+        self,
+        deployment: Deployment | int,
+        fields: Mapping[str, Any],
+        event: str,
+        message: str | None = None,
+        *,
+        once: bool = False,
     ) -> Deployment:
-        """Update the row, append the history event and the audit record, in one transaction."""
+        """Update the row, append the history event and the audit record, in one transaction; with ``once``, none
+        of it when the deployment is undeployed already (two undeploys at once record one)."""
 
         def run(conn: Connection) -> Deployment:
             before = store.get(conn, deployment) if isinstance(deployment, int) else deployment
+            if once and not (current := store.get(conn, before.id, lock=True)).active:
+                return current
             values = dict(fields)
             if "status" in values and values["status"] != before.status:
                 values.setdefault("status_time", clock.now_ms())
             store.set_fields(conn, before.id, **values)
             after = store.get(conn, before.id)
             history.record(conn, before.id, before.model_version_id, event, status=after.status, message=message)
-            old, new = _audit_diff(before, after, first=event == "deploy")
-            audit.stage(conn, event, AUDIT_KIND, before.id, f"{after.namespace}/{after.name}", old, new)
+            audit.stage(conn, event, AUDIT_KIND, before.id, _label(after), *store.audit_change(before, after))
             return after
 
         return self.db.run_write(run)
@@ -398,6 +456,24 @@ def _result(
     return DeployResult(deployment, [render.redact(o) for o in objs], render.to_yaml(objs), directory, warnings)
 
 
+def _label(deployment: Deployment) -> str:
+    return f"{deployment.namespace}/{deployment.name}"
+
+
+def _applied(conn: Connection, deployment_id: int, isvc: Json) -> Deployment:
+    """A deploy's objects are in the cluster: the InferenceService's uid on the row, and its status unless the status
+    watcher recorded one already (it may have seen the object first; what it wrote is as new). No event: the
+    deploy's was written with the claim."""
+    row = store.get(conn, deployment_id, lock=True)
+    fields = _observed(isvc)
+    if row.isvc_uid is not None:
+        fields = {"isvc_uid": fields["isvc_uid"]}
+    elif fields["status"] != row.status:
+        fields["status_time"] = clock.now_ms()
+    store.set_fields(conn, deployment_id, **fields)
+    return store.get(conn, deployment_id)
+
+
 def _observed(isvc: Json) -> dict[str, Any]:
     """The row's status fields from an InferenceService as the API server returned it: Pending while KServe has
     not reported anything yet (the status watcher follows from there)."""
@@ -405,7 +481,7 @@ def _observed(isvc: Json) -> dict[str, Any]:
     reported = bool(isvc.get("status")) or seen.stopped
     return {
         "status": seen.state if reported else "Pending",
-        "status_message": seen.message if reported and seen.message != seen.state else None,
+        "status_message": seen.message if reported else None,  # as the watcher records it: no second event
         "internal_url": seen.internal_url,
         "external_url": seen.external_url,
         "isvc_uid": (isvc.get("metadata") or {}).get("uid"),
@@ -437,15 +513,6 @@ def _remove_folder(deployment: Deployment) -> None:
         pass
     except OSError as exc:
         raise Conflict(f"cannot remove the GitOps folder {path}: {exc.strerror or exc}") from None
-
-
-def _audit_diff(before: Deployment, after: Deployment, *, first: bool) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    new = {k: v for k, v in after.to_dict().items() if not k.endswith("TimeSinceEpoch")}
-    if first:
-        return None, new
-    old_all = {k: v for k, v in before.to_dict().items() if not k.endswith("TimeSinceEpoch")}
-    old, changed = audit.diff(old_all, new)
-    return old, changed
 
 
 def _parse_token(token: str | None) -> int | None:

@@ -41,7 +41,16 @@ class Condition:
     status: str  # True | False | Unknown
     reason: str | None
     message: str | None
-    time: str | None
+    time: str | None  # when it last changed, as Kubernetes wrote it (RFC 3339)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message,
+            "time": self.time,
+        }
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,41 +35,41 @@ def record_status(conn: Connection, obj: Json, status: DeploymentStatus) -> Depl
     changes = changes_of(row, obj, status)
     if not changes:
         return row
+    store.set_fields(conn, row.id, **changes)
+    after = store.get(conn, row.id)
     if "status" in changes:
         history.record(conn, row.id, row.model_version_id, "status", status=status.state, message=status.message)
-        before = {k: getattr(row, k) for k in _STATUS_FIELDS}
-        after = {k: changes[k] for k in _STATUS_FIELDS}
-        audit.stage(conn, "status", "deployment", row.id, _label(row), before, after)
-    store.set_fields(conn, row.id, **changes)
-    return store.get(conn, row.id)
+        audit.stage(conn, "status", "deployment", row.id, _label(row), *store.audit_change(row, after))
+    return after
 
 
 def record_deletion(conn: Connection, obj: Json) -> Deployment | None:
     """An InferenceService gone from the cluster: its deployment undeployed (by whoever deleted it, or by modelreg
-    before), with history and audit; the row as it was, or None when no deployment had this very object."""
+    before), with history and audit; the row as it was, or None when no deployment had this very object. A
+    deployment modelreg is undeploying right now is left to that undeploy, which records it."""
     row = active(conn, obj, lock=True)
     uid = obj["metadata"].get("uid")
     if row is not None and row.isvc_uid and uid and row.isvc_uid != uid:
         return None  # the deployment has moved on to a newer InferenceService of that name
+    if row is not None and row.desired_state == store.UNDEPLOYING:
+        return row
     if row is None:
         row = _by_uid(conn, obj)
     if row is None:
         return None
     changes: dict[str, Any] = {}
+    event = None
     if row.desired_state != "undeployed":
         changes["desired_state"] = "undeployed"
-        history.record(conn, row.id, row.model_version_id, "undeploy", status="Undeployed", message=DELETED)
-        audit.stage(conn, "undeploy", "deployment", row.id, _label(row), {"desiredState": row.desired_state},
-                    {"desiredState": "undeployed"})  # fmt: skip
+        event = "undeploy"
     if row.status != "Undeployed":
         changes.update(status="Undeployed", status_message=DELETED, internal_url=None, external_url=None)
         changes["status_time"] = clock.now_ms()
-        if "desired_state" not in changes:  # undeployed by modelreg: this is the status change it caused
-            history.record(conn, row.id, row.model_version_id, "status", status="Undeployed", message=DELETED)
-            audit.stage(conn, "status", "deployment", row.id, _label(row), {"status": row.status},
-                        {"status": "Undeployed"})  # fmt: skip
-    if changes:
+        event = event or "status"  # undeployed by modelreg before: this is the status change it caused
+    if event is not None:
         store.set_fields(conn, row.id, **changes)
+        history.record(conn, row.id, row.model_version_id, event, status="Undeployed", message=DELETED)
+        audit.stage(conn, event, "deployment", row.id, _label(row), *store.audit_change(row, store.get(conn, row.id)))
     return row
 
 
@@ -164,5 +164,5 @@ def _adopt(conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment:
     deployment_id = store.claim(conn, values, request)
     history.record(conn, deployment_id, values["model_version_id"], "deploy", status=status.state, message=ADOPTED)
     row = store.get(conn, deployment_id)
-    audit.stage(conn, "adopt", "deployment", deployment_id, _label(row), None, row.to_dict())
+    audit.stage(conn, "adopt", "deployment", deployment_id, _label(row), *store.audit_change(None, row))
     return row

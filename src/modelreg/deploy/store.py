@@ -12,11 +12,16 @@ from sqlalchemy import ColumnElement, Connection, select, update
 from modelreg.db import repository
 from modelreg.db.tables import deployments
 from modelreg.errors import InvalidInput, NotFound
-from modelreg.services import clock
+from modelreg.services import audit, clock
 
 _c = deployments.c
 
-DESIRED_STATES = ("deployed", "stopped", "undeployed")
+DESIRED_STATES = ("deployed", "stopped", "undeployed")  # what a deployment list can be filtered by
+# Set by undeploy before it deletes the InferenceService and cleared when it is done (or restored when the delete
+# fails): the status watcher records no deletion "from the cluster" for a deployment in this state.
+UNDEPLOYING = "undeploying"
+# The keys a request built by modelreg always has; an adopted deployment's stored request lacks them.
+_BUILT_KEYS = frozenset({"namespace", "hardwareProfile"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +39,7 @@ class Deployment:
     connection: str | None
     runtime: str | None
     request: Mapping[str, Any]  # the deploy request as last applied (wire names, see api/deploy)
-    desired_state: str  # one of DESIRED_STATES
+    desired_state: str  # one of DESIRED_STATES, or UNDEPLOYING for a moment
     status: str  # a state of deploy/status.py, or Undeployed
     status_message: str | None
     internal_url: str | None
@@ -49,6 +54,12 @@ class Deployment:
     @property
     def active(self) -> bool:
         return self.desired_state != "undeployed"
+
+    @property
+    def adopted(self) -> bool:
+        """Made elsewhere (the dashboard, a GitOps tool) and adopted by the status watcher: its stored request
+        holds only what the InferenceService says (replicas, route, auth), so its objects cannot be built again."""
+        return not self.request.keys() >= _BUILT_KEYS
 
     def to_dict(self) -> dict[str, Any]:
         """The wire shape of ``/api/deploy/v1/deployments`` (ids as strings, as the registry API writes them)."""
@@ -73,6 +84,7 @@ class Deployment:
             "externalRoute": bool(self.request.get("externalRoute")),
             "tokenAuth": bool(self.request.get("tokenAuth")),
             "desiredState": self.desired_state,
+            "adopted": self.adopted,
             "status": self.status,
             "statusMessage": self.status_message,
             "internalUrl": self.internal_url,
@@ -96,8 +108,10 @@ def active_key(namespace: str, name: str) -> str:
     return f"{namespace}/{name}"
 
 
-def get(conn: Connection, deployment_id: int) -> Deployment:
-    row = conn.execute(select(deployments).where(_c.id == deployment_id)).mappings().first()
+def get(conn: Connection, deployment_id: int, *, lock: bool = False) -> Deployment:
+    """``lock``: for update, so a concurrent writer of this row (a deploy, undeploy or the watcher) waits."""
+    query = select(deployments).where(_c.id == deployment_id)
+    row = conn.execute(query.with_for_update() if lock else query).mappings().first()
     if row is None:
         raise NotFound(f"no deployment with id {deployment_id}")
     return from_row(row)
@@ -116,6 +130,34 @@ def set_fields(conn: Connection, deployment_id: int, **values: Any) -> None:
         values["active_key"] = None
     values.setdefault("last_update_time", clock.now_ms())
     conn.execute(update(deployments).where(_c.id == deployment_id).values(**values))
+
+
+def audit_change(before: Deployment | None, after: Deployment) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """The audit record's before and after of a change to a deployment, in the wire names of `Deployment.to_dict`
+    (the same in every record, whoever writes it): the whole row for a new one, else only what changed."""
+    new = {k: v for k, v in after.to_dict().items() if not k.endswith("TimeSinceEpoch")}
+    if before is None:
+        return None, new
+    old = {k: v for k, v in before.to_dict().items() if not k.endswith("TimeSinceEpoch")}
+    return audit.diff(old, new)
+
+
+def mark_undeploying(conn: Connection, deployment_id: int) -> Deployment | None:
+    """Mark an active deployment `UNDEPLOYING` (no event: the undeploy records one when done); the row as it was
+    before, or None when it is undeployed already."""
+    row = get(conn, deployment_id, lock=True)
+    if not row.active:
+        return None
+    if row.desired_state != UNDEPLOYING:
+        conn.execute(update(deployments).where(_c.id == deployment_id).values(desired_state=UNDEPLOYING))
+    return row
+
+
+def unmark_undeploying(conn: Connection, deployment_id: int, desired_state: str) -> None:
+    """An undeploy that failed before anything was deleted: the desired state it had (unless something else wrote
+    it since)."""
+    query = update(deployments).where(_c.id == deployment_id, _c.desired_state == UNDEPLOYING)
+    conn.execute(query.values(desired_state=desired_state))
 
 
 def _json(request: Mapping[str, Any]) -> str:

@@ -181,6 +181,12 @@ def _runtime_option(
     return Option(runtime.name, runtime.display_name, runtime.description, facts, marks, data)
 
 
+def _mode_text(deployment: Deployment) -> str:
+    if deployment.mode == "gitops":
+        return "GitOps folder"
+    return "made elsewhere, adopted from the cluster" if deployment.adopted else "applied to the cluster"
+
+
 def details(request: Request, deployment: Deployment) -> list[tuple[str, str]]:
     """A deployment's targets and choices as its page lists them: display names where the target is still there
     (a deleted profile or runtime keeps its name)."""
@@ -204,5 +210,5 @@ def details(request: Request, deployment: Deployment) -> list[tuple[str, str]]:
         ("Replicas", str(req.get("replicas", 1))),
         ("External route", "Yes" if req.get("externalRoute") else "No"),
         ("Token authentication", "Yes" if req.get("tokenAuth") else "No"),
-        ("Mode", "GitOps folder" if deployment.mode == "gitops" else "applied to the cluster"),
+        ("Mode", _mode_text(deployment)),
     ]

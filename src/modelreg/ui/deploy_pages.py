@@ -239,6 +239,7 @@ def deployment_page(ui: web.UiDep, request: Request, deployment_id: str) -> HTML
         details = deploy_choices.details(request, deployment)
         links = view.model_links(ui, [deployment])
         objects, objects_error = view.objects_yaml(deploy, deployment)
+    conditions = view.conditions(request, deployment)
     title = deployment.display_name or deployment.name
     return web.render(
         ui,
@@ -249,6 +250,7 @@ def deployment_page(ui: web.UiDep, request: Request, deployment_id: str) -> HTML
         links=links,
         objects=objects,
         objects_error=objects_error,
+        conditions=conditions,
         can_deploy=ui.can(Permission.DEPLOY),
         view=view,
         crumbs=[CRUMB, (title, None)],
@@ -270,7 +272,8 @@ def status_fragment(ui: web.UiDep, request: Request, deployment_id: str, part: T
         part or "", "deploy/_status.html"
     )
     # not web.render: a fragment shows no flash message, so it must not use one up
-    context = {"ui": ui, "d": deployment, "events": events, "view": view}
+    conditions = view.conditions(request, deployment) if part is None else ()
+    context = {"ui": ui, "d": deployment, "events": events, "view": view, "conditions": conditions}
     response = web.templates.TemplateResponse(request, template, context)
     response.headers["Cache-Control"] = "no-store"
     return response

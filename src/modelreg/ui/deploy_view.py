@@ -5,16 +5,22 @@ words and colours of a deployment's status. No I/O except `subject`, which reads
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
+
+from fastapi import Request
 
 from modelreg.catalog.models import ArtifactType, CatalogModel
 from modelreg.db.pagination import PageRequest
 from modelreg.deploy.requests import MAX_REPLICAS, DeployRequest
 from modelreg.deploy.service import DeployService
+from modelreg.deploy.status import Condition
 from modelreg.deploy.store import Deployment
+from modelreg.deploy.watcher import StatusWatcher
 from modelreg.errors import InvalidInput, RegistryError
 from modelreg.services import entities as e
 from modelreg.services.registry import RegistryService
@@ -331,6 +337,32 @@ def model_links(ui: web.Ui, deployments: Iterable[Deployment]) -> dict[int, tupl
             url = f"/catalog/{quote(d.catalog_source, safe='')}/models/{quote(d.catalog_model)}"
             out[d.id] = (d.catalog_model, url)
     return out
+
+
+def conditions(request: Request, deployment: Deployment) -> tuple[Condition, ...]:
+    """The InferenceService's status timeline from this process's status watcher (its informer cache: no API call);
+    none without a cluster, or when the watcher does not have the deployment's object."""
+    watcher: StatusWatcher | None = getattr(request.app.state, "deploy_watcher", None)
+    return (watcher.conditions(deployment) or ()) if watcher is not None else ()
+
+
+CONDITION_KINDS = {"True": "success", "False": "danger"}  # Unknown: no colour
+
+
+def condition_title(kind: str) -> str:
+    """``PredictorReady`` → "Predictor ready"."""
+    words = re.findall(r"[A-Z][a-z0-9]*|[a-z0-9]+", kind) or [kind]
+    return " ".join([words[0], *(w.lower() for w in words[1:])])
+
+
+def condition_ms(time: str | None) -> int | None:
+    """A condition's RFC 3339 time as milliseconds since the epoch (for the pages' relative times)."""
+    if not time:
+        return None
+    try:
+        return int(datetime.fromisoformat(time.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return None
 
 
 def objects_yaml(deploy: DeployService, deployment: Deployment) -> tuple[str | None, str | None]:

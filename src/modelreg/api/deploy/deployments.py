@@ -17,6 +17,7 @@ from modelreg.deploy.history import Event
 from modelreg.deploy.requests import MAX_REPLICAS, DeployChanges, DeployRequest
 from modelreg.deploy.service import DeployService, Mode
 from modelreg.deploy.store import DESIRED_STATES, Deployment
+from modelreg.deploy.watcher import StatusWatcher
 from modelreg.errors import NotFound
 from modelreg.services import entities as e
 from modelreg.services.entities import parse_id
@@ -167,8 +168,13 @@ def list_deployments(
 
 
 @router.get("/deployments/{deploymentId}", tags=["Deploy"], dependencies=[READ])
-def get_deployment(svc: DeployDep, deploymentId: PathId) -> Response:
-    return _one(svc.get(_id(deploymentId)))
+def get_deployment(svc: DeployDep, request: Request, deploymentId: PathId) -> Response:
+    """With ``conditions``: the InferenceService's status timeline as this process's status watcher last saw it (no
+    API call), or null when it has not (no cluster, an undeployed deployment, a namespace not watched)."""
+    deployment = svc.get(_id(deploymentId))
+    watcher: StatusWatcher | None = getattr(request.app.state, "deploy_watcher", None)
+    conditions = None if watcher is None else watcher.conditions(deployment)
+    return _one(deployment, conditions=None if conditions is None else [c.to_dict() for c in conditions])
 
 
 @router.patch("/deployments/{deploymentId}", tags=["Deploy"], dependencies=[DEPLOY])

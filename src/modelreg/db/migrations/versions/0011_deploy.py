@@ -1,4 +1,5 @@
-"""deploy: deployment targets, deployments and their history, named leases, connection display names
+"""deploy: deployment targets, deployments and their history, named leases, connection display names; the bridge's
+record texts become LONGTEXT on MariaDB/MySQL (a version with many deployments outgrew TEXT's 64 KiB)
 
 Revision ID: 0011
 Revises: 0010
@@ -11,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects.mysql import LONGTEXT
 
 # revision identifiers, used by Alembic.
 revision: str = "0011"
@@ -25,8 +27,14 @@ def _id() -> sa.Column[Any]:
     return sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False)
 
 
+_BRIDGE_TEXTS = (("document", False), ("model_card", True), ("record", True))
+
+
 def upgrade() -> None:
     """Upgrade schema."""
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        for column, nullable in _BRIDGE_TEXTS:
+            op.alter_column("bridge_records", column, type_=LONGTEXT(), existing_nullable=nullable)
     with op.batch_alter_table("data_connections") as batch:
         batch.add_column(sa.Column("display_name", sa.String(length=255), nullable=True))
     op.create_table(
@@ -114,3 +122,6 @@ def downgrade() -> None:
     op.drop_table("deploy_targets")
     with op.batch_alter_table("data_connections") as batch:
         batch.drop_column("display_name")
+    if op.get_bind().dialect.name in ("mysql", "mariadb"):
+        for column, nullable in _BRIDGE_TEXTS:
+            op.alter_column("bridge_records", column, type_=sa.Text(), existing_nullable=nullable)
