@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from conftest import empty
-from kube_emulator import Emulator
+from kube_emulator import CRD_DIR, Emulator
 from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.auth.principal import Identity, Principal, Role
@@ -32,7 +32,7 @@ from modelreg.services.secrets import SecretBox
 from modelreg.services.seed import seed
 from modelreg.settings import AuthSettings, ClusterSettings, DeploySettings, Settings
 
-CRDS = Path("/work/shared/reference/crds")
+CRDS = CRD_DIR
 SECRET_KEY = "minio-secret-key-do-not-show"
 ACCESS_KEY = "minio-access-key"
 

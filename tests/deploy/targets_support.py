@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import empty
+from kube_emulator import CRD_DIR
 from modelreg.auth import context
 from modelreg.auth.principal import Identity, Principal, Role
 from modelreg.db.database import Database
@@ -21,7 +22,7 @@ from modelreg.services.connections import ConnectionService
 from modelreg.services.secrets import SecretBox
 from modelreg.settings import DeploySettings, StorageSettings
 
-CRDS = Path("/work/shared/reference/crds")
+CRDS = CRD_DIR
 MINIO: dict[str, Any] = {
     "display_name": "MinIO Storage",
     "bucket": "models",

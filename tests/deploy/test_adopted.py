@@ -61,7 +61,7 @@ def adopted(dev: TestClient) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
         return next((d for d in dev.get("/deployments").json()["items"] if d["name"] == "fraud"), None)
 
-    found: dict[str, Any] = wait_until(find)
+    found: dict[str, Any] = wait_until(find, timeout=15)  # the watcher starts with the app, then adopts it
     return found
 
 

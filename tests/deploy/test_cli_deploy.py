@@ -104,6 +104,8 @@ def test_gitops_then_the_deployments_commands(
 def test_errors_exit_1_with_the_message(
     env: DeployEnv, database: Database, cli_env: dict[str, str], args: list[str], message: str
 ) -> None:
+    if database.backend != "sqlite":  # two CLI processes per case; the rules do not depend on the database
+        pytest.skip("option errors are the same on every database: checked on SQLite (the service's on all)")
     done = run_cli("deploy", *args, "--database-url", database.url, env=cli_env)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert message in done.stderr

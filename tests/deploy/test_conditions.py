@@ -42,7 +42,7 @@ def test_the_conditions_of_a_live_deployment(database: Database, tmp_path: Path,
             conditions = dev.get(path).json()["conditions"] or []
             return next((c for c in conditions if c["type"] == "PredictorReady"), None)
 
-        wait_until(predictor)
+        wait_until(predictor, timeout=10)
         conditions = dev.get(path).json()["conditions"]
         assert [c["type"] for c in conditions] == ["DeploymentRequested", "PredictorReady", "IngressReady"]
         assert conditions[1] == {

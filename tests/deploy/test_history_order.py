@@ -70,7 +70,7 @@ def test_the_deploy_event_comes_before_what_the_watcher_saw(
 
     def seen_by_the_watcher_first(*args: Any) -> Any:
         applied = roll_out(*args)
-        wait_until(lambda: row(env, the_only_deployment(env)).isvc_uid)  # the watcher recorded its status
+        wait_until(lambda: row(env, the_only_deployment(env)).isvc_uid, timeout=10)  # the watcher recorded it
         return applied
 
     monkeypatch.setattr(service_module, "roll_out", seen_by_the_watcher_first)
@@ -87,7 +87,7 @@ def test_an_undeploy_is_one_event_while_the_watcher_sees_the_deletion(
     with as_user(DEV, Role.DEVELOPER):
         deployed = env.service.deploy(env.request()).deployment
     assert deployed is not None
-    wait_until(lambda: row(env, deployed.id).inference_service_id)
+    wait_until(lambda: row(env, deployed.id).inference_service_id, timeout=10)
     delete_quietly = service_module.delete_quietly
     during: list[str] = []  # the desired state while the InferenceService is deleted, and what a stop then says
 
@@ -101,7 +101,7 @@ def test_an_undeploy_is_one_event_while_the_watcher_sees_the_deletion(
                 during.append(exc.message)
         delete_quietly(kube, kind, name, namespace)
         if kind is INFERENCE_SERVICE:  # the watcher has handled the DELETED event before the undeploy goes on
-            wait_until(lambda: watcher.isvcs.get(namespace, name) is None)
+            wait_until(lambda: watcher.isvcs.get(namespace, name) is None, timeout=10)
             assert watcher.wait_idle(5)
 
     monkeypatch.setattr(service_module, "delete_quietly", deletion_seen_first)
@@ -137,17 +137,17 @@ def test_every_audit_record_of_a_deployment_uses_the_wire_names(
 ) -> None:
     deployed = env.service.deploy(env.request(external_route=True)).deployment
     assert deployed is not None
-    wait_until(lambda: row(env, deployed.id).status_message == NOT_YET)  # the watcher's first status
+    wait_until(lambda: row(env, deployed.id).status_message == NOT_YET, timeout=10)  # the watcher's first status
     status = {
         "url": "https://granite.apps.example.com",
         "address": {"url": "http://granite-predictor.team-a.svc.cluster.local"},
         "modelStatus": {"states": {"targetModelState": "Loaded", "activeModelState": "Loaded"}},
     }
     emulator.patch_status(INFERENCE_SERVICE, NS, deployed.name, status)
-    wait_until(lambda: row(env, deployed.id).status == "Loaded")
+    wait_until(lambda: row(env, deployed.id).status == "Loaded", timeout=10)
     env.service.stop(deployed.id)
     emulator.delete_object(INFERENCE_SERVICE, NS, deployed.name)  # deleted behind modelreg's back
-    wait_until(lambda: not row(env, deployed.id).active)
+    wait_until(lambda: not row(env, deployed.id).active, timeout=10)
     assert watcher.wait_idle(5)
 
     wire = set(row(env, deployed.id).to_dict())

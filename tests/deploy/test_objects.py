@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from kube_emulator import CRD_DIR
 from modelreg.deploy import objects
 from modelreg.deploy.objects import DeployPlan, StorageRef, build, connection_secret, owner_reference, with_owner
 from modelreg.deploy.render import to_yaml
@@ -21,7 +22,8 @@ from modelreg.errors import InvalidInput
 from modelreg.kube.schemas import Validator, load_crds
 
 GOLDEN = Path(__file__).parent / "golden"
-CRDS = Path("/work/shared/reference/crds")
+
+CRDS = CRD_DIR
 
 MINIO_VALUES = {
     "AWS_ACCESS_KEY_ID": "EXAMPLEACCESSKEY",

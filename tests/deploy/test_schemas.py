@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 import yaml
 
+from kube_emulator import CRD_DIR
 from modelreg.kube.schemas import NoSchema, SchemaError, Validator, json_path, load_crds
 
-CRDS = Path("/work/shared/reference/crds")
+CRDS = CRD_DIR
 NS = "team-a"
 
 

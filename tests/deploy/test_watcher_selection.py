@@ -88,7 +88,7 @@ def test_a_catalog_models_deployment_is_followed(env: DeployEnv, emulator: Emula
     assert labels[LABEL] == "modelreg" and not any(k.startswith("modelregistry.") for k in labels)
 
     emulator.patch_status(INFERENCE_SERVICE, NS, deployed.name, LOADED)
-    wait_until(lambda: row(env, deployed.id).status == "Loaded", timeout=2)
+    wait_until(lambda: row(env, deployed.id).status == "Loaded", timeout=10)  # (latency: test_watcher.py)
     assert row(env, deployed.id).isvc_uid is not None
 
 
@@ -98,9 +98,11 @@ def test_one_with_both_labels_is_handled_once(env: DeployEnv, emulator: Emulator
     assert deployed is not None
     labels = emulator.get(INFERENCE_SERVICE, NS, deployed.name)["metadata"]["labels"]  # type: ignore[index]
     assert labels[LABEL] == "modelreg" and "modelregistry.opendatahub.io/registered-model-id" in labels
-    wait_until(lambda: row(env, deployed.id).status_message == NOT_YET)  # the watcher's first status
+    wait_until(lambda: row(env, deployed.id).status_message == NOT_YET, timeout=10)  # the watcher's first status
     emulator.patch_status(INFERENCE_SERVICE, NS, deployed.name, LOADED)
-    wait_until(lambda: row(env, deployed.id).inference_service_id and row(env, deployed.id).status == "Loaded")
+    wait_until(
+        lambda: row(env, deployed.id).inference_service_id and row(env, deployed.id).status == "Loaded", timeout=10
+    )
     assert watcher.wait_idle(5)
     events = [(ev.event, ev.status) for ev in reversed(env.service.history(deployed.id))]
     assert events == [("deploy", "Pending"), ("status", "Pending"), ("status", "Loaded")]
@@ -139,7 +141,7 @@ def test_a_refused_label_is_tried_again_after_a_pause(
     emulator.fail_next("PATCH", "inferenceservices", status=403, count=100, message="patch is forbidden")
     emulator.clear_requests()
     watchers()
-    wait_until(lambda: label_attempts(emulator) == 1 and row(env, deployed.id).inference_service_id)
+    wait_until(lambda: label_attempts(emulator) == 1 and row(env, deployed.id).inference_service_id, timeout=10)
     time.sleep(2.5)  # what is measured: attempts in this window (the lease is renewed twice meanwhile)
     assert label_attempts(emulator) == 1
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "cannot label" in r.getMessage()]
@@ -154,7 +156,7 @@ def test_the_pause_doubles_and_repeats_are_debug(
     assert deployed is not None
     emulator.fail_next("PATCH", "inferenceservices", status=403, count=4)
     watchers(label_retry_first=0.2, label_retry_max=0.8)
-    record_id = wait_until(lambda: row(env, deployed.id).inference_service_id)
+    record_id = wait_until(lambda: row(env, deployed.id).inference_service_id, timeout=10)
     labelled = wait_until(
         lambda: (emulator.get(INFERENCE_SERVICE, NS, deployed.name) or {})["metadata"]["labels"].get(RECORD_LABEL),
         timeout=10,
@@ -166,3 +168,20 @@ def test_the_pause_doubles_and_repeats_are_debug(
     assert [gap >= low for gap, low in zip(gaps, (0.2, 0.4, 0.8), strict=True)] == [True] * 3, gaps
     with context.acting_as(context.system("tests")):
         assert env.service.get(deployed.id).inference_service_id == record_id
+
+
+def test_the_newer_copy_wins_when_one_watch_lags(env: DeployEnv, emulator: Emulator, watchers: Any) -> None:
+    """Both informers hold a registered version's deployment, each from its own watch; one falling behind (here the
+    registry labels' watch, stopped) must not bring its older copy back: the status and the deletion are the
+    newer copy's."""
+    watcher = watchers()
+    deployed = env.service.deploy(env.request()).deployment
+    assert deployed is not None
+    wait_until(lambda: row(env, deployed.id).status_message == NOT_YET, timeout=10)
+    watcher.isvcs.stop()  # its cache keeps the InferenceService as it is now
+    emulator.patch_status(INFERENCE_SERVICE, NS, deployed.name, LOADED)
+    wait_until(lambda: row(env, deployed.id).status == "Loaded", timeout=10)
+    emulator.delete_object(INFERENCE_SERVICE, NS, deployed.name)
+    gone = wait_until(lambda: (r := row(env, deployed.id)).desired_state == "undeployed" and r, timeout=10)
+    assert gone.status == "Undeployed"
+    assert watcher.isvcs.get(NS, deployed.name) is not None  # the stale copy is still there, and was not believed

@@ -33,7 +33,7 @@ from .store import Store
 
 __all__ = ["CRD_DIR", "Emulator", "Logged", "reference_crds", "running_emulator", "wait_until"]
 
-CRD_DIR = Path("/work/shared/reference/crds")
+CRD_DIR = Path(__file__).resolve().parents[3] / "shared" / "reference" / "crds"  # beside the checkout
 T = TypeVar("T")
 Json = dict[str, Any]
 

@@ -46,6 +46,7 @@ from modelreg.kube.client import Json, Kube
 from modelreg.kube.errors import KubeError
 from modelreg.kube.errors import NotFound as KubeNotFound
 from modelreg.kube.informer import Informer
+from modelreg.kube.shapes import resource_version
 from modelreg.services.registry import RegistryService
 from modelreg.settings import DeploySettings
 
@@ -153,8 +154,9 @@ class StatusWatcher:
         return True
 
     def inference_service(self, namespace: str, name: str) -> Json | None:
-        """The InferenceService as the caches hold it (None: not watched, not there, or not synced yet)."""
-        return self.isvcs.get(namespace, name) or self.deployed.get(namespace, name)
+        """The InferenceService as the caches hold it (None: not watched, not there, or not synced yet): the newer
+        copy when both informers have it, since each follows its own watch and one may lag behind the other."""
+        return _newest(self.isvcs.get(namespace, name), self.deployed.get(namespace, name))
 
     def conditions(self, deployment: Deployment) -> tuple[Condition, ...] | None:
         """The status timeline of a live deployment's InferenceService from the caches, without an API call (every
@@ -278,6 +280,8 @@ class StatusWatcher:
                 self._retry.update(batch)  # for the next writer round; a new writer reconciles anyway
                 return
             current = self.inference_service(*key)
+            if current is not None and deleted is not None and _version(current) < _version(deleted):
+                current = None  # the other informer's older copy of what was deleted: it has not caught up yet
             if current is None and deleted is not None:
                 self._guarded(key, self._deleted, deleted)
             elif current is not None:
@@ -402,14 +406,16 @@ class StatusWatcher:
     # --- reads -------------------------------------------------------------------------------------------------
 
     def _cached(self) -> Iterator[tuple[Key, Json]]:
-        """Every InferenceService the two informers hold, once each."""
+        """Every InferenceService the two informers hold, once each (the newer copy)."""
         seen: set[Key] = set()
         for informer in (self.isvcs, self.deployed):
             for obj in informer.objects():
                 key = _key(obj)
                 if key is not None and key not in seen:
                     seen.add(key)
-                    yield key, obj
+                    newest = self.inference_service(*key)
+                    if newest is not None:
+                        yield key, newest
 
     def _pods_by_isvc(self) -> dict[Key, list[Json]]:
         grouped: dict[Key, list[Json]] = {}
@@ -419,6 +425,18 @@ class StatusWatcher:
             if owner:
                 grouped.setdefault((str(metadata.get("namespace")), owner), []).append(pod)
         return grouped
+
+
+def _version(obj: Mapping[str, Any]) -> int:
+    """The object's resourceVersion as a number, to tell the newer of two copies of one object (the API server's
+    are etcd revisions; anything else counts as 0)."""
+    version = resource_version(obj)
+    return int(version) if version.isdigit() else 0
+
+
+def _newest(*copies: Json | None) -> Json | None:
+    """The copy with the highest resourceVersion (the first of equals), None when there is none."""
+    return max((c for c in copies if c is not None), key=_version, default=None)
 
 
 def _key(obj: Mapping[str, Any]) -> Key | None:
