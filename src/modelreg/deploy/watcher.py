@@ -14,7 +14,8 @@ InferenceServices created elsewhere (the OpenShift AI dashboard, or a GitOps too
 carry this registry's labels get a deployment row of their own ("adopted"); only those whose
 ``modelregistry.opendatahub.io/name`` is this registry's name, or absent, are this registry's (the dashboard's
 filter), and whose ``modelreg.io/registry``, when present, is too. The two informers may both hold one
-InferenceService: changes are keyed by namespace and name, so it is handled once.
+InferenceService: changes are keyed by namespace and name, so it is handled once, from the newer of the two copies
+(each informer follows its own watch, and one may lag).
 
 The registry label written back is retried per object with a growing pause (``label_retry_first`` seconds, doubled
 up to ``label_retry_max``) when the API refuses it (typically a service account without ``patch``): the first
