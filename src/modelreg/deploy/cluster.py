@@ -7,7 +7,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from modelreg.deploy import objects
+from modelreg.deploy import keys, objects
 from modelreg.deploy.cluster_errors import cluster_call
 from modelreg.deploy.objects import DeployPlan
 from modelreg.errors import Conflict
@@ -17,7 +17,7 @@ from modelreg.kube.kinds import INFERENCE_SERVICE, SECRET, Kind, kind_of
 
 log = logging.getLogger(__name__)
 
-PROTOCOL_ANNOTATION = "opendatahub.io/connection-type-protocol"
+PROTOCOL_ANNOTATION = keys.CONNECTION_PROTOCOL
 
 
 def described(obj: Mapping[str, Any]) -> str:

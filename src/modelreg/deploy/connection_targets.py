@@ -13,6 +13,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from modelreg.blobs.uris import InvalidUri, parse_uri, same_endpoint
+from modelreg.deploy import keys
 from modelreg.deploy.names import k8s_name
 from modelreg.deploy.profile_spec import annotations_of
 from modelreg.services.connections import DataConnection
@@ -119,7 +120,7 @@ def cluster_connection(secret: Mapping[str, Any]) -> ConnectionTarget | None:
     the dashboard label too) and for the hidden ones the dashboard made for a single deployment."""
     annotations = annotations_of(secret)
     metadata = secret.get("metadata") or {}
-    protocol = annotations.get("opendatahub.io/connection-type-protocol")
+    protocol = annotations.get(keys.CONNECTION_PROTOCOL)
     type_: ConnectionType | None = cast(ConnectionType, protocol) if protocol in ("s3", "uri", "oci") else None
     type_ = type_ or _TYPE_REFS.get(annotations.get("opendatahub.io/connection-type-ref", ""))
     type_ = type_ or _TYPE_REFS.get(annotations.get("opendatahub.io/connection-type", ""))

@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelreg.deploy import keys
 from modelreg.deploy.names import check_deployment_name
 from modelreg.deploy.objects import CONNECTION_KEYS, PUBLIC_CONNECTION_KEYS, is_connection_secret
 from modelreg.deploy.render import dump, ordered, redact
@@ -140,7 +141,7 @@ def _secret_generator(secret: Mapping[str, Any]) -> Json:
 
 def _protocol(secret: Mapping[str, Any]) -> str:
     annotations = (secret.get("metadata") or {}).get("annotations") or {}
-    return str(annotations.get("opendatahub.io/connection-type-protocol", ""))
+    return str(annotations.get(keys.CONNECTION_PROTOCOL, ""))
 
 
 def env_example(secret: Mapping[str, Any]) -> str:
@@ -148,14 +149,14 @@ def env_example(secret: Mapping[str, Any]) -> str:
     values: dict[str, str] = dict(secret.get("stringData") or {})
     for key, encoded in (secret.get("data") or {}).items():
         values.setdefault(key, base64.b64decode(encoded).decode("utf-8", errors="replace"))
-    keys = list(CONNECTION_KEYS.get(_protocol(secret), {}))
-    keys += [key for key in values if key not in keys]
+    env_keys = list(CONNECTION_KEYS.get(_protocol(secret), {}))
+    env_keys += [key for key in values if key not in env_keys]
     name = _name(secret)
     lines = [
         f"# The data connection {name}: copy this file to {ENV_FILE}, fill in the credentials, and keep",
         f"# {ENV_FILE} out of the repository (.gitignore); kustomize's secretGenerator reads it.",
     ]
-    for key in keys:
+    for key in env_keys:
         value = values.get(key, "") if key in PUBLIC_CONNECTION_KEYS else ""
         lines.append(f"{key}={value}" if "\n" not in value else f"{key}=")
     return "\n".join(lines) + "\n"

@@ -23,6 +23,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from modelreg.deploy import keys
 from modelreg.deploy.names import check_deployment_name, k8s_name
 from modelreg.deploy.requests import MAX_REPLICAS
 from modelreg.deploy.target_shapes import HardwareProfile, RuntimeTemplate
@@ -31,11 +32,7 @@ from modelreg.errors import InvalidInput
 Json = dict[str, Any]
 ConnectionType = Literal["s3", "uri", "oci"]
 
-DASHBOARD = "opendatahub.io/dashboard"
-# On every InferenceService modelreg builds, with this registry's name (``deploy.registry_name``): what the status
-# watcher selects besides the registry labels, which a catalog model's deployment does not have (the dashboard
-# writes them only for a registered version, and the platform's controller acts on them).
-REGISTRY_LABEL = "modelreg.io/registry"
+DASHBOARD = keys.DASHBOARD
 ISVC_API = "serving.kserve.io/v1beta1"
 TOKEN_SECRET_TYPE = "kubernetes.io/service-account-token"
 OCI_SECRET_TYPE = "kubernetes.io/dockerconfigjson"
@@ -87,7 +84,7 @@ class DeployPlan:
     model_version_id: str | None = None
     model_version_name: str | None = None
     registry_name: str | None = None  # modelregistry.opendatahub.io/name (a registered version's deployments)
-    deployed_by: str | None = None  # REGISTRY_LABEL's value: this registry's name (None: no such label)
+    deployed_by: str | None = None  # keys.REGISTRY's value: this registry's name (None: no such label)
     connection_secret: Json | None = None  # the Secret to create (None: already in the namespace)
     inject: frozenset[str] = frozenset()  # what modelreg writes itself: "scheduling", "storage"
     args: tuple[str, ...] = ()
@@ -123,7 +120,7 @@ def serving_runtime(plan: DeployPlan) -> Json:
     meta["annotations"] = _sorted(
         {
             **(meta.get("annotations") or {}),
-            "openshift.io/display-name": plan.display_name.strip(),
+            keys.DISPLAY_NAME: plan.display_name.strip(),
             "opendatahub.io/template-name": plan.runtime.template_name,
             "opendatahub.io/template-display-name": plan.runtime.display_name,
             "opendatahub.io/serving-runtime-scope": plan.runtime.scope,
@@ -157,15 +154,15 @@ def inference_service(plan: DeployPlan) -> Json:
 def _isvc_labels(plan: DeployPlan) -> dict[str, str]:
     labels = {**plan.extra_labels, DASHBOARD: "true"}
     if plan.external_route:
-        labels["networking.kserve.io/visibility"] = "exposed"
+        labels[keys.VISIBILITY] = "exposed"
     registry = {
-        "modelregistry.opendatahub.io/registered-model-id": plan.registered_model_id,
-        "modelregistry.opendatahub.io/model-version-id": plan.model_version_id,
-        "modelregistry.opendatahub.io/name": plan.registry_name,
+        keys.REGISTERED_MODEL: plan.registered_model_id,
+        keys.MODEL_VERSION: plan.model_version_id,
+        keys.REGISTRY_NAME: plan.registry_name,
     }
     labels.update({key: value for key, value in registry.items() if value})
     if plan.deployed_by:
-        labels[REGISTRY_LABEL] = plan.deployed_by
+        labels[keys.REGISTRY] = plan.deployed_by
     scheduling = plan.profile.scheduling or {}
     if "scheduling" in plan.inject and scheduling.get("type") == "Queue":
         kueue = scheduling.get("kueue") or {}
@@ -179,21 +176,21 @@ def _isvc_labels(plan: DeployPlan) -> dict[str, str]:
 
 def _isvc_annotations(plan: DeployPlan) -> dict[str, str]:
     notes = {
-        "openshift.io/display-name": plan.display_name.strip(),
-        "opendatahub.io/model-type": plan.model_type,
-        "opendatahub.io/connections": plan.storage.connection,
-        "opendatahub.io/hardware-profile-name": plan.profile.name,
-        "opendatahub.io/hardware-profile-namespace": plan.profile.namespace,
-        "security.opendatahub.io/enable-auth": "true" if plan.auth else "false",
+        keys.DISPLAY_NAME: plan.display_name.strip(),
+        keys.MODEL_TYPE: plan.model_type,
+        keys.CONNECTIONS: plan.storage.connection,
+        keys.PROFILE_NAME: plan.profile.name,
+        keys.PROFILE_NAMESPACE: plan.profile.namespace,
+        keys.ENABLE_AUTH: "true" if plan.auth else "false",
     }
     if plan.description:
-        notes["openshift.io/description"] = plan.description
+        notes[keys.DESCRIPTION] = plan.description
     if plan.storage.type == "s3" and plan.storage.path:
-        notes["opendatahub.io/connection-path"] = plan.storage.path
+        notes[keys.CONNECTION_PATH] = plan.storage.path
     if plan.profile.resource_version:
-        notes["opendatahub.io/hardware-profile-resource-version"] = plan.profile.resource_version
+        notes[keys.PROFILE_RESOURCE_VERSION] = plan.profile.resource_version
     if plan.model_version_name:
-        notes["modelregistry.opendatahub.io/model-version-name"] = plan.model_version_name
+        notes[keys.MODEL_VERSION_NAME] = plan.model_version_name
     return _sorted(notes)
 
 
@@ -282,7 +279,7 @@ def token_objects(plan: DeployPlan) -> list[Json]:
                     "name": secret_name,
                     "namespace": plan.namespace,
                     "labels": dict(labels),
-                    "annotations": {"kubernetes.io/service-account.name": sa, "openshift.io/display-name": token},
+                    "annotations": {"kubernetes.io/service-account.name": sa, keys.DISPLAY_NAME: token},
                 },
                 "type": TOKEN_SECRET_TYPE,
             }
@@ -334,7 +331,7 @@ PUBLIC_CONNECTION_KEYS = frozenset(
     {"AWS_S3_ENDPOINT", "AWS_DEFAULT_REGION", "AWS_S3_BUCKET", "OCI_HOST", "ACCESS_TYPE"}
 )
 CONNECTION_TYPE_REF: dict[str, str] = {"s3": "s3", "uri": "uri-v1", "oci": "oci-v1"}
-CONNECTION_TYPE_REF_ANNOTATION = "opendatahub.io/connection-type-ref"
+CONNECTION_TYPE_REF_ANNOTATION = keys.CONNECTION_TYPE_REF
 
 
 def connection_secret(
@@ -348,13 +345,13 @@ def connection_secret(
 ) -> Json:
     """The Secret the dashboard creates for a new, saved S3 / URI / OCI connection. Empty optional values are left
     out; a missing required one or a key the type does not have is `InvalidInput`."""
-    keys = CONNECTION_KEYS.get(type)
-    if keys is None:
+    fields = CONNECTION_KEYS.get(type)
+    if fields is None:
         raise InvalidInput(f"unknown connection type {type!r}: s3, uri or oci")
-    unknown = sorted(set(values) - set(keys))
+    unknown = sorted(set(values) - set(fields))
     if unknown:
         raise InvalidInput(f"a {type} connection has no field {', '.join(unknown)}")
-    missing = [key for key, required in keys.items() if required and not values.get(key)]
+    missing = [key for key, required in fields.items() if required and not values.get(key)]
     pair = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
     if type == "s3" and any(values.get(key) for key in pair):
         missing += [key for key in pair if not values.get(key)]
@@ -362,20 +359,20 @@ def connection_secret(
         raise InvalidInput(f"the {type} connection {name!r} needs {', '.join(missing)}")
     ref = CONNECTION_TYPE_REF[type]
     annotations = {
-        "openshift.io/display-name": display_name,
+        keys.DISPLAY_NAME: display_name,
         CONNECTION_TYPE_REF_ANNOTATION: ref,
-        "opendatahub.io/connection-type": ref,
-        "opendatahub.io/connection-type-protocol": type,
+        keys.CONNECTION_TYPE: ref,
+        keys.CONNECTION_PROTOCOL: type,
     }
     if description:
-        annotations["openshift.io/description"] = description
+        annotations[keys.DESCRIPTION] = description
     metadata: Json = {"name": name}
     if namespace:
         metadata["namespace"] = namespace
-    metadata["labels"] = {DASHBOARD: "true", "opendatahub.io/managed": "true"}
+    metadata["labels"] = {DASHBOARD: "true", keys.MANAGED: "true"}
     metadata["annotations"] = _sorted(annotations)
     secret: Json = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
-    secret["stringData"] = {key: values[key] for key in keys if values.get(key)}
+    secret["stringData"] = {key: values[key] for key in fields if values.get(key)}
     if type == "oci":
         secret["type"] = OCI_SECRET_TYPE
     return secret

@@ -15,16 +15,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from modelreg.deploy import keys
 from modelreg.errors import Conflict, NotFound
 from modelreg.services import entities as e
 from modelreg.services.entities import Record
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 
-REGISTERED_MODEL_LABEL = "modelregistry.opendatahub.io/registered-model-id"
-MODEL_VERSION_LABEL = "modelregistry.opendatahub.io/model-version-id"
-REGISTRY_NAME_LABEL = "modelregistry.opendatahub.io/name"
-INFERENCE_SERVICE_LABEL = "modelregistry.opendatahub.io/inference-service-id"
+REGISTERED_MODEL_LABEL = keys.REGISTERED_MODEL
+MODEL_VERSION_LABEL = keys.MODEL_VERSION
+REGISTRY_NAME_LABEL = keys.REGISTRY_NAME
+INFERENCE_SERVICE_LABEL = keys.INFERENCE_SERVICE
 URL_PROPERTY = "url"
 DEPLOYED, UNDEPLOYED = "DEPLOYED", "UNDEPLOYED"
 

@@ -13,17 +13,18 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from modelreg.deploy import keys
 from modelreg.deploy.profile_spec import annotations_of, check_name
 from modelreg.errors import InvalidInput
 from modelreg.kube.kinds import SERVING_RUNTIME, TEMPLATE
 
-DASHBOARD = "opendatahub.io/dashboard"
-DISPLAY_NAME = "openshift.io/display-name"
-DESCRIPTION = "openshift.io/description"
+DASHBOARD = keys.DASHBOARD
+DISPLAY_NAME = keys.DISPLAY_NAME
+DESCRIPTION = keys.DESCRIPTION
 API_PROTOCOL = "opendatahub.io/apiProtocol"
 SERVING_SUPPORT = "opendatahub.io/modelServingSupport"
-MODEL_TYPE = "opendatahub.io/model-type"
-ACCELERATORS = "opendatahub.io/recommended-accelerators"
+MODEL_TYPE = keys.MODEL_TYPE
+ACCELERATORS = keys.ACCELERATORS
 # Set by the API server; a runtime pasted from `kubectl get -o yaml` loses them.
 _SERVER_SET = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink", "namespace")
 _TEMPLATE_API_VERSIONS = (TEMPLATE.api_version, "v1")

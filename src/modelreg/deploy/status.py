@@ -23,9 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"  # on the predictor pods: the InferenceService's name
-STOP_ANNOTATION = "serving.kserve.io/stop"
-VISIBILITY_LABEL = "networking.kserve.io/visibility"
+from modelreg.deploy import keys
+
+ISVC_POD_LABEL = keys.ISVC_POD
+STOP_ANNOTATION = keys.STOP
+VISIBILITY_LABEL = keys.VISIBILITY
 CLUSTER_DOMAIN = ".svc.cluster.local"
 INSUFFICIENT = "Insufficient resources"  # an Unschedulable pod whose condition says nothing
 NOT_YET = "Waiting for KServe to report on the InferenceService"

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, select
 
 from modelreg.auth import context
 from modelreg.db.tables import deployments
-from modelreg.deploy import history, records, store
+from modelreg.deploy import history, keys, records, store
 from modelreg.deploy.records import INFERENCE_SERVICE_LABEL, REGISTERED_MODEL_LABEL, label_id
 from modelreg.deploy.status import STOP_ANNOTATION, VISIBILITY_LABEL, DeploymentStatus
 from modelreg.deploy.store import Deployment
@@ -140,7 +140,7 @@ def _adopt(conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment:
     request = {
         "replicas": predictor.get("minReplicas", 1),
         "externalRoute": labels.get(VISIBILITY_LABEL) == "exposed",
-        "tokenAuth": annotations.get("security.opendatahub.io/enable-auth") == "true",
+        "tokenAuth": annotations.get(keys.ENABLE_AUTH) == "true",
     }
     values = {
         "namespace": metadata["namespace"],
@@ -149,8 +149,8 @@ def _adopt(conn: Connection, obj: Json, status: DeploymentStatus) -> Deployment:
         "registered_model_id": label_id(obj, REGISTERED_MODEL_LABEL),
         "model_version_id": label_id(obj, records.MODEL_VERSION_LABEL),
         "mode": "apply",
-        "hardware_profile": annotations.get("opendatahub.io/hardware-profile-name"),
-        "connection": annotations.get("opendatahub.io/connections"),
+        "hardware_profile": annotations.get(keys.PROFILE_NAME),
+        "connection": annotations.get(keys.CONNECTIONS),
         "runtime": runtime if isinstance(runtime, str) else None,
         "desired_state": "stopped" if annotations.get(STOP_ANNOTATION) == "true" else "deployed",
         "status": status.state,

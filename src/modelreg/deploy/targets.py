@@ -17,7 +17,7 @@ from typing import Any
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.db.database import Database
-from modelreg.deploy import defaults, objects, profile_spec, runtime_spec
+from modelreg.deploy import defaults, keys, objects, profile_spec, runtime_spec
 from modelreg.deploy.cluster_reads import ClusterReads
 from modelreg.deploy.connection_targets import (
     ConnectionTarget,
@@ -60,7 +60,7 @@ __all__ = [
 
 PROFILE_KIND = "hardware_profile"  # deploy_targets.kind and the audit entity kind
 RUNTIME_KIND = "serving_runtime"
-DASHBOARD_LABEL = "opendatahub.io/dashboard"
+DASHBOARD_LABEL = keys.DASHBOARD
 NOT_DECRYPTED = "<not decrypted>"  # a credential's value in a connection Secret built only to be shown
 _LIST_NAMES = 10  # a NotFound lists the known names when there are at most this many
 

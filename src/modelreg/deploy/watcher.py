@@ -36,8 +36,7 @@ from sqlalchemy.exc import IntegrityError
 from modelreg.auth import context
 from modelreg.db.database import Database
 from modelreg.db.leases import Lease
-from modelreg.deploy import records, status_rows, store
-from modelreg.deploy.objects import REGISTRY_LABEL
+from modelreg.deploy import keys, records, status_rows, store
 from modelreg.deploy.records import INFERENCE_SERVICE_LABEL, REGISTERED_MODEL_LABEL, REGISTRY_NAME_LABEL, label_id
 from modelreg.deploy.status import ISVC_POD_LABEL, Condition, status_of
 from modelreg.deploy.store import Deployment
@@ -96,7 +95,7 @@ class StatusWatcher:
             kube,
             kinds.INFERENCE_SERVICE,
             namespaces=namespaces,
-            labels={REGISTRY_LABEL: settings.registry_name},
+            labels={keys.REGISTRY: settings.registry_name},
             name="deployed",
         )
         self.pods = Informer(kube, kinds.POD, namespaces=namespaces, labels={ISVC_POD_LABEL: None}, name="pods")
@@ -321,7 +320,7 @@ class StatusWatcher:
     def _ours(self, obj: Mapping[str, Any]) -> bool:
         labels = (obj.get("metadata") or {}).get("labels") or {}
         mine = (None, self.settings.registry_name)
-        return labels.get(REGISTRY_NAME_LABEL) in mine and labels.get(REGISTRY_LABEL) in mine
+        return labels.get(REGISTRY_NAME_LABEL) in mine and labels.get(keys.REGISTRY) in mine
 
     def _observe(self, obj: Json, pods: Iterable[Json]) -> None:
         """Record the status of a live InferenceService, adopting it when no deployment has it yet."""
