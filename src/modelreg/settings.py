@@ -25,6 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,26 @@ class DatabaseSettings(_Section):
         default=30, ge=0, description="One statement, enforced by the server and, 1 s later, by the client"
     )
     lock_timeout_seconds: float = Field(default=10, ge=0, description="Waiting for a row or table lock")
+    password: SecretStr | None = Field(
+        default=None,
+        description="The database password, when it is not in database_url (a Kubernetes Secret through "
+        "MODELREG_DATABASE__PASSWORD: any character, no URL quoting)",
+    )
+    pool_size: int = Field(
+        default=16,
+        ge=1,
+        le=1000,
+        description="Connections each server process keeps open to PostgreSQL or MariaDB (docs/operations.md, "
+        "'Connection budget')",
+    )
+    max_overflow: int = Field(
+        default=16, ge=0, le=1000, description="Connections a process may open beyond pool_size under a burst"
+    )
+    pool_recycle_seconds: float = Field(
+        default=3600,
+        ge=0,
+        description="Replace a pooled connection older than this (below the server's wait_timeout); 0: never",
+    )
 
 
 class LimitSettings(_Section):
@@ -401,6 +422,17 @@ class CatalogSettings(_Section):
     _split = field_validator("sources", mode="before")(_comma_list)
 
 
+class MetricsSettings(_Section):
+    """``/metrics`` in the Prometheus text format (telemetry/metrics.py, docs/operations.md)."""
+
+    enabled: bool = Field(default=True, description="Serve /metrics and count requests")
+    scrape_token: SecretStr | None = Field(
+        default=None,
+        description="A bearer token that may read /metrics without a user (Prometheus' bearerTokenSecret); "
+        "viewers and above may read it with their own credentials anyway",
+    )
+
+
 class UiSettings(_Section):
     """The web UI at ``/`` (ui/)."""
 
@@ -425,6 +457,17 @@ class Settings(BaseSettings):
     port: int = 8080
     workers: int = 1
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text for people; json: one JSON object per line, with the request id"
+    )
+    access_log: bool = Field(default=False, description="Log one line per request (method, path, status, time)")
+    shutdown_timeout_seconds: float = Field(
+        default=25,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, how long in-flight requests and background workers get to finish (below the "
+        "pod's terminationGracePeriodSeconds, 30 by default)",
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -435,6 +478,7 @@ class Settings(BaseSettings):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -488,7 +532,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The URL to connect to; for the SQLite default this also creates the data directory."""
         if self.database_url:
-            return self.database_url
+            if self.database.password is None:
+                return self.database_url
+            url = make_url(self.database_url).set(password=self.database.password.get_secret_value())
+            return url.render_as_string(hide_password=False)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.data_dir / 'registry.db'}"
 

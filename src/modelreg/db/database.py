@@ -63,10 +63,12 @@ def create_db_engine(url: str, limits: DatabaseSettings | None = None) -> Engine
     elif backend in ("mysql", "mariadb"):
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        kwargs.update(pool_size=16, max_overflow=16, pool_pre_ping=True, pool_recycle=3600)
         kwargs["isolation_level"] = "READ COMMITTED"
-    else:
-        kwargs.update(pool_size=16, max_overflow=16, pool_pre_ping=True)
+    if backend != "sqlite":  # the connection budget: docs/operations.md
+        recycle = limits.pool_recycle_seconds or -1
+        kwargs.update(
+            pool_size=limits.pool_size, max_overflow=limits.max_overflow, pool_pre_ping=True, pool_recycle=recycle
+        )
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         _configure_sqlite(engine)
