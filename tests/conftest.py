@@ -31,15 +31,36 @@ ADMIN_URLS = {
     "postgresql": os.environ.get("MODELREG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
 }
 BACKENDS = [b for b in os.environ.get("MODELREG_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",") if b]
+SQLITE_ONLY = "sqlite_only"  # the marker below
 
 
-def _scratch_database(backend: str, tmp: Path) -> Iterator[str]:
-    """Yield the URL of an empty database of the given backend; skip when that server is not reachable."""
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{SQLITE_ONLY}(why): a test that uses the backend-parametrized fixtures but checks nothing that depends on "
+        "the database (why says what it checks) runs on SQLite only",
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the other backends' cases of ``sqlite_only`` tests before any of their fixtures is set up."""
+    for item in items:
+        marker = item.get_closest_marker(SQLITE_ONLY)
+        callspec = getattr(item, "callspec", None)
+        if marker is None or callspec is None or callspec.params.get("database_url", "sqlite") == "sqlite":
+            continue
+        why = marker.args[0] if marker.args else "nothing database-specific"
+        item.add_marker(pytest.mark.skip(reason=f"{why}: checked on SQLite only"))
+
+
+def _scratch_database(backend: str, tmp: Path, suffix: str = "") -> Iterator[str]:
+    """Yield the URL of an empty database of the given backend; skip when that server is not reachable. ``suffix``
+    names another one than the session's (``modelreg_test_<pid><suffix>``), for tests that need several."""
     if backend == "sqlite":
         yield f"sqlite:///{tmp / 'registry.db'}"
         return
     admin_url = make_url(ADMIN_URLS[backend])
-    name = f"modelreg_test_{os.getpid()}"
+    name = f"modelreg_test_{os.getpid()}{suffix}"
     engine = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:

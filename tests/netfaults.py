@@ -33,6 +33,7 @@ class BlackHole:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(), which a close alone does not
         self._listener.close()
         self._thread.join(timeout=5)
         for conn in self._held:

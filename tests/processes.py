@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
@@ -30,10 +31,19 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10) -> None:
 
 
 class ServeProcess:
-    """``modelreg serve`` in a subprocess, stopped on exit."""
+    """``modelreg serve`` in a subprocess, stopped on exit; ``program`` is how ``modelreg`` is run (default: this
+    interpreter's)."""
 
-    def __init__(self, port: int, *args: str, env: dict[str, str] | None = None, log: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int,
+        *args: str,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+        program: Sequence[str] = MODELREG,
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.program = list(program)
         self.args = ["serve", "--port", str(port), *args]
         self.env = {**os.environ, **(env or {})}
         self.log = log
@@ -45,7 +55,7 @@ class ServeProcess:
         return self.args[self.args.index("--database-url") + 1]
 
     def __enter__(self) -> ServeProcess:
-        command = [*MODELREG, *self.args]
+        command = [*self.program, *self.args]
         if self.log:
             with open(self.log, "wb") as out:  # the child keeps its own copy of the descriptor
                 self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env)

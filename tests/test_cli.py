@@ -9,7 +9,11 @@ from pathlib import Path
 import httpx
 
 import modelreg
-from conftest import free_port
+from cli_runner import invoke_cli
+from conftest import ServerThread, free_port
+from modelreg.app import create_app
+from modelreg.db.database import Database
+from modelreg.settings import Settings
 from processes import ServeProcess, run_cli
 
 PREFIX = "/api/model_registry/v1alpha3"
@@ -20,7 +24,7 @@ def test_db_upgrade_seed_reset(tmp_path: Path) -> None:
     assert run_cli("db", "upgrade", "--database-url", url).returncode == 0
     first = run_cli("seed", "--database-url", url)
     assert first.returncode == 0, first.stderr
-    again = run_cli("seed", env={"MODELREG_DATABASE_URL": url})  # idempotent; the env var works too
+    again = invoke_cli("seed", env={"MODELREG_DATABASE_URL": url})  # idempotent; the env var works too
     assert again.returncode == 0, again.stderr
     assert first.stderr.split("registered model")[1].split("deploy:")[0] == again.stderr.split("registered model")[1]
     assert "deploy: hardware profile default-profile created" in first.stderr and "deploy:" not in again.stderr
@@ -35,23 +39,30 @@ def test_db_upgrade_seed_reset(tmp_path: Path) -> None:
         assert artifacts[0]["uri"].startswith("s3://")
         assert artifacts[0]["modelFormatName"] == "vLLM"
 
-    assert run_cli("db", "reset", "--database-url", url).returncode != 0  # needs --yes
+    assert invoke_cli("db", "reset", "--database-url", url).returncode != 0  # needs --yes
     started = time.monotonic()
     reset = run_cli("db", "reset", "--yes", "--database-url", url)
     assert reset.returncode == 0, reset.stderr
     assert time.monotonic() - started < 30  # process start included; the reset itself reports its own time
-    with ServeProcess(free_port(), "--database-url", url) as server:
-        assert httpx.get(f"{server.url}{PREFIX}/registered_models").json()["items"] == []
+    db = Database(url)  # served in this process: `serve` itself ran above
+    try:
+        with ServerThread(create_app(Settings(database_url=url, data_dir=tmp_path / "data"), db)) as server:
+            assert httpx.get(f"{server.url}{PREFIX}/registered_models").json()["items"] == []
+    finally:
+        db.dispose()
 
 
-def test_serve_creates_default_data_dir(tmp_path: Path) -> None:
+def test_serve_creates_default_data_dir_and_names_the_url_and_the_api_docs(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "data"
     log = tmp_path / "serve.log"
     with ServeProcess(free_port(), env={"MODELREG_DATA_DIR": str(data_dir)}, log=log) as server:
         created = httpx.post(f"{server.url}{PREFIX}/registered_models", json={"name": "m"})
         assert created.status_code == 201
+        assert httpx.get(f"{server.url}/docs").status_code == 200
     assert (data_dir / "registry.db").exists()
-    assert str(data_dir) in log.read_text()
+    text = log.read_text()
+    assert str(data_dir) in text
+    assert f"serving on {server.url}" in text and f"API docs: {server.url}/docs" in text, text
 
 
 def test_version() -> None:
@@ -61,17 +72,9 @@ def test_version() -> None:
 
 
 def test_help_names_the_server_url_and_the_api_docs() -> None:
-    done = run_cli("--help")
+    done = invoke_cli("--help")
     assert done.returncode == 0, done.stderr
     assert "http://127.0.0.1:8080" in done.stdout and "http://127.0.0.1:8080/docs" in done.stdout, done.stdout
-
-
-def test_serve_banner_names_the_url_and_the_api_docs(tmp_path: Path) -> None:
-    log = tmp_path / "serve.log"
-    with ServeProcess(free_port(), "--database-url", f"sqlite:///{tmp_path / 'r.db'}", log=log) as server:
-        assert httpx.get(f"{server.url}/docs").status_code == 200
-    text = log.read_text()
-    assert f"serving on {server.url}" in text and f"API docs: {server.url}/docs" in text, text
 
 
 # Values a table on an 80-column terminal would cut; a pipe must get them whole.
@@ -84,20 +87,20 @@ def test_tables_print_whole_values_when_not_on_a_terminal(tmp_path: Path) -> Non
     url = f"sqlite:///{tmp_path / 'r.db'}"
     db = ("--database-url", url)
     token = ("token", "create", "--user", LONG_USER, "--group", LONG_GROUP)
-    made = run_cli(*token, "--description", LONG_DESCRIPTION, *db)
+    made = invoke_cli(*token, "--description", LONG_DESCRIPTION, *db)
     assert made.returncode == 0, made.stderr
-    assert run_cli("rolebinding", "create", "--group", LONG_GROUP, "--role", "developer", *db).returncode == 0
+    assert invoke_cli("rolebinding", "create", "--group", LONG_GROUP, "--role", "developer", *db).returncode == 0
     assert run_cli("bridge", "export", str(tmp_path / "out"), *db).returncode == 0  # a sync: a status row
 
     tokens = run_cli("token", "list", *db, env={"COLUMNS": "80"})
     assert tokens.returncode == 0, tokens.stderr
     for value in (LONG_USER, LONG_GROUP, LONG_DESCRIPTION):
         assert value in tokens.stdout, tokens.stdout
-    bindings = run_cli("rolebinding", "list", *db, env={"COLUMNS": "80"})
+    bindings = invoke_cli("rolebinding", "list", *db, env={"COLUMNS": "80"})
     assert LONG_GROUP in bindings.stdout, bindings.stdout
-    status = run_cli("bridge", "status", *db, env={"COLUMNS": "80"})
+    status = invoke_cli("bridge", "status", *db, env={"COLUMNS": "80"})
     assert status.returncode == 0 and "local" in status.stdout, status.stdout
-    connections = run_cli("connection", "list", *db, env={"COLUMNS": "80", "MODELREG_DATA_DIR": str(tmp_path)})
+    connections = invoke_cli("connection", "list", *db, env={"COLUMNS": "80", "MODELREG_DATA_DIR": str(tmp_path)})
     assert f"{tmp_path}/artifacts" in connections.stdout, connections.stdout
     for out in (tokens.stdout, bindings.stdout, status.stdout, connections.stdout):
         assert "…" not in out, out
@@ -107,17 +110,17 @@ def test_listing_commands_print_json(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     db = ("--database-url", url)
     token = ("token", "create", "--user", LONG_USER, "--group", LONG_GROUP)
-    assert run_cli(*token, "--description", "d", *db).returncode == 0
-    assert run_cli("rolebinding", "create", "--group", LONG_GROUP, "--role", "developer", *db).returncode == 0
-    assert run_cli("bridge", "export", str(tmp_path / "out"), *db).returncode == 0
+    assert invoke_cli(*token, "--description", "d", *db).returncode == 0
+    assert invoke_cli("rolebinding", "create", "--group", LONG_GROUP, "--role", "developer", *db).returncode == 0
+    assert invoke_cli("bridge", "export", str(tmp_path / "out"), *db).returncode == 0
 
-    tokens = json.loads(run_cli("token", "list", "--json", *db).stdout)
+    tokens = json.loads(invoke_cli("token", "list", "--json", *db).stdout)
     assert [(t["user"], t["groups"], t["description"]) for t in tokens] == [(LONG_USER, [LONG_GROUP], "d")]
     assert "token" not in tokens[0] and all("secret" not in key.lower() for key in tokens[0])
-    bindings = json.loads(run_cli("rolebinding", "list", "--json", *db).stdout)
+    bindings = json.loads(invoke_cli("rolebinding", "list", "--json", *db).stdout)
     assert [(b["subjectKind"], b["subject"], b["role"]) for b in bindings] == [("group", LONG_GROUP, "developer")]
-    connections = json.loads(run_cli("connection", "list", "--json", *db).stdout)
+    connections = json.loads(invoke_cli("connection", "list", "--json", *db).stdout)
     assert [(c["name"], c["builtIn"]) for c in connections] == [("local", True)]
-    status = json.loads(run_cli("bridge", "status", "--json", *db).stdout)
+    status = json.loads(invoke_cli("bridge", "status", "--json", *db).stdout)
     assert status["enabled"] is True and [s["name"] for s in status["sources"]] == ["local"]
     assert status["sources"][0]["lastFullSync"] is not None and status["sources"][0]["lastError"] is None

@@ -10,14 +10,22 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from cli_runner import invoke_cli
 from modelreg.db.database import Database
 from modelreg.db.tables import audit_log, local_users
 from modelreg.services.access import AccessService
 from modelreg.services.users import UserService
-from processes import MODELREG, run_cli
+from processes import MODELREG
 
 
-def cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """``modelreg *args`` without the password variables of this environment, in this process unless ``process``
+    (tests/cli_runner.py); stdin is never a terminal."""
+    if not process:
+        unset: dict[str, str | None] = {"MODELREG_USER_PASSWORD": None, "MODELREG_DEMO_PASSWORD": None}
+        return invoke_cli(*args, env={**unset, **(env or {})}, input=stdin)
     environment = {k: v for k, v in os.environ.items() if k not in ("MODELREG_USER_PASSWORD", "MODELREG_DEMO_PASSWORD")}
     return subprocess.run(
         [*MODELREG, *args],
@@ -44,6 +52,7 @@ def test_user_commands(tmp_path: Path) -> None:
         "--password-stdin",
         *db_args,
         stdin="alice's first password\n",
+        process=True,
     )
     assert created.returncode == 0, created.stderr
     assert "alice" in created.stderr
@@ -105,10 +114,12 @@ def test_seed_demo_users(tmp_path: Path) -> None:
     refused = cli("seed", "--demo-users", "--database-url", url)
     assert refused.returncode == 2
     assert "MODELREG_DEMO_PASSWORD" in refused.stderr
-    first = cli("seed", "--demo-users", "--database-url", url, env={"MODELREG_DEMO_PASSWORD": "demo password 1"})
+    first = cli(
+        "seed", "--demo-users", "--database-url", url, env={"MODELREG_DEMO_PASSWORD": "demo password 1"}, process=True
+    )
     assert first.returncode == 0, first.stderr
     assert "local user: ai-viewer" in first.stderr
-    again = run_cli("seed", "--demo-users", "--password", "demo password 2", "--database-url", url)
+    again = cli("seed", "--demo-users", "--password", "demo password 2", "--database-url", url)
     assert again.returncode == 0, again.stderr  # idempotent: the password is reset
 
     db = Database(url)

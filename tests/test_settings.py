@@ -82,6 +82,15 @@ def test_other_modelreg_variables_are_not_settings(monkeypatch: pytest.MonkeyPat
     assert load_settings().host == "127.0.0.1"
 
 
+def test_a_service_link_is_not_the_port(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Kubernetes also sets MODELREG_PORT=tcp://<ip>:<port> for a Service named modelreg: the server still starts
+    on its port, and a real port in the variable still counts."""
+    monkeypatch.setenv("MODELREG_PORT", "tcp://10.96.0.12:8080")
+    assert load_settings().port == 8080
+    monkeypatch.setenv("MODELREG_PORT", "9090")
+    assert load_settings().port == 9090
+
+
 def test_bad_values_name_their_source_and_never_their_value(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = config(tmp_path, {"auth": {"cache_seconds": -1}, "bridge": {"catalog": {"url": "u", "token": 7}}})
     with pytest.raises(ValueError) as bad:

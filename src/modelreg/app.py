@@ -13,6 +13,7 @@ from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
 from modelreg.api import deploy as deploy_api
 from modelreg.api import docs, errors, governance, health, storage
+from modelreg.api import metrics as metrics_api
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import BodyLimit, DefaultJsonContentType
 from modelreg.api.registry import V1, V1ALPHA3, build_router
@@ -37,6 +38,8 @@ from modelreg.services.registry import RegistryService
 from modelreg.services.secrets import SecretBox
 from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings
+from modelreg.telemetry.metrics import Telemetry
+from modelreg.telemetry.middleware import RequestTelemetry, RouteCapture
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -51,7 +54,9 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             _app.state.deploy_watcher.start()
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.start()
+        restore_signals = health.drain_on_signals(_app)  # readiness fails from SIGTERM on, while requests drain
         yield
+        restore_signals()
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.stop()
         _app.state.catalog.stop()
@@ -112,9 +117,18 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         )
 
     errors.install(app)
+    app.state.telemetry = telemetry = Telemetry(db, enabled=settings.metrics.enabled)
+    if settings.metrics.enabled or settings.access_log:
+        app.add_middleware(RouteCapture)  # innermost: the matched route, for the metrics and the access log
     app.add_middleware(DefaultJsonContentType)
     app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
     app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline and not authenticator.may_block)
+    app.add_middleware(  # outermost: the request id and the metrics of every response, refusals included
+        RequestTelemetry,
+        metrics=telemetry.http,
+        access=settings.access_log,
+        failure=errors.error_response(500, "internal server error"),
+    )
     docs.install(app)
     include_flat(app, health.router)  # flat: see api/routes.py
     include_flat(app, build_router(experiments_api=True), prefix=V1ALPHA3)
@@ -126,6 +140,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         app.include_router(deploy_api.build_router(), prefix=deploy_api.PREFIX)
     bridge_api.install(app, settings, db)
     app.state.bridge_outputs = bridge_outputs.attach(app.state.bridge_sync, db, settings.bridge, kube)
+    metrics_api.install(app, telemetry, settings.metrics)  # after the API routes, which it would slow otherwise
     if settings.ui.enabled:
         ui.install(app)
     return app

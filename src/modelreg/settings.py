@@ -149,11 +149,15 @@ class DatabaseSettings(_Section):
         default=16,
         ge=1,
         le=1000,
-        description="Connections each server process keeps open to PostgreSQL or MariaDB (docs/operations.md, "
+        description="Connections each server process keeps open to PostgreSQL or MariaDB (docs/scaling.md, "
         "'Connection budget')",
     )
     max_overflow: int = Field(
-        default=16, ge=0, le=1000, description="Connections a process may open beyond pool_size under a burst"
+        default=4,
+        ge=0,
+        le=1000,
+        description="Connections a process may open beyond pool_size under a burst; each is closed again when given "
+        "back, so a load that stays above pool_size pays a new connection per request: keep it small",
     )
     pool_recycle_seconds: float = Field(
         default=3600,
@@ -495,6 +499,15 @@ class Settings(BaseSettings):
         if config_file is None:
             return init_settings, env_settings
         return init_settings, env_settings, _SettingsFile(settings_cls, config_file)
+
+    @field_validator("port", mode="before")
+    @classmethod
+    def _not_a_service_link(cls, value: Any) -> Any:
+        """Kubernetes injects ``MODELREG_PORT=tcp://10.0.0.1:8080`` into every pod of the namespace where a Service
+        named ``modelreg`` exists (a service link): that is not a port to listen on, so it is ignored."""
+        if isinstance(value, str) and "://" in value:
+            return 8080
+        return value
 
     @model_validator(mode="after")
     def _bridge_cluster(self) -> Settings:

@@ -27,9 +27,15 @@ def registry_models(catalog: httpx.Client) -> dict[str, dict[str, Any]]:
 
 
 def eventually(check: Callable[[], bool], what: str) -> None:
+    """Fail when a check that began after the deadline still finds the change missing: what a check sees is the
+    catalog of the moment its requests are answered, and under load a check can take longer than the deadline
+    itself, so the time it returns says nothing about when the catalog changed."""
     deadline = time.monotonic() + FOLLOW_WITHIN
-    while not check():
-        if time.monotonic() > deadline:
+    while True:
+        began = time.monotonic()
+        if check():
+            return
+        if began > deadline:
             raise AssertionError(f"not within {FOLLOW_WITHIN} s: {what}")
         time.sleep(0.02)
 

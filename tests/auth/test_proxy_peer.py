@@ -15,8 +15,9 @@ import httpx
 import pytest
 import yaml
 
+from cli_runner import invoke_cli
 from conftest import free_port
-from processes import ServeProcess, run_cli
+from processes import ServeProcess
 
 WHOAMI = "/api/governance/v1/whoami"
 MODELS = "/api/model_registry/v1alpha3/registered_models"
@@ -27,9 +28,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServeProc
     tmp = tmp_path_factory.mktemp("proxy-peer")
     url = f"sqlite:///{tmp / 'registry.db'}"
     db = ("--database-url", url)
-    assert run_cli("rolebinding", "create", "--user", "ai-admin", "--role", "admin", *db).returncode == 0
-    token = run_cli("token", "create", "--user", "ci-bot", *db)
-    assert run_cli("rolebinding", "create", "--user", "ci-bot", "--role", "developer", *db).returncode == 0
+    assert invoke_cli("rolebinding", "create", "--user", "ai-admin", "--role", "admin", *db).returncode == 0
+    token = invoke_cli("token", "create", "--user", "ci-bot", *db)
+    assert invoke_cli("rolebinding", "create", "--user", "ci-bot", "--role", "developer", *db).returncode == 0
     config = tmp / "modelreg.yaml"
     config.write_text(yaml.safe_dump({"auth": {"proxy": {"trusted_addresses": ["127.0.0.1/32"]}}}))
     args = ("--auth", "proxy,token", "--config", str(config), *db)
@@ -44,7 +45,7 @@ def from_peer(address: str, server: ServeProcess) -> httpx.Client:
 
 def audit_clients(url: str) -> dict[str, str | None]:
     """Entity name → the client address its create was audited with."""
-    listed = run_cli("audit", "list", "--json", "--action", "create", "--database-url", url)
+    listed = invoke_cli("audit", "list", "--json", "--action", "create", "--database-url", url)
     assert listed.returncode == 0, listed.stderr
     records = [json.loads(line) for line in listed.stdout.splitlines()]
     return {r["entityName"]: r["client"] for r in records if r["entityKind"] == "registered_model"}

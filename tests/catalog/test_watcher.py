@@ -19,9 +19,11 @@ from modelreg.catalog.watcher import SourcesWatcher
 DEADLINE = 3.0
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def _unfreeze() -> Iterator[None]:
-    """A reload freezes the objects it made (catalog/heap.py); the collector sees the test's objects again after."""
+    """A reload freezes the objects it made (catalog/heap.py); the collector sees the tests' objects again after
+    the module. Not after each test: the first collection after an unfreeze walks every object of the test process
+    (seconds in a worker that has run a thousand tests), and every test here reloads."""
     yield
     gc.unfreeze()
 

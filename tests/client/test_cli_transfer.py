@@ -1,5 +1,6 @@
-"""``modelreg upload|list|download|verify`` as a user runs them: subprocesses talking to a live server through
-``MODELREG_URL`` and ``MODELREG_TOKEN``; exit codes and messages for the failures a user meets."""
+"""``modelreg upload|list|download|verify`` as a user runs them, talking to a live server through ``MODELREG_URL``
+and ``MODELREG_TOKEN``; exit codes and messages for the failures a user meets. Each command runs once as a process,
+the other calls in this process (tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cli_runner import invoke_cli
 from client.conftest import Sdk
 from conftest import free_port
 from processes import run_cli
@@ -28,7 +30,7 @@ def test_upload_list_download_verify(sdk: Sdk, tmp_path: Path) -> None:
 
     listed = run_cli("list", env=env(sdk, "viewer"))
     assert listed.returncode == 0 and "cli model" in listed.stdout
-    versions = run_cli("list", "cli model", env=env(sdk, "viewer"))
+    versions = invoke_cli("list", "cli model", env=env(sdk, "viewer"))
     assert versions.returncode == 0 and "development" in versions.stdout and "file:///" in versions.stdout
 
     fetched = run_cli("download", "cli model", "v1", str(tmp_path / "copy"), env=env(sdk, "viewer"))
@@ -41,9 +43,9 @@ def test_upload_list_download_verify(sdk: Sdk, tmp_path: Path) -> None:
     # tamper with the stored file: verify and download both fail, and say which file
     stored = Path(urlsplit(done.stdout.rsplit("→ ", 1)[1].strip()).path) / "sub" / "config.json"
     stored.write_text('{"a": 2}')
-    verified = run_cli("verify", "cli model", "v1", env=env(sdk))
+    verified = invoke_cli("verify", "cli model", "v1", env=env(sdk))
     assert verified.returncode == 1 and "MISMATCH" in verified.stdout and "sub/config.json" in verified.stdout
-    fetched = run_cli("download", "cli model", "v1", str(tmp_path / "again"), env=env(sdk))
+    fetched = invoke_cli("download", "cli model", "v1", str(tmp_path / "again"), env=env(sdk))
     assert fetched.returncode == 1 and "sub/config.json: expected 8 bytes" in fetched.stderr
     assert not (tmp_path / "again" / "sub" / "config.json").exists()
 
@@ -51,15 +53,15 @@ def test_upload_list_download_verify(sdk: Sdk, tmp_path: Path) -> None:
 def test_failures_exit_1_with_the_reason(sdk: Sdk, tmp_path: Path) -> None:
     source = tmp_path / "w.bin"
     source.write_bytes(b"weights")
-    viewer = run_cli("upload", "m", "v1", str(source), env=env(sdk, "viewer"))
+    viewer = invoke_cli("upload", "m", "v1", str(source), env=env(sdk, "viewer"))
     assert viewer.returncode == 1 and "lacks the 'write' permission" in viewer.stderr
-    no_token = run_cli("upload", "m", "v1", str(source), env={"MODELREG_URL": sdk.url, "MODELREG_TOKEN": ""})
+    no_token = invoke_cli("upload", "m", "v1", str(source), env={"MODELREG_URL": sdk.url, "MODELREG_TOKEN": ""})
     assert no_token.returncode == 1 and "401" in no_token.stderr
-    gone = run_cli("upload", "m", "v1", str(source), "--url", f"http://127.0.0.1:{free_port()}")
+    gone = invoke_cli("upload", "m", "v1", str(source), "--url", f"http://127.0.0.1:{free_port()}")
     assert gone.returncode == 1 and "cannot connect" in gone.stderr
-    missing = run_cli("download", "nope", "v1", str(tmp_path / "d"), env=env(sdk))
+    missing = invoke_cli("download", "nope", "v1", str(tmp_path / "d"), env=env(sdk))
     assert missing.returncode == 1 and "error:" in missing.stderr
-    assert run_cli("upload", "m", "v1", str(tmp_path / "absent"), env=env(sdk)).returncode == 2
+    assert invoke_cli("upload", "m", "v1", str(tmp_path / "absent"), env=env(sdk)).returncode == 2
 
 
 def test_list_prints_whole_values_and_json(sdk: Sdk) -> None:
@@ -69,15 +71,15 @@ def test_list_prints_whole_values_and_json(sdk: Sdk) -> None:
     with sdk.client("developer") as registry:
         rm = registry.register_model(name, owner="ai-developer", description=description)
         registry.register_model_version(rm, "v1", uri=uri)
-    listed = run_cli("list", env={**env(sdk, "viewer"), "COLUMNS": "80"})
+    listed = invoke_cli("list", env={**env(sdk, "viewer"), "COLUMNS": "80"})
     assert listed.returncode == 0, listed.stderr
     assert name in listed.stdout and description in listed.stdout and "…" not in listed.stdout, listed.stdout
-    versions = run_cli("list", name, env={**env(sdk, "viewer"), "COLUMNS": "80"})
+    versions = invoke_cli("list", name, env={**env(sdk, "viewer"), "COLUMNS": "80"})
     assert uri in versions.stdout and "…" not in versions.stdout, versions.stdout
 
-    models = json.loads(run_cli("list", "--json", env=env(sdk, "viewer")).stdout)
+    models = json.loads(invoke_cli("list", "--json", env=env(sdk, "viewer")).stdout)
     assert [(m["name"], m["description"], m["owner"]) for m in models] == [(name, description, "ai-developer")]
-    found = json.loads(run_cli("list", name, "--json", env=env(sdk, "viewer")).stdout)
+    found = json.loads(invoke_cli("list", name, "--json", env=env(sdk, "viewer")).stdout)
     assert [(v["name"], v["uri"]) for v in found] == [("v1", uri)] and "stage" in found[0]
 
 

@@ -7,6 +7,7 @@ Each scenario takes the server URL as its first argument, asserts as it goes and
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import socket
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from blobs.conftest import bucket, s3_server
+from cli_runner import invoke_cli
 
 __all__ = ["bucket", "s3_server"]  # moto's S3 server, for the upload scenario
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,12 +62,18 @@ def client_python(version: str) -> Path:
         pytest.skip(
             f"upstream client model-registry=={version} is not installed in .venvs/mr-{version}: run scripts/setup"
         )
-    probe = subprocess.run([str(python), "-c", "import model_registry"], capture_output=True, text=True, timeout=60)
-    if probe.returncode != 0:
-        pytest.skip(
-            f".venvs/mr-{version} cannot import model_registry ({probe.stderr.strip()[-200:]}): run scripts/setup"
-        )
+    failure = _import_failure(python)
+    if failure is not None:
+        pytest.skip(f".venvs/mr-{version} cannot import model_registry ({failure[-200:]}): run scripts/setup")
     return python
+
+
+@functools.cache
+def _import_failure(python: Path) -> str | None:
+    """Why ``python`` cannot import the client (None: it can); asked once per session, not before every scenario
+    (the import alone takes seconds)."""
+    probe = subprocess.run([str(python), "-c", "import model_registry"], capture_output=True, text=True, timeout=60)
+    return None if probe.returncode == 0 else probe.stderr.strip()
 
 
 def _modelreg_command() -> list[str]:
@@ -115,13 +123,11 @@ def start_server(workdir: Path) -> LiveServer:
     log = workdir / "serve.log"
     url = f"http://127.0.0.1:{port}"
     database = ["--database-url", f"sqlite:///{workdir / 'r.db'}"]
-    cli = {"capture_output": True, "text": True, "check": True, "cwd": workdir, "env": os.environ.copy()}
-    subprocess.run(
-        [*_modelreg_command(), "rolebinding", "create", "--user", "compat", "--role", "admin", *database], **cli
-    )
-    token = subprocess.run(
-        [*_modelreg_command(), "token", "create", "--user", "compat", *database], **cli
-    ).stdout.strip()
+    granted = invoke_cli("rolebinding", "create", "--user", "compat", "--role", "admin", *database)
+    assert granted.returncode == 0, granted.stderr
+    made = invoke_cli("token", "create", "--user", "compat", *database)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.strip()
     command = [*_modelreg_command(), "serve", "--port", str(port), "--auth", "token", *database]
     with open(log, "wb") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir, env=os.environ.copy())

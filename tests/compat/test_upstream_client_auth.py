@@ -76,27 +76,42 @@ def _model_of(output: str) -> str:
     return next(line.split(" ", 1)[1] for line in output.splitlines() if line.startswith("MODEL "))
 
 
+@pytest.fixture(scope="module")
+def developer_models() -> dict[str, str]:
+    """Client version → the model its developer scenario registered on this module's server, which the viewer and
+    anonymous scenarios (they change nothing) read: one developer run per version, not one per test."""
+    return {}
+
+
+def developer_model(version: str, auth_server: AuthServer, run_scenario: ScenarioRunner, models: dict[str, str]) -> str:
+    """Run the developer scenario with ``version`` unless it already ran here; the model it registered."""
+    if version not in models:
+        token = auth_server.tokens["developer"]
+        models[version] = _model_of(run_scenario(version, "auth_roles", auth_server.server, "developer", token))
+    return models[version]
+
+
 @BOTH
 def test_developer_token_registers_reads_updates_and_pages(
-    version: str, auth_server: AuthServer, run_scenario: ScenarioRunner
+    version: str, auth_server: AuthServer, run_scenario: ScenarioRunner, developer_models: dict[str, str]
 ) -> None:
-    output = run_scenario(version, "auth_roles", auth_server.server, "developer", auth_server.tokens["developer"])
-    assert _model_of(output)
+    assert developer_model(version, auth_server, run_scenario, developer_models)
 
 
 @BOTH
 def test_viewer_token_reads_but_cannot_register(
-    version: str, auth_server: AuthServer, run_scenario: ScenarioRunner
+    version: str, auth_server: AuthServer, run_scenario: ScenarioRunner, developer_models: dict[str, str]
 ) -> None:
-    developer = run_scenario(version, "auth_roles", auth_server.server, "developer", auth_server.tokens["developer"])
-    model = _model_of(developer)
+    model = developer_model(version, auth_server, run_scenario, developer_models)
     run_scenario(version, "auth_roles", auth_server.server, "viewer", auth_server.tokens["viewer"], model)
 
 
 @BOTH
-def test_no_token_is_refused(version: str, auth_server: AuthServer, run_scenario: ScenarioRunner) -> None:
-    developer = run_scenario(version, "auth_roles", auth_server.server, "developer", auth_server.tokens["developer"])
-    run_scenario(version, "auth_roles", auth_server.server, "anonymous", "", _model_of(developer))
+def test_no_token_is_refused(
+    version: str, auth_server: AuthServer, run_scenario: ScenarioRunner, developer_models: dict[str, str]
+) -> None:
+    model = developer_model(version, auth_server, run_scenario, developer_models)
+    run_scenario(version, "auth_roles", auth_server.server, "anonymous", "", model)
 
 
 @BOTH

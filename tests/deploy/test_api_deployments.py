@@ -87,6 +87,7 @@ def test_apply_without_a_cluster_is_a_409(env: AppEnv) -> None:
     }
 
 
+@pytest.mark.sqlite_only("request body validation")
 @pytest.mark.parametrize(
     ("change", "status", "message"),
     [

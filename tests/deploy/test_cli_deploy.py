@@ -1,17 +1,17 @@
-"""``modelreg deploy`` and ``modelreg deployments ...`` as processes, on the database directly (every backend),
-without a cluster: the dry run, GitOps output, and the life of a deployment. (With the emulator:
-test_service_cluster.py.)"""
+"""``modelreg deploy`` and ``modelreg deployments ...`` on the database directly (every backend), without a
+cluster: the dry run, GitOps output, and the life of a deployment; then once with the emulator (more there:
+test_service_cluster.py). One real process per command, the other calls in this process (tests/cli_runner.py)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 from sqlalchemy import func, select
 
+from cli_runner import invoke_cli
 from deploy.service_env import ACCESS_KEY, SECRET_KEY, DeployEnv, make_env
 from kube_emulator import Emulator
 from modelreg.auth import context
@@ -19,7 +19,7 @@ from modelreg.db.database import Database
 from modelreg.db.tables import audit_log, deployments
 from modelreg.kube.client import Kube
 from modelreg.kube.kinds import INFERENCE_SERVICE
-from processes import MODELREG, run_cli
+from processes import run_cli
 
 GRANITE = ["Granite-7b-Inference", "1.0.0", "--profile", "nvidia-l4-1gpu", "--namespace", "team-a"]
 
@@ -60,7 +60,7 @@ def test_gitops_then_the_deployments_commands(
 ) -> None:
     url = ["--database-url", database.url]
     out = tmp_path / "repo"
-    done = run_cli("deploy", *GRANITE, "--replicas", "2", "--gitops", str(out), *url, env=cli_env)
+    done = invoke_cli("deploy", *GRANITE, "--replicas", "2", "--gitops", str(out), *url, env=cli_env)
     assert done.returncode == 0, done.stderr
     folder = out / "team-a" / "granite-7b-inference-100"
     assert f"written to {folder}" in done.stderr and (folder / "kustomization.yaml").is_file()
@@ -70,28 +70,27 @@ def test_gitops_then_the_deployments_commands(
     [item] = json.loads(listed.stdout)
     assert (item["namespace"], item["replicas"], item["mode"]) == ("team-a", 2, "gitops")
     assert item["createdBy"].startswith("cli:")
-    table = run_cli("deployments", "list", *url, env=cli_env).stdout
+    table = invoke_cli("deployments", "list", *url, env=cli_env).stdout
     assert "team-a/granite-7b-inference-100" in table and "Pending" in table
     ident = item["id"]
 
-    status = run_cli("deployments", "status", ident, *url, env=cli_env)
+    status = invoke_cli("deployments", "status", ident, *url, env=cli_env)
     assert status.returncode == 0 and "status: Pending" in status.stdout
-    assert run_cli("deployments", "stop", ident, *url, env=cli_env).stderr.strip().endswith("stopped")
-    assert run_cli("deployments", "start", ident, *url, env=cli_env).stderr.strip().endswith("deployed")
+    assert invoke_cli("deployments", "stop", ident, *url, env=cli_env).stderr.strip().endswith("stopped")
+    assert invoke_cli("deployments", "start", ident, *url, env=cli_env).stderr.strip().endswith("deployed")
 
-    refused = subprocess.run(
-        [*MODELREG, "deployments", "undeploy", ident, *url], input="n\n", capture_output=True, text=True, env=cli_env
-    )
+    refused = invoke_cli("deployments", "undeploy", ident, *url, input="n\n", env=cli_env)
     assert refused.returncode == 1 and folder.is_dir()
-    gone = run_cli("deployments", "undeploy", ident, "--yes", *url, env=cli_env)
+    gone = invoke_cli("deployments", "undeploy", ident, "--yes", *url, env=cli_env)
     assert gone.returncode == 0 and "undeployed" in gone.stderr and not folder.exists()
-    assert json.loads(run_cli("deployments", "list", "--json", *url, env=cli_env).stdout) == []
-    assert len(json.loads(run_cli("deployments", "list", "--all", "--json", *url, env=cli_env).stdout)) == 1
+    assert json.loads(invoke_cli("deployments", "list", "--json", *url, env=cli_env).stdout) == []
+    assert len(json.loads(invoke_cli("deployments", "list", "--all", "--json", *url, env=cli_env).stdout)) == 1
 
-    history = run_cli("deployments", "history", ident, "--json", *url, env=cli_env)
+    history = invoke_cli("deployments", "history", ident, "--json", *url, env=cli_env)
     assert [ev["event"] for ev in json.loads(history.stdout)] == ["undeploy", "start", "stop", "deploy"]
 
 
+@pytest.mark.sqlite_only("option errors (the service's errors are tested on every backend)")
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -104,12 +103,10 @@ def test_gitops_then_the_deployments_commands(
 def test_errors_exit_1_with_the_message(
     env: DeployEnv, database: Database, cli_env: dict[str, str], args: list[str], message: str
 ) -> None:
-    if database.backend != "sqlite":  # two CLI processes per case; the rules do not depend on the database
-        pytest.skip("option errors are the same on every database: checked on SQLite (the service's on all)")
-    done = run_cli("deploy", *args, "--database-url", database.url, env=cli_env)
+    done = invoke_cli("deploy", *args, "--database-url", database.url, env=cli_env)
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert message in done.stderr
-    assert run_cli("deployments", "status", "424242", "--database-url", database.url, env=cli_env).returncode == 1
+    assert invoke_cli("deployments", "status", "424242", "--database-url", database.url, env=cli_env).returncode == 1
 
 
 def test_with_a_cluster(database: Database, tmp_path: Path, emulator: Emulator, kube: Kube) -> None:
@@ -124,19 +121,19 @@ def test_with_a_cluster(database: Database, tmp_path: Path, emulator: Emulator, 
     url = ["--database-url", database.url]
     emulator.clear_requests()
     before = rows(database)
-    dry = run_cli("deploy", *GRANITE, "--token-auth", "--dry-run", *url, env=cli_env)
+    dry = invoke_cli("deploy", *GRANITE, "--token-auth", "--dry-run", *url, env=cli_env)
     assert dry.returncode == 0, dry.stderr
     assert [r.method for r in emulator.requests if r.method != "GET"] == []  # reads only: nothing written
     assert rows(database) == before and "kind: InferenceService" in dry.stdout
 
-    done = run_cli("deploy", *GRANITE, "--external-route", *url, env=cli_env)
+    done = invoke_cli("deploy", *GRANITE, "--external-route", *url, env=cli_env)
     assert done.returncode == 0, done.stderr
     assert "team-a/granite-7b-inference-100 (id " in done.stderr and "Pending" in done.stderr
     isvc = emulator.get(INFERENCE_SERVICE, "team-a", "granite-7b-inference-100")
     assert isvc is not None and isvc["metadata"]["labels"]["networking.kserve.io/visibility"] == "exposed"
-    [item] = json.loads(run_cli("deployments", "list", "--json", *url, env=cli_env).stdout)
-    assert run_cli("deployments", "stop", item["id"], *url, env=cli_env).returncode == 0
+    [item] = json.loads(invoke_cli("deployments", "list", "--json", *url, env=cli_env).stdout)
+    assert invoke_cli("deployments", "stop", item["id"], *url, env=cli_env).returncode == 0
     stopped = emulator.get(INFERENCE_SERVICE, "team-a", "granite-7b-inference-100")
     assert stopped is not None and stopped["metadata"]["annotations"]["serving.kserve.io/stop"] == "true"
-    assert run_cli("deployments", "undeploy", item["id"], "--yes", *url, env=cli_env).returncode == 0
+    assert invoke_cli("deployments", "undeploy", item["id"], "--yes", *url, env=cli_env).returncode == 0
     assert emulator.objects(INFERENCE_SERVICE, "team-a") == []

@@ -352,11 +352,10 @@ def test_watched_namespaces_only(database: Database, emulator: Emulator, model: 
         assert store.find_active(conn, "team-b", "there") is not None
 
 
+@pytest.mark.sqlite_only("idleness, the watches' and the lease's (adopting 1,000 takes a minute on a server database)")
 def test_idle_with_a_thousand_inference_services(
     database: Database, emulator: Emulator, model: Model, watchers: Any
 ) -> None:
-    if database.backend != "sqlite":  # idleness is the watches' and the lease's, not the database's
-        pytest.skip("adopting 1,000 InferenceServices takes a minute on a server database; SQLite shows idleness")
     count = 1000
     for i in range(count):
         emulator.put_object(isvc(model, name=f"svc-{i:04d}"))

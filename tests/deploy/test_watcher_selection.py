@@ -35,6 +35,9 @@ NS = "team-a"
 LABEL = "modelreg.io/registry"
 RECORD_LABEL = "modelregistry.opendatahub.io/inference-service-id"
 LOADED = {"modelStatus": {"states": {"targetModelState": "Loaded", "activeModelState": "Loaded"}}}
+# The pauses between label attempts are the watcher's own timing, kept in memory: on SQLite only (the statuses
+# written meanwhile are tested on every backend above and in test_watcher.py).
+LABEL_RETRIES = pytest.mark.sqlite_only("the watcher's pauses between label attempts")
 GRANITE = CatalogModelRef("redhat", "granite-3.1-8b", "Granite 3.1", "s3://models/granite-3.1/8b/", "vLLM", None)
 
 
@@ -131,6 +134,7 @@ def label_attempts(emulator: Emulator) -> int:
     return sum(1 for r in emulator.requests if r.method == "PATCH" and r.plural == "inferenceservices")
 
 
+@LABEL_RETRIES
 def test_a_refused_label_is_tried_again_after_a_pause(
     env: DeployEnv, emulator: Emulator, watchers: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -148,6 +152,7 @@ def test_a_refused_label_is_tried_again_after_a_pause(
     assert len(warnings) == 1 and "patch is forbidden" in warnings[0].getMessage()
 
 
+@LABEL_RETRIES
 def test_the_pause_doubles_and_repeats_are_debug(
     env: DeployEnv, emulator: Emulator, watchers: Any, caplog: pytest.LogCaptureFixture
 ) -> None:

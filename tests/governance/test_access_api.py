@@ -11,6 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from cli_runner import invoke_cli
 from governance.conftest import BINDINGS, GOVERNANCE, Governed
 from modelreg.app import create_app
 from modelreg.auth import context
@@ -38,8 +39,10 @@ def refused(response: httpx.Response, status: int | tuple[int, ...], *fragments:
     return body["message"]
 
 
-def cli(gov: Governed, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-    result = run_cli(*args, "--database-url", gov.database.url, env=WIDE)
+def cli(gov: Governed, *args: str, expect: int = 0, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """``modelreg *args`` on the test database, in this process unless ``process`` (tests/cli_runner.py)."""
+    run = run_cli if process else invoke_cli
+    result = run(*args, "--database-url", gov.database.url, env=WIDE)
     assert result.returncode == expect, (args, result.returncode, result.stdout, result.stderr)
     return result
 
@@ -213,6 +216,7 @@ def test_access_endpoints_are_all_found() -> None:
     )
 
 
+@pytest.mark.sqlite_only("role checks, decided from the binding table")
 @pytest.mark.parametrize("caller", ["developer", "group-developer", "viewer", "nobody"])
 @pytest.mark.parametrize(("method", "template"), ACCESS_ENDPOINTS, ids=[f"{m} {t}" for m, t in ACCESS_ENDPOINTS])
 def test_access_endpoints_are_admin_only(gov: Governed, caller: str, method: str, template: str) -> None:
@@ -301,7 +305,7 @@ def test_cli_rolebindings(gov: Governed) -> None:
     client = gov.client(None, token=secret)
     refused(client.get("/registered_models"), 403)
 
-    created = cli(gov, "rolebinding", "create", "--role", "developer", "--user", "cli-user")
+    created = cli(gov, "rolebinding", "create", "--role", "developer", "--user", "cli-user", process=True)
     assert "cli-user" in created.stderr and "developer" in created.stderr
     ok(client.post("/registered_models", json={"name": "m"}), 201)
     cli(gov, "rolebinding", "create", "--role", "viewer", "--group", "cli-group")

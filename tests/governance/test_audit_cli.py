@@ -1,5 +1,6 @@
-"""``modelreg audit list`` and ``modelreg audit export`` in a subprocess against the test database: they select
-the same records as ``GET /audit/records`` and print them in the same shape."""
+"""``modelreg audit list`` and ``modelreg audit export`` against the test database (one process each, the other
+calls in this process: tests/cli_runner.py): they select the same records as ``GET /audit/records`` and print them
+in the same shape."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 import orjson
 import pytest
 
+from cli_runner import invoke_cli
 from governance.conftest import Governed
 from processes import run_cli
 
@@ -45,13 +47,13 @@ def test_list_json_matches_the_rest_api(gov: Governed, written: dict[str, Any]) 
     assert _lines(by_entity.stdout) == m1[::-1]  # newest first by default
 
     args = ["--entity-kind", "registered_model", "--entity-id", written["m1"]["id"], "--action", "update"]
-    by_kind = run_cli("audit", "list", "--json", "--oldest-first", *args, "--database-url", url)
+    by_kind = invoke_cli("audit", "list", "--json", "--oldest-first", *args, "--database-url", url)
     assert by_kind.returncode == 0, by_kind.stderr
     assert _lines(by_kind.stdout) == m1[1:]
 
     developer = [i for i in items if i["actor"] == "ai-developer"]
     since, until = developer[1]["time"], str(developer[-1]["timeMs"])  # ISO and epoch ms; until is exclusive
-    window = run_cli(
+    window = invoke_cli(
         "audit", "list", "--json", "--actor", "ai-developer", "--since", since, "--until", until, "--limit", "1",
         "--database-url", url,
     )  # fmt: skip
@@ -60,7 +62,7 @@ def test_list_json_matches_the_rest_api(gov: Governed, written: dict[str, Any]) 
 
 
 def test_list_table(gov: Governed, written: dict[str, Any]) -> None:
-    result = run_cli("audit", "list", "--limit", "3", "--database-url", written["url"], env={"COLUMNS": "300"})
+    result = invoke_cli("audit", "list", "--limit", "3", "--database-url", written["url"], env={"COLUMNS": "300"})
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("│")]
     newest = written["items"][::-1][:3]
@@ -82,7 +84,7 @@ def test_export_to_a_file_and_to_stdout(gov: Governed, written: dict[str, Any], 
     assert _lines(target.read_text()) == items
 
     filters = ["--action", "create", "--entity-kind", "registered_model"]
-    creates = run_cli("audit", "export", *filters, "--database-url", url)
+    creates = invoke_cli("audit", "export", *filters, "--database-url", url)
     assert creates.returncode == 0, creates.stderr
     expected = [i for i in items if i["action"] == "create" and i["entityKind"] == "registered_model"]
     assert [i["entityName"] for i in expected] == ["churn", "fraud"]
@@ -95,8 +97,8 @@ def test_bad_options_exit_2_with_a_message(gov: Governed, tmp_path: Path) -> Non
         (["list", "--entity", "registered_model"], "KIND:ID"),
         (["export", "--output", str(tmp_path / "missing" / "x.jsonl")], "cannot write"),
     ):
-        result = run_cli("audit", *args, "--database-url", url)
+        result = invoke_cli("audit", *args, "--database-url", url)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert fragment in result.stderr, (args, result.stderr)
-    unmigrated = run_cli("audit", "verify", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
+    unmigrated = invoke_cli("audit", "verify", "--database-url", f"sqlite:///{tmp_path / 'empty.db'}")
     assert unmigrated.returncode == 2 and "modelreg db upgrade" in unmigrated.stderr, unmigrated.stderr

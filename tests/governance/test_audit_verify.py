@@ -10,6 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import delete, select, text, update
 
+from cli_runner import invoke_cli
 from conftest import empty
 from governance.conftest import Governed
 from modelreg.db import audit_chain
@@ -54,11 +55,9 @@ def _tamper(db: Database, *statements: Any) -> None:
             conn.execute(statement)
 
 
-def _assert_broken(
-    gov: Governed, seq: int, problem: str, expected_seq: int | None = None, cli: bool = True
-) -> VerifyResult:
-    """Service (with several batch sizes), REST and CLI all report ``seq`` as the first bad record (the CLI is left
-    out for the variations of a case, to keep the file fast: each run is a new process)."""
+def _assert_broken(gov: Governed, seq: int, problem: str, expected_seq: int | None = None) -> VerifyResult:
+    """Service (with several batch sizes), REST and CLI (in this process: tests/cli_runner.py; a real process in
+    test_intact_chain_verifies_everywhere) all report ``seq`` as the first bad record."""
     svc = AuditService(gov.database)
     result = svc.verify()
     assert result.first_bad is not None and not result.valid, result
@@ -74,10 +73,9 @@ def _assert_broken(
     assert (body["firstBad"]["seq"], body["firstBad"]["problem"]) == (seq, problem), body
     assert body["firstBad"]["record"]["seq"] == seq and body["checked"] == result.checked
 
-    if cli:
-        run = run_cli("audit", "verify", "--database-url", gov.database.url)
-        assert run.returncode == 1, (run.stdout, run.stderr)
-        assert f"BROKEN at seq {seq}" in run.stdout and problem in run.stdout, run.stdout
+    run = invoke_cli("audit", "verify", "--database-url", gov.database.url)
+    assert run.returncode == 1, (run.stdout, run.stderr)
+    assert f"BROKEN at seq {seq}" in run.stdout and problem in run.stdout, run.stdout
     return result
 
 
@@ -109,14 +107,14 @@ def test_edited_middle_record(chain: Governed) -> None:
 def test_edited_changes_of_a_middle_record(chain: Governed) -> None:
     forged = orjson.dumps({"after": {"description": "x"}, "before": {"description": "y"}}).decode()
     _tamper(chain.database, update(audit_log).where(_seq == 17).values(changes=forged))
-    _assert_broken(chain, 17, "hash", cli=False)
+    _assert_broken(chain, 17, "hash")
 
 
 def test_edited_and_rehashed_record_breaks_the_next_link(chain: Governed) -> None:
     row = {**_row(chain.database, 13), "actor": "someone-else"}
     row["hash"] = audit_chain.record_hash(row)
     _tamper(chain.database, update(audit_log).where(_seq == 13).values(actor=row["actor"], hash=row["hash"]))
-    _assert_broken(chain, 14, "prev_hash", cli=False)
+    _assert_broken(chain, 14, "prev_hash")
 
 
 def test_deleted_middle_record(chain: Governed) -> None:
@@ -127,7 +125,7 @@ def test_deleted_middle_record(chain: Governed) -> None:
 
 def test_deleted_run_of_records(chain: Governed) -> None:
     _tamper(chain.database, delete(audit_log).where(_seq.between(9, 11)))
-    result = _assert_broken(chain, 12, "gap", expected_seq=9, cli=False)
+    result = _assert_broken(chain, 12, "gap", expected_seq=9)
     assert "records 9..11 are missing" in result.first_bad.message  # type: ignore[union-attr]
 
 
@@ -155,7 +153,7 @@ def test_renumbered_records(chain: Governed) -> None:
         text("DELETE FROM audit_log WHERE seq = 20"),
         text("UPDATE audit_log SET seq = 20 WHERE seq = 25"),
     )
-    _assert_broken(chain, 20, "prev_hash", cli=False)
+    _assert_broken(chain, 20, "prev_hash")
 
 
 def test_removing_the_last_record_needs_an_anchor(chain: Governed) -> None:
@@ -171,7 +169,7 @@ def test_removing_the_last_record_needs_an_anchor(chain: Governed) -> None:
     assert truncated.first_bad is not None and truncated.first_bad.kind == "truncated", truncated
     body = chain.governance("viewer").get("/audit/verify", params={"anchor": noted}).json()
     assert body["valid"] is False and body["firstBad"]["problem"] == "truncated", body
-    run = run_cli("audit", "verify", "--anchor", noted, "--database-url", chain.database.url)
+    run = invoke_cli("audit", "verify", "--anchor", noted, "--database-url", chain.database.url)
     assert run.returncode == 1 and "truncated" in run.stdout, (run.stdout, run.stderr)
 
 
@@ -239,7 +237,7 @@ def test_unfiltered_export_verifies_offline(chain: Governed) -> None:
 def test_garbage_in_a_record_is_reported_not_a_crash(chain: Governed) -> None:
     """Unparseable ``changes`` and an absurd time still give a 200 that points at the record."""
     _tamper(chain.database, update(audit_log).where(_seq == 5).values(changes="{not json", time_ms=10**17))
-    _assert_broken(chain, 5, "hash", cli=False)
+    _assert_broken(chain, 5, "hash")
     record = chain.governance("viewer").get("/audit/verify").json()["firstBad"]["record"]
     assert (record["changesText"], record["time"], record["timeMs"]) == ("{not json", None, 10**17)
     listed = chain.governance("viewer").get("/audit/records", params={"pageSize": "5"})

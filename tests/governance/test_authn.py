@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select, update
 
+from cli_runner import invoke_cli
 from conftest import ServerThread
 from governance.conftest import AUDIENCE, ISSUER, KID, Governed
 from modelreg.app import create_app
@@ -29,7 +30,6 @@ from modelreg.db.database import Database
 from modelreg.db.tables import api_tokens, audit_log
 from modelreg.services import clock
 from modelreg.settings import AuthSettings, ProxySettings, Settings
-from processes import run_cli
 
 WHOAMI = "/whoami"
 
@@ -78,6 +78,7 @@ def hand_made(header: dict[str, Any], payload: dict[str, Any], sign: Any = None)
 # --- requests without valid credentials ------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("refusals of missing or malformed credentials")
 @pytest.mark.parametrize(
     ("headers", "fragment"),
     [
@@ -128,7 +129,7 @@ def test_token_revoked_through_the_cli(gov: Governed) -> None:
         secret, info = gov.access.create_token("ai-developer")
     bearer = {"Authorization": f"Bearer {secret}"}
     assert get_with(gov, bearer).status_code == 200
-    result = run_cli("token", "revoke", str(info.id), "--database-url", gov.database.url)
+    result = invoke_cli("token", "revoke", str(info.id), "--database-url", gov.database.url)
     assert result.returncode == 0, result.stderr
     assert secret not in result.stdout + result.stderr
     unauthorized(get_with(gov, bearer), "revoked")  # the fixture server caches nothing
@@ -207,6 +208,7 @@ BAD_JWT_NAMES = [
 ]
 
 
+@pytest.mark.sqlite_only("JWT checks, which never reach the database")
 @pytest.mark.parametrize("name", BAD_JWT_NAMES)
 def test_invalid_jwt(gov: Governed, other_key: rsa.RSAPrivateKey, name: str) -> None:
     token, fragment = bad_jwts(gov, other_key)[name]

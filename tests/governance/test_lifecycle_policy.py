@@ -14,6 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
+from cli_runner import invoke_cli
 from conftest import ServerThread, empty
 from governance.conftest import GOVERNANCE, REGISTRY, Governed, OidcKeys, auth_settings
 from governance.test_lifecycle import new_version, promotions, stage_of, string_prop
@@ -218,7 +219,7 @@ def test_cli_promote(gov: Governed, tmp_path: Path) -> None:
         assert conn.execute(select(audit_log.c.via).where(audit_log.c.action == "promote")).scalar_one() == "cli"
 
     # The CLI acts as an admin but the checks still apply, with the server's message.
-    refused = run_cli("promote", "granite", "1.0", "--to", "production", "--database-url", url)
+    refused = invoke_cli("promote", "granite", "1.0", "--to", "production", "--database-url", url)
     assert refused.returncode == 1
     assert "error: model version '1.0'" in refused.stderr
     assert "no model artifact with a URI" in refused.stderr
@@ -230,17 +231,19 @@ def test_cli_promote(gov: Governed, tmp_path: Path) -> None:
     policy_file.write_text(yaml.safe_dump(CUSTOM))
     config = tmp_path / "settings.yaml"
     config.write_text(yaml.safe_dump({"governance": {"policy_file": str(policy_file)}}))
-    custom = run_cli("promote", "granite", "1.0", "--to", "deprecated", "--config", str(config), "--database-url", url)
+    custom = invoke_cli(
+        "promote", "granite", "1.0", "--to", "deprecated", "--config", str(config), "--database-url", url
+    )
     assert custom.returncode == 1
     assert "allows no transition to 'deprecated'" in custom.stderr
-    missing = run_cli("promote", "granite", "9.9", "--to", "staging", "--database-url", url)
+    missing = invoke_cli("promote", "granite", "9.9", "--to", "staging", "--database-url", url)
     assert missing.returncode == 1
     assert "no model version found for name='9.9'" in missing.stderr
     assert len(promotions(gov.database)) == 1
 
 
 def test_cli_promote_refuses_an_unmigrated_database(tmp_path: Path) -> None:
-    refused = run_cli("promote", "m", "v1", "--to", "staging", "--database-url", f"sqlite:///{tmp_path / 'new.db'}")
+    refused = invoke_cli("promote", "m", "v1", "--to", "staging", "--database-url", f"sqlite:///{tmp_path / 'new.db'}")
     assert refused.returncode == 1
     assert "schema is at revision none" in refused.stderr
     assert "Traceback" not in refused.stderr

@@ -1,5 +1,6 @@
 """``modelreg connection create|list|delete`` on the database directly, on every backend; the secret comes from an
-environment variable or stdin, never from an argument, and is never printed."""
+environment variable or stdin, never from an argument, and is never printed. The first create and the one reading
+stdin are processes, the other calls run in this process (tests/cli_runner.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from cli_runner import invoke_cli
 from conftest import empty
 from modelreg.db.database import Database
 from modelreg.db.tables import audit_log, data_connections
@@ -35,12 +37,16 @@ def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp
     )  # fmt: skip
     assert created.returncode == 0, created.stderr
     assert "'minio' (s3) created" in created.stderr
-    local = run_cli("connection", "create", "scratch", "--type", "local", "--directory", "rel/dir", *off, env=cli_env)
+    local = invoke_cli(
+        "connection", "create", "scratch", "--type", "local", "--directory", "rel/dir", *off, env=cli_env
+    )
     assert local.returncode == 0, local.stderr
-    web = run_cli("connection", "create", "hub", "--type", "uri", "--base-url", "https://x.org/m/", *off, env=cli_env)
+    web = invoke_cli(
+        "connection", "create", "hub", "--type", "uri", "--base-url", "https://x.org/m/", *off, env=cli_env
+    )
     assert web.returncode == 0, web.stderr
 
-    listed = run_cli("connection", "list", *url, env=cli_env)
+    listed = invoke_cli("connection", "list", *url, env=cli_env)
     assert listed.returncode == 0, listed.stderr
     lines = listed.stdout.splitlines()
     assert any("local (built-in)" in line for line in lines)
@@ -57,9 +63,9 @@ def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp
         assert stored.scalar_one().startswith("v1:")
     assert (tmp_path / "data" / "secret.key").exists()  # the default key, made by the first create
 
-    deleted = run_cli("connection", "delete", "minio", *url, env=cli_env)
+    deleted = invoke_cli("connection", "delete", "minio", *url, env=cli_env)
     assert deleted.returncode == 0 and "'minio' deleted" in deleted.stderr
-    assert "minio" not in run_cli("connection", "list", *url, env=cli_env).stdout
+    assert "minio" not in invoke_cli("connection", "list", *url, env=cli_env).stdout
 
     with database.read() as conn:
         records = conn.execute(
@@ -78,7 +84,7 @@ def test_secret_from_stdin_and_never_as_an_argument(database: Database, cli_env:
     url = ["--database-url", database.url]
     args = ["connection", "create", "minio", "--type", "s3", "--bucket", "models", "--access-key-id", "AKID", *url]
     args.append("--no-check")
-    plain = run_cli(*args, "--secret-access-key", SECRET, env=cli_env)
+    plain = invoke_cli(*args, "--secret-access-key", SECRET, env=cli_env)
     assert plain.returncode == 2 and "No such option" in plain.stderr
     piped = subprocess.run(
         [*MODELREG, *args, "--secret-access-key-stdin"],
@@ -90,20 +96,20 @@ def test_secret_from_stdin_and_never_as_an_argument(database: Database, cli_env:
     )
     assert piped.returncode == 0, piped.stderr
     assert SECRET not in piped.stdout + piped.stderr
-    listed = run_cli("connection", "list", *url, env=cli_env)
+    listed = invoke_cli("connection", "list", *url, env=cli_env)
     assert any("minio" in line and " set " in line for line in listed.stdout.splitlines())
 
 
 def test_errors_exit_non_zero_with_the_message(database: Database, cli_env: dict[str, str]) -> None:
     url = ["--database-url", database.url]
-    missing = run_cli("connection", "create", "x", "--type", "s3", *url, env=cli_env)
+    missing = invoke_cli("connection", "create", "x", "--type", "s3", *url, env=cli_env)
     assert missing.returncode == 1 and "error: a connection of type 's3' needs a bucket" in missing.stderr
-    unset = run_cli(
+    unset = invoke_cli(
         "connection", "create", "x", "--type", "s3", "--bucket", "b-1", "--access-key-id", "AK",
         "--secret-access-key-env", "NOT_SET_ANYWHERE", *url, env=cli_env,
     )  # fmt: skip
     assert unset.returncode == 2 and "NOT_SET_ANYWHERE is not set" in unset.stderr
-    builtin = run_cli("connection", "delete", "local", *url, env=cli_env)
+    builtin = invoke_cli("connection", "delete", "local", *url, env=cli_env)
     assert builtin.returncode == 1 and "cannot be deleted" in builtin.stderr
-    gone = run_cli("connection", "delete", "nope", *url, env=cli_env)
+    gone = invoke_cli("connection", "delete", "nope", *url, env=cli_env)
     assert gone.returncode == 1 and "no data connection found for 'nope'" in gone.stderr

@@ -26,6 +26,7 @@ import pytest
 from sqlalchemy import update
 
 from blobs.conftest import ACCESS_KEY, REGION, SECRET_KEY, S3Server, free_port
+from cli_runner import invoke_cli
 from conftest import ServerThread
 from governance.conftest import Governed
 from modelreg.app import create_app
@@ -34,7 +35,6 @@ from modelreg.db.database import Database
 from modelreg.db.tables import uploads as uploads_table
 from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings, StorageSettings
-from processes import run_cli
 from storage.fake_http import Answer, FakeHttp, deny_s3, fake_http, fake_s3
 from storage.test_uploads import begin_body, s3_connection
 
@@ -222,6 +222,7 @@ def test_an_allowed_base_that_redirects_elsewhere_is_not_followed(
     assert api.get(f"/model_versions/{ok}/files/ok.bin").content == b"fine"
 
 
+@pytest.mark.sqlite_only("URL resolution against a connection's base")
 @pytest.mark.parametrize(
     "path",
     [
@@ -409,12 +410,12 @@ def test_the_cli_checks_the_store_unless_told_not_to(gov: Governed, s3_server: S
         "--bucket", missing, "--path-style", "--access-key-id", ACCESS_KEY, "--secret-access-key-env", "S3_SECRET",
         "--database-url", gov.database.url,
     ]  # fmt: skip
-    refused = run_cli(*args, env=env)
+    refused = invoke_cli(*args, env=env)
     assert refused.returncode == 1, refused.stderr
     assert missing in refused.stderr and "does not exist" in refused.stderr and "--no-check" in refused.stderr
     assert SECRET_KEY not in refused.stderr + refused.stdout
     assert storage(gov, "admin").get("/connections/typo").status_code == 404
-    stored = run_cli(*args, "--no-check", env=env)
+    stored = invoke_cli(*args, "--no-check", env=env)
     assert stored.returncode == 0, stored.stderr
     assert storage(gov, "admin").get("/connections/typo").status_code == 200
 

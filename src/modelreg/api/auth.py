@@ -3,8 +3,9 @@
 Every request under ``/api/`` needs a principal; reads need the ``read`` permission and every other method the
 ``write`` permission, whatever the endpoint — so no write endpoint can be reached by a viewer, even one added
 later without its own check. Endpoints that need more (archive, manage, ...) check it themselves, and services
-check what depends on the data (a PATCH that archives). The principal, a request id and the client address are
-put in ``auth.context`` for the services and the audit trail.
+check what depends on the data (a PATCH that archives). The principal, the request id (``telemetry.request_ids``,
+set by the outer ``RequestTelemetry``, which also sends it back) and the client address are put in
+``auth.context`` for the services and the audit trail.
 
 Every decision uses the socket's peer address (uvicorn runs with proxy headers off): local mode's loopback check
 and whether identity headers come from a trusted proxy. Only the address recorded for the audit trail may come
@@ -13,21 +14,19 @@ from ``X-Forwarded-For``, and only when the peer is a trusted proxy (``Authentic
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Iterable
 
 import anyio.to_thread
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from modelreg.api.errors import error_response
 from modelreg.auth import context
 from modelreg.auth.authenticator import Authenticator
 from modelreg.auth.principal import Permission
 from modelreg.errors import RegistryError
+from modelreg.telemetry import request_ids
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,64}$")
 
 
 class Authentication:
@@ -46,7 +45,6 @@ class Authentication:
             await self.app(scope, receive, send)
             return
         headers = scope["headers"]
-        request_id = _request_id(headers)
         peer = scope["client"][0] if scope.get("client") else None
         try:
             principal = self.authenticator.cached(headers, peer)
@@ -59,31 +57,15 @@ class Authentication:
                 context.require_of(principal, _baseline(scope["method"]))
         except RegistryError as exc:
             response = error_response(exc.status_code, exc.message, exc.code)
-            response.headers["X-Request-Id"] = request_id
             if exc.status_code == 401:
                 response.headers["WWW-Authenticate"] = 'Bearer realm="modelreg"'
             await response(scope, receive, send)
             return
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
-            await send(message)
-
         client = self.authenticator.client_address(headers, peer)
+        request_id = request_ids.current() or request_ids.new()
         with context.acting_as(context.CallContext(principal, request_id, client)):
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, send)
 
 
 def _baseline(method: str) -> Permission:
     return Permission.READ if method in _SAFE_METHODS else Permission.WRITE
-
-
-def _request_id(headers: list[tuple[bytes, bytes]]) -> str:
-    for name, value in headers:
-        if name == b"x-request-id":
-            text = value.decode("latin-1")
-            if _REQUEST_ID.match(text):
-                return text
-    return os.urandom(16).hex()

@@ -4,18 +4,25 @@ with the reference's plain ``OK`` body, or the JSON report with ``?format=json``
 Both answer within ``DEADLINE_SECONDS`` whatever the database does: the checks run in a thread of their own, and a
 probe that waited that long reports the database as not answering. One check runs at a time; probes arriving while
 it runs share its result, so a hung database holds one thread, not one per probe, and no result outlives its run.
+
+Once the process is told to stop (SIGTERM, SIGINT), both answer 503 "shutting down" while in-flight requests drain,
+whichever one is the readiness probe (the reference reads readiness on ``/readyz/health``, issue 13 on
+``/readyz/isDirty``); the kubelet runs no liveness probe on a terminating pod (docs/scaling.md, "Graceful shutdown").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from types import FrameType
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, FastAPI, Request
 from sqlalchemy import select, text
 from starlette.responses import PlainTextResponse, Response
 
@@ -26,6 +33,8 @@ from modelreg.db.database import Database, DatabaseUnavailable
 router = APIRouter(prefix="/readyz", tags=["Health"])
 log = logging.getLogger("modelreg")
 DEADLINE_SECONDS = 0.8  # a Kubernetes probe's default timeout is 1 s
+SHUTTING_DOWN = "shutting down"
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 Check = dict[str, Any]
 
@@ -167,13 +176,52 @@ def _documented(what: str) -> dict[str, Any]:
     }
 
 
-@router.get("/isDirty", **_documented("The database answers and its schema is current"))
+@router.get("/isDirty", **_documented("The database answers and its schema is current (and no shutdown began)"))
 async def is_dirty(request: Request) -> Response:
-    started = time.perf_counter()
-    return _report(request, await probe(request).checks(registry=False), started)
+    return await _answer(request, registry=False)
 
 
-@router.get("/health", **_documented("The database and the registry answer"))
+@router.get("/health", **_documented("The database and the registry answer (and no shutdown began)"))
 async def health(request: Request) -> Response:
+    return await _answer(request, registry=True)
+
+
+async def _answer(request: Request, registry: bool) -> Response:
     started = time.perf_counter()
-    return _report(request, await probe(request).checks(registry=True), started)
+    if getattr(request.app.state, "draining", False):
+        return _report(request, [{"Name": "server", "Status": "fail", "Message": SHUTTING_DOWN}], started)
+    return _report(request, await probe(request).checks(registry=registry), started)
+
+
+def start_draining(app: FastAPI) -> None:
+    """From now on the probes fail with "shutting down" (the process is stopping)."""
+    app.state.draining = True
+
+
+def drain_on_signals(app: FastAPI) -> Callable[[], None]:
+    """Chain a handler in front of the server's own for SIGTERM and SIGINT (uvicorn's, which starts the graceful
+    stop), which first calls `start_draining`. Returns the function that puts the server's handlers back (at the
+    lifespan's end). Only the main thread gets signals: elsewhere (a server in a test's thread) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    found = {int(sig): signal.getsignal(sig) for sig in _STOP_SIGNALS}
+    previous = {sig: handler for sig, handler in found.items() if handler is not None}  # None: set outside Python
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        start_draining(app)
+        before = previous[sig]
+        if callable(before):
+            before(sig, frame)
+        elif before == signal.SIG_DFL:  # nobody else handles it: its default action, as without this handler
+            signal.signal(sig, signal.SIG_DFL)
+            signal.raise_signal(sig)
+
+    for sig in previous:
+        signal.signal(sig, on_signal)
+
+    def restore() -> None:
+        for sig, before in previous.items():
+            if signal.getsignal(sig) is on_signal:
+                signal.signal(sig, before)
+
+    return restore

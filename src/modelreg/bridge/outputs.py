@@ -36,6 +36,7 @@ from modelreg.outbound import BadResponse, Client, HttpStatus, Target
 from modelreg.redact import public_text
 from modelreg.services import clock
 from modelreg.settings import BridgeBackstageSettings, BridgeConfigMapSettings, BridgeSettings
+from modelreg.telemetry import workers
 
 log = logging.getLogger(__name__)
 
@@ -377,10 +378,12 @@ class Publisher:
                 return
             self._wake.clear()
             if self.publish_once():
+                workers.beat("bridge-outputs")
                 delay = self.retry_seconds
                 if not self._wake.is_set():
                     self._idle.set()
                 continue
+            workers.failed("bridge-outputs", "publish")
             self._stop.wait(delay)  # the retry publishes the state as of then, changes meanwhile included
             delay = min(delay * 2, self.max_retry)
             self._wake.set()

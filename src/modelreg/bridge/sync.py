@@ -42,6 +42,7 @@ from modelreg.db.audit_channel import AuditEntry
 from modelreg.db.database import Database
 from modelreg.db.tables import audit_head, audit_log, bridge_records, registered_models
 from modelreg.services import clock
+from modelreg.telemetry import workers
 
 log = logging.getLogger(__name__)
 
@@ -224,6 +225,7 @@ class BridgeSync:
                     self._refresh(changes, needed)
             except Exception as exc:
                 log.warning("bridge sync failed, retrying: %s", exc)
+                workers.failed("bridge-sync", exc)
                 self._record_failure(exc)
                 with self._lock:
                     self._pending |= changes
@@ -233,6 +235,7 @@ class BridgeSync:
                 self._wake.set()
                 continue
             took = time.monotonic() - started
+            workers.beat("bridge-sync")
             with self._lock:
                 if not self._pending and not self._full_pending:
                     self._idle.set()

@@ -19,6 +19,7 @@ from modelreg.catalog import heap
 from modelreg.catalog.loader import CatalogLoader
 from modelreg.catalog.parse_pool import ParsePool
 from modelreg.catalog.snapshots import CatalogConfig
+from modelreg.telemetry import workers
 
 log = logging.getLogger("modelreg.catalog")
 
@@ -72,8 +73,11 @@ class SourcesWatcher:
         while not self._stop.wait(self._interval):
             try:
                 self.check()
-            except Exception:  # a bug must not end hot reload for the life of the process
+            except Exception as exc:  # a bug must not end hot reload for the life of the process
                 log.exception("catalog reload failed; keeping the last good catalog")
+                workers.failed("catalog-watch", exc)
+            else:
+                workers.beat("catalog-watch")
 
     def _reload(self) -> None:
         with heap.settling():  # no full GC pass over two catalogs while the new one is built (heap.py)

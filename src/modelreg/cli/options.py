@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,16 +47,19 @@ def settings_for(database_url: str | None, config: Path | None = None, **overrid
 
 
 @contextmanager
-def database_session(settings: Settings, *, migrate: bool, exit_code: int = 1) -> Iterator[Database]:
+def database_session(
+    settings: Settings, *, migrate: bool, exit_code: int = 1, check_schema: bool = True
+) -> Iterator[Database]:
     """The database of ``settings``, with the command acting as ``cli:<OS user>`` (an admin: whoever holds the
     database URL is one anyway). ``migrate``: bring the schema up to date first (commands that bootstrap a fresh
     registry), else refuse a database whose schema is not current. A refusal, or a database that cannot be reached
-    within ``settings.database``'s timeouts, is printed as ``error: ...`` and ends the command with ``exit_code``."""
+    within ``settings.database``'s timeouts, is printed as ``error: ...`` and ends the command with ``exit_code``.
+    ``check_schema=False`` (with ``migrate=False``): neither, the command looks at the schema itself (``db import``)."""
     db = Database(settings.resolved_database_url(), settings.database, log_unavailable=False)
     try:
         if migrate:
             upgrade_schema(db)
-        else:
+        elif check_schema:
             require_current_schema(db)
         with context.acting_as(context.cli_context()):
             yield db
@@ -74,10 +77,11 @@ def _error(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(f"error: {message}", markup=False, highlight=False)
 
 
-def upgrade_schema(db: Database) -> None:
-    """Apply pending migrations, without the statement and lock timeouts (``Database.migration_engine``)."""
+def upgrade_schema(db: Database, announce: Callable[[str | None, str | None], None] | None = None) -> None:
+    """Apply pending migrations, without the statement and lock timeouts (``Database.migration_engine``);
+    ``announce(current, target)`` when this process is the one migrating (``migrations.upgrade``)."""
     with db.migration_engine() as engine:
-        migrations.upgrade(engine)
+        migrations.upgrade(engine, announce=announce)
 
 
 def database_failure(db: Database, exc: Exception) -> str:

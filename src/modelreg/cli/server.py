@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
+import logging.config
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -56,7 +59,21 @@ def serve(
         False, "--insecure-no-auth", help="Allow local mode (no authentication) on a non-loopback address."
     ),
     workers: int = typer.Option(None, min=1, help="Worker processes (they share the database).  [default: 1]"),
-    log_level: str = typer.Option("warning", help="uvicorn log level."),
+    log_level: str = typer.Option("warning", help="Log level of uvicorn and of modelreg's own loggers."),
+    log_format: str = typer.Option(
+        None,
+        "--log-format",
+        help="text, or json: one JSON object per line, with the request id (docs/telemetry.md). "
+        "[default: text; MODELREG_LOG_FORMAT]",
+        show_default=False,
+    ),
+    access_log: bool = typer.Option(
+        None,
+        "--access-log/--no-access-log",
+        help="One log line per request: method, route, path (no query string), status, duration, client.  "
+        "[default: off; MODELREG_ACCESS_LOG]",
+        show_default=False,
+    ),
     catalog_sources: list[Path] = typer.Option(
         None,
         "--catalog-sources",
@@ -78,18 +95,26 @@ def serve(
         auth__insecure_no_auth=insecure_no_auth or None,
         catalog__sources=catalog_sources or None,
         catalog__registry_source=False if no_registry_source else None,
+        log_format=log_format,
+        access_log=access_log,
     )
+    from modelreg.telemetry import logs, multiprocess
+
+    log_config = logs.logging_config(settings.log_format, log_level)
+    if settings.log_format == "json":  # from here on: what this command prints is JSON lines too
+        logging.config.dictConfig(log_config)
+        console.file = logs.LogLines("modelreg.serve")
     _check_exposure(settings)
     url = settings.resolved_database_url()
     db = Database(url, settings.database)
     try:
-        upgrade_schema(db)
+        upgrade_schema(db, announce=_announce_migration)
     except (DatabaseUnavailable, OperationalError) as exc:
         console.print(f"modelreg: {database_failure(db, exc)}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-    import uvicorn  # here, after the database answered: other commands, and a failure, come sooner without it
-
+    # here, after the database answered: other commands, and a failure, come sooner without uvicorn
     from modelreg.app import create_app
+    from modelreg.cli import graceful
 
     where = f"SQLite database {settings.data_dir / 'registry.db'}" if not settings.database_url else db.safe_url
     console.print(f"modelreg: {where!s} (schema {migrations.head_revision()})")
@@ -108,20 +133,42 @@ def serve(
     except ValueError as exc:
         console.print(f"modelreg: {exc}")
         raise typer.Exit(2) from None
+    # SIGTERM: stop accepting, finish in-flight requests for up to shutdown_timeout_seconds, stop the background
+    # workers, close the pool, exit 0 (cli/graceful.py, docs/scaling.md)
+    drain = math.ceil(settings.shutdown_timeout_seconds)
     if settings.workers == 1:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level, **UVICORN_OPTIONS)
+        graceful.run(
+            app,
+            workers=1,
+            host=settings.host,
+            port=settings.port,
+            log_level=log_level,
+            log_config=log_config,
+            timeout_graceful_shutdown=drain,
+            **UVICORN_OPTIONS,
+        )
         return
     db.dispose()
     os.environ[SETTINGS_ENV] = settings.model_copy(update={"database_url": url}).model_dump_json()
-    uvicorn.run(
-        "modelreg.asgi:create_from_env",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=log_level,
-        **UVICORN_OPTIONS,
-    )
+    # the workers' metrics are summed from files in a fresh private directory (telemetry/multiprocess.py)
+    with multiprocess.directory() if settings.metrics.enabled else contextlib.nullcontext():
+        graceful.run(
+            "modelreg.asgi:create_from_env",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=log_level,
+            log_config=log_config,
+            timeout_graceful_shutdown=drain,
+            **UVICORN_OPTIONS,
+        )
+
+
+def _announce_migration(current: str | None, target: str | None) -> None:
+    """The one line a migration leaves in the log: with several replicas starting at once, only the process that
+    holds the migration lock and finds the schema behind prints it."""
+    console.print(f"modelreg: migrating the database schema from {current or 'empty'} to {target}", highlight=False)
 
 
 def _url_host(host: str) -> str:
@@ -165,6 +212,20 @@ def seed(
         show_default=False,
         show_envvar=True,
     ),
+    wait: float = typer.Option(
+        0,
+        "--wait",
+        min=0,
+        metavar="SECONDS",
+        help="Wait up to SECONDS for the database (and --registry-url) to answer, saying so every few seconds; "
+        "exit 1 when the time runs out. 0: try once.",
+    ),
+    registry_url: str = typer.Option(
+        None,
+        "--registry-url",
+        help="Also wait until URL/readyz/health answers 200: the registry is up and has migrated the database.",
+        show_default=False,
+    ),
 ) -> None:
     """Register the demo model and the demo role bindings, and (without a cluster) the usual hardware profiles and
     serving runtimes to deploy with; idempotent, as a platform's seed job is."""
@@ -178,6 +239,8 @@ def seed(
             console.print(f"error: {exc.message}", markup=False)
             raise typer.Exit(2) from None
     settings = settings_for(database_url, config)
+    if wait or registry_url:
+        _wait_for(settings, wait, registry_url)
     targets: list[str] = []
     with cluster(settings) as kube, database_session(settings, migrate=True) as db:
         rm_id, mv_id, artifact_id = seed_demo(RegistryService(db))
@@ -194,3 +257,21 @@ def seed(
             console.print(f"local user: {username} ({via})")
     for line in targets:
         console.print(f"deploy: {line}", markup=False, highlight=False)
+
+
+def _wait_for(settings: Settings, seconds: float, registry_url: str | None) -> None:
+    """Before seeding: the database answers (the seed then migrates it, under the lock, if no registry has yet),
+    and the registry, when given, is ready."""
+    from modelreg.cli import waiting  # only here: httpx costs every other command its import time
+
+    waiter = waiting.Waiter(seconds, lambda line: console.print(f"seed: {line}", markup=False, highlight=False))
+    db = Database(settings.resolved_database_url(), settings.database, log_unavailable=False)
+    try:
+        waiter.until(f"the database {db.safe_url}", waiting.database_check(db))
+        if registry_url:
+            waiter.until(f"the registry at {registry_url}", waiting.registry_check(registry_url))
+    except waiting.GaveUp as exc:
+        console.print(f"error: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    finally:
+        db.dispose()

@@ -64,7 +64,7 @@ def create_db_engine(url: str, limits: DatabaseSettings | None = None) -> Engine
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         kwargs["isolation_level"] = "READ COMMITTED"
-    if backend != "sqlite":  # the connection budget: docs/operations.md
+    if backend != "sqlite":  # the connection budget: docs/scaling.md
         recycle = limits.pool_recycle_seconds or -1
         kwargs.update(
             pool_size=limits.pool_size, max_overflow=limits.max_overflow, pool_pre_ping=True, pool_recycle=recycle

@@ -49,6 +49,7 @@ from modelreg.kube.informer import Informer
 from modelreg.kube.shapes import resource_version
 from modelreg.services.registry import RegistryService
 from modelreg.settings import DeploySettings
+from modelreg.telemetry import workers
 
 log = logging.getLogger("modelreg.deploy")
 
@@ -214,10 +215,13 @@ class StatusWatcher:
                         self._reconcile_all()
                     else:
                         self._apply(batch)
-            except Exception:  # the database went away mid-round, say: keep the thread, try it all again later
+            except Exception as exc:  # the database went away mid-round, say: keep the thread, try it all again later
                 log.exception("deploy status watcher: a round failed; reconciling at the next lease renewal")
+                workers.failed(COMPONENT, exc)
                 with self._wake:
                     self._reconcile = True
+            else:
+                workers.beat(COMPONENT)
             finally:
                 with self._wake:
                     self._busy = False

@@ -54,6 +54,7 @@ from modelreg.services.connections import ConnectionService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import create_linked_artifact
 from modelreg.services.store_faults import store_faults
+from modelreg.telemetry import workers
 
 log = logging.getLogger(__name__)
 
@@ -384,8 +385,11 @@ class UploadService:
         def run() -> None:
             try:
                 self.sweep_orphans()
-            except Exception:
+            except Exception as exc:
                 log.warning("the sweep of crashed uploads failed", exc_info=True)
+                workers.failed("upload-sweep", exc)
+            else:
+                workers.beat("upload-sweep")
 
         thread = threading.Thread(target=context.worker("upload-sweep", run), name="modelreg-upload-sweep", daemon=True)
         thread.start()
