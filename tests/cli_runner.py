@@ -3,7 +3,8 @@
 A ``modelreg`` subprocess costs a second or more of interpreter start and imports (more under load) and, once one
 real process per command family has run (``processes.run_cli``), checks nothing more: the command's options, its
 output and the database are the same in process. ``invoke_cli`` answers like ``run_cli`` (a ``CompletedProcess``
-with the exit code, stdout and stderr), so a test can mix the two.
+with the exit code, stdout and stderr), so a test can mix the two; ``process_on_sqlite`` picks one by backend, for
+the calls a test makes as a real process once, not once per backend.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from typer.testing import CliRunner
 
 from modelreg.cli.main import app
+from processes import run_cli
+
+CliRun = Callable[..., subprocess.CompletedProcess[str]]
 
 
 class _Stderr(logging.Handler):
@@ -46,3 +50,9 @@ def invoke_cli(
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return subprocess.CompletedProcess(["modelreg", *args], result.exit_code, result.stdout, result.stderr)
+
+
+def process_on_sqlite(database_url: str) -> CliRun:
+    """``run_cli`` on SQLite, ``invoke_cli`` on the other backends: the process is the command's, not the
+    database's (the server processes of other tests use every database driver)."""
+    return run_cli if database_url.startswith("sqlite") else invoke_cli

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,14 +15,25 @@ from processes import ServeProcess
 PREFIX = "/api/model_registry/v1alpha3"
 
 
-@pytest.fixture
-def two_servers(database: Database, database_url: str, tmp_path: Path):
-    empty(database)
+@pytest.fixture(scope="module")
+def servers(
+    database: Database, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServeProcess, ServeProcess]]:
+    """Two server processes on the backend's (migrated) database, shared by the module's tests: starting them costs
+    more than the tests themselves."""
+    logs = tmp_path_factory.mktemp("two-servers")
     with (
-        ServeProcess(free_port(), "--database-url", database_url, log=tmp_path / "a.log") as a,
-        ServeProcess(free_port(), "--database-url", database_url, log=tmp_path / "b.log") as b,
+        ServeProcess(free_port(), "--database-url", database.url, log=logs / "a.log") as a,
+        ServeProcess(free_port(), "--database-url", database.url, log=logs / "b.log") as b,
     ):
         yield a, b
+
+
+@pytest.fixture
+def two_servers(servers: tuple[ServeProcess, ServeProcess], database: Database) -> tuple[ServeProcess, ServeProcess]:
+    """The two servers on an emptied registry."""
+    empty(database)
+    return servers
 
 
 def _post(url: str, path: str, body: dict) -> httpx.Response:

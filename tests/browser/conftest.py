@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from cli_runner import invoke_cli
 from conftest import free_port
-from processes import ServeProcess, run_cli
+from processes import ServeProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 HERE = Path(__file__).resolve().parent
@@ -88,7 +89,8 @@ class Server:
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> str:
-    done = run_cli(*args, env=env)
+    """``modelreg *args`` in this process (tests/cli_runner.py): setting up data, the commands are tested elsewhere."""
+    done = invoke_cli(*args, env=env)
     assert done.returncode == 0, f"modelreg {' '.join(args[:2])} failed: {done.stderr or done.stdout}"
     return done.stdout
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from deploy.service_env import ACCESS_KEY, SECRET_KEY, DeployEnv, make_env
 from kube_emulator import Emulator
 from modelreg.auth import context
@@ -19,7 +19,6 @@ from modelreg.db.database import Database
 from modelreg.db.tables import audit_log, deployments
 from modelreg.kube.client import Kube
 from modelreg.kube.kinds import INFERENCE_SERVICE
-from processes import run_cli
 
 GRANITE = ["Granite-7b-Inference", "1.0.0", "--profile", "nvidia-l4-1gpu", "--namespace", "team-a"]
 
@@ -46,7 +45,8 @@ def rows(db: Database) -> tuple[int, int]:
 
 def test_dry_run_prints_yaml_and_writes_nothing(env: DeployEnv, database: Database, cli_env: dict[str, str]) -> None:
     before = rows(database)
-    done = run_cli("deploy", *GRANITE, "--token-auth", "--dry-run", "--database-url", database.url, env=cli_env)
+    cli = process_on_sqlite(database.url)
+    done = cli("deploy", *GRANITE, "--token-auth", "--dry-run", "--database-url", database.url, env=cli_env)
     assert done.returncode == 0, done.stderr
     docs = list(yaml.safe_load_all(done.stdout))
     assert [d["kind"] for d in docs][:3] == ["Secret", "ServingRuntime", "InferenceService"]
@@ -65,7 +65,9 @@ def test_gitops_then_the_deployments_commands(
     folder = out / "team-a" / "granite-7b-inference-100"
     assert f"written to {folder}" in done.stderr and (folder / "kustomization.yaml").is_file()
 
-    listed = run_cli("deployments", "list", "--model", "Granite-7b-Inference", "--json", *url, env=cli_env)
+    listed = process_on_sqlite(database.url)(
+        "deployments", "list", "--model", "Granite-7b-Inference", "--json", *url, env=cli_env
+    )
     assert listed.returncode == 0, listed.stderr
     [item] = json.loads(listed.stdout)
     assert (item["namespace"], item["replicas"], item["mode"]) == ("team-a", 2, "gitops")

@@ -12,11 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from conftest import empty
 from modelreg.db.database import Database
 from modelreg.deploy import defaults
-from processes import run_cli
 
 
 @pytest.fixture
@@ -27,7 +26,7 @@ def cli(database: Database, tmp_path: Path) -> tuple[list[str], dict[str, str]]:
 
 def test_seed_creates_the_deploy_targets_once(cli: tuple[list[str], dict[str, str]]) -> None:
     url, env = cli
-    first = run_cli("seed", *url, env=env)
+    first = process_on_sqlite(url[1])("seed", *url, env=env)
     assert first.returncode == 0, first.stderr
     assert "deploy: hardware profile nvidia-l4-1gpu created" in first.stderr
     assert "deploy: serving runtime kserve-ovms created" in first.stderr
@@ -44,7 +43,7 @@ def test_seed_creates_the_deploy_targets_once(cli: tuple[list[str], dict[str, st
 def test_profile_from_options(cli: tuple[list[str], dict[str, str]]) -> None:
     url, env = cli
     scheduling = ["--node-selector", "nvidia.com/gpu.product=NVIDIA-L4", "--toleration", "nvidia.com/gpu:NoSchedule"]
-    created = run_cli(
+    created = process_on_sqlite(url[1])(
         "hardware-profile", "create", "l4", "--display-name", "NVIDIA L4 1GPU", "--cpu", "1:4:16",
         "--memory", "8Gi:16Gi:64Gi", "--gpu", "nvidia.com/gpu=1:1:1", *scheduling,
         "--toleration", "dedicated=ml:NoExecute", *url, env=env,
@@ -150,7 +149,7 @@ def test_runtimes(cli: tuple[list[str], dict[str, str]], tmp_path: Path) -> None
     url, env = cli
     template = tmp_path / "cuda.yaml"
     template.write_text(yaml.safe_dump(defaults.RUNTIMES[0]))
-    created = run_cli("runtime", "create", "--from-file", str(template), *url, env=env)
+    created = process_on_sqlite(url[1])("runtime", "create", "--from-file", str(template), *url, env=env)
     assert created.returncode == 0, created.stderr
     assert "serving runtime 'vllm-cuda-runtime' (vLLM NVIDIA GPU ServingRuntime for KServe) created" in created.stderr
     bare = tmp_path / "bare.yaml"

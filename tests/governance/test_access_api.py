@@ -11,14 +11,14 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from governance.conftest import BINDINGS, GOVERNANCE, Governed
 from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.db.tables import api_tokens, audit_log, registered_models, role_bindings
 from modelreg.services.seed import DEMO_BINDINGS, DEMO_MODEL
 from modelreg.settings import Settings
-from processes import MODELREG, run_cli
+from processes import MODELREG
 
 TOKEN = re.compile(r"mrt_[A-Za-z0-9_-]{20,}")
 WIDE = {"COLUMNS": "250"}  # rich tables: no truncated cells
@@ -40,8 +40,9 @@ def refused(response: httpx.Response, status: int | tuple[int, ...], *fragments:
 
 
 def cli(gov: Governed, *args: str, expect: int = 0, process: bool = False) -> subprocess.CompletedProcess[str]:
-    """``modelreg *args`` on the test database, in this process unless ``process`` (tests/cli_runner.py)."""
-    run = run_cli if process else invoke_cli
+    """``modelreg *args`` on the test database, in this process unless ``process`` (then a real process on SQLite:
+    tests/cli_runner.py)."""
+    run = process_on_sqlite(gov.database.url) if process else invoke_cli
     result = run(*args, "--database-url", gov.database.url, env=WIDE)
     assert result.returncode == expect, (args, result.returncode, result.stdout, result.stderr)
     return result
@@ -247,6 +248,7 @@ def test_access_endpoints_are_admin_only(gov: Governed, caller: str, method: str
 # --- the CLI ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only("what the command prints, in a shell pipeline (tokens on every backend: below)")
 def test_cli_token_create_prints_only_the_token(gov: Governed) -> None:
     script = 'token="$("$@")" || exit $?; printf "%s" "$token"'
     args = ["token", "create", "--user", "cli-user", "--group", "rhoai-users", "--expires-in", "1d"]

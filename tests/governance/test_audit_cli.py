@@ -11,9 +11,8 @@ import httpx
 import orjson
 import pytest
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from governance.conftest import Governed
-from processes import run_cli
 
 
 def _ok(response: httpx.Response, status: int = 201) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def test_list_json_matches_the_rest_api(gov: Governed, written: dict[str, Any]) 
     assert [i["action"] for i in m1] == ["create", "update"]
 
     entity = f"registered_model:{written['m1']['id']}"
-    by_entity = run_cli("audit", "list", "--json", "--entity", entity, "--database-url", url)
+    by_entity = process_on_sqlite(url)("audit", "list", "--json", "--entity", entity, "--database-url", url)
     assert by_entity.returncode == 0, by_entity.stderr
     assert _lines(by_entity.stdout) == m1[::-1]  # newest first by default
 
@@ -78,7 +77,7 @@ def test_list_table(gov: Governed, written: dict[str, Any]) -> None:
 def test_export_to_a_file_and_to_stdout(gov: Governed, written: dict[str, Any], tmp_path: Path) -> None:
     url, items = written["url"], written["items"]
     target = tmp_path / "audit.jsonl"
-    to_file = run_cli("audit", "export", "--output", str(target), "--database-url", url)
+    to_file = process_on_sqlite(url)("audit", "export", "--output", str(target), "--database-url", url)
     assert to_file.returncode == 0, to_file.stderr
     assert f"exported {len(items)} records" in to_file.stderr
     assert _lines(target.read_text()) == items

@@ -10,7 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from conftest import empty
 from governance.conftest import Governed
 from modelreg.db import audit_chain
@@ -20,7 +20,6 @@ from modelreg.services import entities as e
 from modelreg.services.audit import AuditService, VerifyResult
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
-from processes import run_cli
 
 pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services directly
 
@@ -89,7 +88,7 @@ def test_intact_chain_verifies_everywhere(chain: Governed) -> None:
     body = chain.governance("viewer").get("/audit/verify").json()
     assert body == {"valid": True, "checked": 25, "lastSeq": 25, "lastHash": last["hash"], "firstBad": None}
 
-    cli = run_cli("audit", "verify", "--database-url", chain.database.url)
+    cli = process_on_sqlite(chain.database.url)("audit", "verify", "--database-url", chain.database.url)
     assert cli.returncode == 0, (cli.stdout, cli.stderr)
     assert cli.stdout.strip() == f"audit trail intact: 25 records, last seq 25 hash {last['hash']}"
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from conftest import ServerThread, empty
 from governance.conftest import GOVERNANCE, REGISTRY, Governed, OidcKeys, auth_settings
 from governance.test_lifecycle import new_version, promotions, stage_of, string_prop
@@ -31,7 +31,6 @@ from modelreg.services.lifecycle import stage_of as stage_of_record
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import RegistryService
 from modelreg.settings import GovernanceSettings, Settings
-from processes import run_cli
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "lifecycle-policy.example.yaml"
 CUSTOM = {
@@ -208,7 +207,9 @@ def test_cli_promote(gov: Governed, tmp_path: Path) -> None:
     url = gov.database.url
     version = new_version(gov, model="granite", version="1.0")
 
-    done = run_cli("promote", "granite", "1.0", "--to", "staging", "--comment", "QA", "--database-url", url)
+    done = process_on_sqlite(url)(
+        "promote", "granite", "1.0", "--to", "staging", "--comment", "QA", "--database-url", url
+    )
     assert done.returncode == 0, done.stderr
     assert "development → staging" in done.stdout
     assert stage_of(gov, version["id"]) == "staging"

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from cli_runner import invoke_cli
+from cli_runner import invoke_cli, process_on_sqlite
 from conftest import empty
 from modelreg.db.database import Database
 from modelreg.db.tables import audit_log, data_connections
-from processes import MODELREG, run_cli
+from processes import MODELREG
 
 SECRET = "cli-s3cr3t-9f8e7d6c5b4a"
 
@@ -30,7 +30,7 @@ def cli_env(database: Database, tmp_path: Path) -> dict[str, str]:
 def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp_path: Path) -> None:
     url = ["--database-url", database.url]
     off = [*url, "--no-check"]  # the hosts here do not exist; test_hardening.py tests the check
-    created = run_cli(
+    created = process_on_sqlite(database.url)(
         "connection", "create", "minio", "--type", "s3", "--endpoint", "http://minio:9000", "--region", "eu-1",
         "--bucket", "models", "--prefix", "team-a", "--path-style", "--access-key-id", "AKID",
         "--secret-access-key-env", "S3_SECRET", "--display-name", "MinIO Storage", *off, env=cli_env,
@@ -80,6 +80,7 @@ def test_create_list_and_delete(database: Database, cli_env: dict[str, str], tmp
     assert all(SECRET not in r.changes for r in records)
 
 
+@pytest.mark.sqlite_only("where the secret is read from (its storage: above, on every backend)")
 def test_secret_from_stdin_and_never_as_an_argument(database: Database, cli_env: dict[str, str]) -> None:
     url = ["--database-url", database.url]
     args = ["connection", "create", "minio", "--type", "s3", "--bucket", "models", "--access-key-id", "AKID", *url]
