@@ -24,6 +24,10 @@ schema = (
     .exclude(method="PATCH", path_regex=r"/model_artifacts/")
     .exclude(method="POST", path_regex=r"/inference_services$")
     .exclude(method="POST", path_regex=r"/experiments$")
+    # moved here when /metrics joined the document (issue 13): same endpoints, covered by the reference spec
+    .exclude(method="POST", path_regex=r"/inference_services/\{inferenceserviceId\}/serves$")
+    .exclude(method="PATCH", path_regex=r"/experiments/\{experimentId\}$")
+    .exclude(method="PATCH", path_regex=r"/experiment_runs/\{experimentrunId\}$")
 )
 
 
