@@ -10,12 +10,17 @@ Workloads (closed loop, ``--concurrency`` connections, fixed duration after a wa
                  over ``--list-versions`` seeded versions  vs  MLflow ``GET model-versions/search?filter=name='...'``
 * RSS            of the modelreg server (all its processes) after seeding and the list workload
 
+``--database mariadb|postgresql`` runs every server (modelreg and MLflow) on a database of its own on that server,
+created empty and dropped at the end, with the Backstage bridge off, judges the issue-17 targets and samples the
+database server's statement counters around each load (``bench/server_db.py``).
+
 The load generator is a minimal keep-alive HTTP/1.1 client on asyncio streams (uvloop when available), so it needs
 nothing beyond modelreg's own environment. Run it with the project's interpreter:
 
     .venv/bin/python bench/registry_vs_mlflow.py            # see bench/README.md
 
-Only loopback traffic; every server is a subprocess on a fresh temporary SQLite file and is stopped at the end.
+Only loopback traffic; every server is a subprocess on a fresh temporary SQLite file (or a fresh database on the
+local MariaDB or PostgreSQL server) and is stopped at the end.
 """
 
 from __future__ import annotations
@@ -32,7 +37,6 @@ import random
 import shlex
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -43,6 +47,8 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import server_db as sdb  # bench/: scratch databases and statement counters on MariaDB and PostgreSQL
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
@@ -59,6 +65,13 @@ TARGET_REGISTER_RATIO = 20.0
 TARGET_GET_W2 = 5000.0
 TARGET_LIST_P50_MS = 20.0
 TARGET_RSS_MB = 250.0
+# Issue 17, on MariaDB and PostgreSQL (MLflow on the same database server in the same run).
+TARGET_DB_GET_W2 = 2000.0
+TARGET_DB_GET_RATIO = 20.0
+TARGET_DB_REGISTER = 300.0
+TARGET_DB_REGISTER_RATIO = 6.0
+# MLflow 3.17.2 on the same MariaDB, as issue 17 measured it (used for the ratios with --no-mlflow).
+REFERENCE_MLFLOW_DB = {"mariadb": {"get": 102.0, "register": 53.0}}
 NOISY_OTHER_CPU_PCT = 25.0  # busy CPU outside the server and the load generator, in % of one core
 
 LIST_FILTER = "name LIKE 'v1%' AND state = 'LIVE'"
@@ -202,15 +215,25 @@ def machine_busy_seconds() -> float:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    total = 0
+    return sum(cpu_by_pid(pids).values())
+
+
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """CPU seconds (user + system) of each process still running."""
+    found = {}
     for pid in pids:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text()
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
+        found[pid] = (int(fields[11]) + int(fields[12])) / TICKS  # utime, stime
+    return found
+
+
+def db_server_cpu(backend: str) -> dict[int, float]:
+    """CPU seconds of the database server's processes (PostgreSQL starts one per connection), by pid."""
+    return cpu_by_pid(sdb.server_pids(backend)) if backend in sdb.SERVER_BACKENDS else {}
 
 
 @dataclass
@@ -225,6 +248,11 @@ class Server:
     log_file: Any = None
     info: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)  # sent with every request (e.g. Authorization)
+    db_url: str = ""  # the server's database (SQLAlchemy URL with the driver this venv has)
+    db_backend: str = "sqlite"  # "sqlite" | "mariadb" | "postgresql"
+    db_name: str | None = None  # its database on a MariaDB/PostgreSQL server (counters, dropped at the end)
+    databases: sdb.ServerDatabases | None = None  # that server's admin access
+    busy_at: float = 0.0  # time.monotonic() when the benchmark last sent it work (PostgreSQL's counters lag)
 
     @property
     def pids(self) -> list[int]:
@@ -258,12 +286,26 @@ class Server:
             return ""
 
 
-def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_root: Path, label: str) -> Server:
+def start_server(
+    kind: str,
+    workers: int | None,
+    args: argparse.Namespace,
+    tmp_root: Path,
+    label: str,
+    databases: sdb.ServerDatabases | None = None,
+) -> Server:
+    """Start one server on a fresh database: a SQLite file in its data directory or, with ``databases``, a new
+    ``bench_`` database on that MariaDB/PostgreSQL server."""
     data_dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=tmp_root))
     port = free_port()
     env = dict(os.environ)
+    backend, db_name = "sqlite", None
+    db_path = data_dir / ("mlflow.db" if kind == "mlflow" else "registry.db" if kind == "modelreg" else "none")
+    db_url = f"sqlite:///{db_path}"
+    if databases is not None and kind != "noop":
+        backend, db_name = databases.backend, sdb.scratch_name(label)
+        db_url = databases.create(db_name)
     if kind == "modelreg":
-        db_path = data_dir / "registry.db"
         cmd = [
             str(args.modelreg_bin),
             "serve",
@@ -272,13 +314,15 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
             "--port",
             str(port),
             "--database-url",
-            f"sqlite:///{db_path}",
+            db_url,
             "--workers",
             str(workers),
         ]
         env["MODELREG_DATA_DIR"] = str(data_dir)
+        bridge = getattr(args, "bridge", "auto")
+        if bridge != "auto":  # auto keeps the environment's choice (on unless MODELREG_BRIDGE__ENABLED says no)
+            env["MODELREG_BRIDGE__ENABLED"] = "true" if bridge == "on" else "false"
     elif kind == "noop":
-        db_path = data_dir / "none"
         cmd = [
             sys.executable,
             str(ROOT / "bench" / "noop_app.py"),
@@ -290,7 +334,6 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
             str(workers),
         ]
     else:
-        db_path = data_dir / "mlflow.db"
         cmd = [
             str(args.mlflow_venv / "bin" / "mlflow"),
             "server",
@@ -299,7 +342,7 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
             "--port",
             str(port),
             "--backend-store-uri",
-            f"sqlite:///{db_path}",
+            db_url,
             "--default-artifact-root",
             str(data_dir / "artifacts"),
         ]
@@ -309,7 +352,12 @@ def start_server(kind: str, workers: int | None, args: argparse.Namespace, tmp_r
             cmd += ["--uvicorn-opts", args.mlflow_uvicorn_opts]
         # No telemetry (this machine reaches no other host), no run-time downloads.
         env.update(MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="true")
-    return Server(label, kind, workers or 0, port, data_dir, db_path).launch(cmd, env)
+    server = Server(label, kind, workers or 0, port, data_dir, db_path, db_url=db_url, db_backend=backend)
+    server.db_name, server.databases = db_name, databases if db_name else None
+    if db_name:
+        server.info["database"] = db_name
+    note = f", database {db_name}" if db_name else ""
+    return server.launch(cmd, env, note)
 
 
 async def wait_ready(server: Server, timeout: float) -> None:
@@ -386,6 +434,9 @@ class Measurement:
     loadgen_cpu_s: float
     other_cpu_s: float  # busy CPU on the machine that was neither the server nor the load generator
     error_samples: list[str]
+    all_ops: int = 0  # every op completed in the load, warm-up and the last ones past the window included
+    load_seconds: float = 0.0  # from the first request to the last answer
+    db_cpu_s: float | None = None  # the database server's processes (all their clients), within ``other_cpu_s``
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies_ms)
@@ -406,6 +457,7 @@ class Measurement:
             "server_cpu_ms_per_op": round(1000 * self.server_cpu_s / self.ops, 3) if self.ops else None,
             "loadgen_cpu_pct": round(100 * self.loadgen_cpu_s / self.seconds, 1),
             "other_cpu_pct": round(100 * self.other_cpu_s / self.seconds, 1),
+            "db_server_cpu_pct": None if self.db_cpu_s is None else round(100 * self.db_cpu_s / self.seconds, 1),
             "loadavg_1m": round(os.getloadavg()[0], 2),
             "error_samples": self.error_samples[:3],
         }
@@ -424,9 +476,11 @@ async def closed_loop(
     start = time.perf_counter()
     measure_from, end = start + warmup, start + warmup + duration
     latencies: list[float] = []
-    counters = {"ops": 0, "errors": 0}
+    counters = {"ops": 0, "errors": 0, "all": 0}
     samples: list[str] = []
     cpu: dict[str, float] = {}
+    db_backend = getattr(server, "db_backend", "sqlite")
+    db_cpu: list[dict[int, float]] = []
 
     async def worker(index: int) -> None:
         conn = Connection(HOST, server.port, server.headers)
@@ -441,6 +495,7 @@ async def closed_loop(
                     ok, error = False, f"{type(exc).__name__}: {exc}"
                     conn.close()
                 t1 = time.perf_counter()
+                counters["all"] += 1
                 if measure_from <= t0 and t1 <= end:
                     if ok:
                         counters["ops"] += 1
@@ -458,10 +513,15 @@ async def closed_loop(
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
         pids = server.pids
         cpu["server0"], cpu["self0"], cpu["all0"] = cpu_seconds(pids), time.process_time(), machine_busy_seconds()
+        db_cpu.append(db_server_cpu(db_backend))
         await asyncio.sleep(max(0.0, end - time.perf_counter()))
         cpu["server1"], cpu["self1"], cpu["all1"] = cpu_seconds(pids), time.process_time(), machine_busy_seconds()
+        db_cpu.append(db_server_cpu(db_backend))
 
     await asyncio.gather(sampler(), *(worker(i) for i in range(concurrency)))
+    db_cpu_s = None
+    if db_backend in sdb.SERVER_BACKENDS:  # a backend started in the window counts from 0
+        db_cpu_s = sum(used - db_cpu[0].get(pid, 0.0) for pid, used in db_cpu[1].items())
     return Measurement(
         counters["ops"],
         counters["errors"],
@@ -471,6 +531,9 @@ async def closed_loop(
         cpu["self1"] - cpu["self0"],
         max(0.0, (cpu["all1"] - cpu["all0"]) - (cpu["server1"] - cpu["server0"]) - (cpu["self1"] - cpu["self0"])),
         samples,
+        all_ops=counters["all"],
+        load_seconds=time.perf_counter() - start,
+        db_cpu_s=db_cpu_s,
     )
 
 
@@ -617,19 +680,59 @@ def version_shape(j: int) -> tuple[str, str, str]:
     return f"v{j}", "ARCHIVED" if j % 10 == 9 else "LIVE", FRAMEWORKS[j % len(FRAMEWORKS)]
 
 
+def seed_engine(server: Server) -> Any:
+    """An engine on ``server``'s database, for seeding while the server runs."""
+    from sqlalchemy import create_engine
+
+    args = {"connect_args": {"timeout": 60}} if server.db_backend == "sqlite" else {}
+    return create_engine(server.db_url, **args)
+
+
+def reflected(engine: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """The tables as the server created them (its own migrations, whichever modelreg or MLflow version runs)."""
+    from sqlalchemy import MetaData
+
+    metadata = MetaData()
+    metadata.reflect(engine, only=names)
+    return {name: metadata.tables[name] for name in names}
+
+
+def insert_rows(conn: Any, table: Any, rows: list[dict[str, Any]], chunk: int = 10_000) -> None:
+    """Bulk insert (SQLAlchemy Core executemany) of the columns ``table`` has, in chunks."""
+    from sqlalchemy import insert
+
+    columns = set(table.c.keys())
+    for i in range(0, len(rows), chunk):
+        conn.execute(insert(table), [{k: v for k, v in row.items() if k in columns} for row in rows[i : i + chunk]])
+
+
+def analyze(server: Server, engine: Any, names: tuple[str, ...]) -> None:
+    """Fresh planner statistics for the seeded tables on MariaDB/PostgreSQL, as their automatic statistics would
+    have them shortly after such a load (measuring the plans of the minute after a bulk load tells nothing)."""
+    from sqlalchemy import text
+
+    if server.db_backend == "sqlite":  # as before: SQLite plans by its indexes without statistics
+        return
+    with engine.begin() as conn:
+        if server.db_backend == "mariadb":
+            conn.execute(text(f"ANALYZE TABLE {', '.join(names)}")).all()
+        else:
+            conn.execute(text(f"ANALYZE {', '.join(names)}"))
+
+
 def seed_modelreg_sql(server: Server, models: int, per_model: int) -> None:
     """Bulk insert into modelreg's own tables with SQLAlchemy Core (what the server would write, minus HTTP)."""
-    from sqlalchemy import create_engine, func, insert, select
+    from sqlalchemy import func, select, text
 
-    from modelreg.db import tables as t
-
-    engine = create_engine(f"sqlite:///{server.db_path}", connect_args={"timeout": 60})
+    engine = seed_engine(server)
+    t = reflected(engine, ("registered_models", "model_versions", "properties"))
     now = int(time.time() * 1000)
     with engine.begin() as conn:
-        rm_base = conn.execute(select(func.coalesce(func.max(t.registered_models.c.id), 0))).scalar_one()
-        mv_base = conn.execute(select(func.coalesce(func.max(t.model_versions.c.id), 0))).scalar_one()
-        conn.execute(
-            insert(t.registered_models),
+        rm_base = conn.execute(select(func.coalesce(func.max(t["registered_models"].c.id), 0))).scalar_one()
+        mv_base = conn.execute(select(func.coalesce(func.max(t["model_versions"].c.id), 0))).scalar_one()
+        insert_rows(
+            conn,
+            t["registered_models"],
             [
                 {
                     "id": rm_base + m + 1,
@@ -660,15 +763,21 @@ def seed_modelreg_sql(server: Server, models: int, per_model: int) -> None:
                 )
                 props.append(
                     {
-                        "owner_kind": t.model_versions.name,
+                        "owner_kind": "model_versions",
                         "owner_id": vid,
                         "name": "framework",
                         "value_type": "string",
                         "string_value": framework,
                     }
                 )
-        conn.execute(insert(t.model_versions), versions)
-        conn.execute(insert(t.properties), props)
+        insert_rows(conn, t["model_versions"], versions)
+        insert_rows(conn, t["properties"], props)
+        if server.db_backend == "postgresql":  # explicit ids leave the id sequences behind: move them on
+            for name in ("registered_models", "model_versions"):
+                conn.execute(
+                    text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
+                )
+    analyze(server, engine, tuple(t))
     engine.dispose()
 
 
@@ -699,25 +808,43 @@ async def seed_modelreg_api(server: Server, models: int, per_model: int, concurr
 def seed_mlflow_sql(server: Server, models: int, per_model: int) -> None:
     """Bulk insert into MLflow's registry tables (the rows model-versions/create writes)."""
     now = int(time.time() * 1000)
-    conn = sqlite3.connect(server.db_path, timeout=60)
-    with conn:
-        conn.executemany(
-            "INSERT INTO registered_models (name, creation_time, last_updated_time, description, workspace)"
-            " VALUES (?, ?, ?, '', 'default')",
-            [(f"list-model-{m}", now + m, now + m) for m in range(models)],
-        )
-        conn.executemany(
-            "INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id,"
-            " current_stage, source, run_id, status, status_message, run_link, storage_location, workspace)"
-            " VALUES (?, ?, ?, ?, '', 'bench', 'None', 's3://bucket/path', '', 'READY', NULL, '',"
-            " 's3://bucket/path', 'default')",
+    engine = seed_engine(server)
+    t = reflected(engine, ("registered_models", "model_versions"))
+    common = {"description": "", "workspace": "default"}
+    with engine.begin() as conn:
+        insert_rows(
+            conn,
+            t["registered_models"],
             [
-                (f"list-model-{m}", j + 1, now + m * per_model + j, now + m * per_model + j)
+                {"name": f"list-model-{m}", "creation_time": now + m, "last_updated_time": now + m, **common}
+                for m in range(models)
+            ],
+        )
+        insert_rows(
+            conn,
+            t["model_versions"],
+            [
+                {
+                    "name": f"list-model-{m}",
+                    "version": j + 1,
+                    "creation_time": now + m * per_model + j,
+                    "last_updated_time": now + m * per_model + j,
+                    "user_id": "bench",
+                    "current_stage": "None",
+                    "source": "s3://bucket/path",
+                    "run_id": "",
+                    "status": "READY",
+                    "status_message": None,
+                    "run_link": "",
+                    "storage_location": "s3://bucket/path",
+                    **common,
+                }
                 for m in range(models)
                 for j in range(per_model)
             ],
         )
-    conn.close()
+    analyze(server, engine, tuple(t))
+    engine.dispose()
 
 
 # --- the run -------------------------------------------------------------------------------------------------------
@@ -740,9 +867,42 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "other_cpu_pct",
     )
     out: dict[str, Any] = {k: median([r[k] for r in runs]) for k in keys}
+    out["db_server_cpu_pct"] = median([r.get("db_server_cpu_pct") for r in runs])
     out["errors"] = sum(r["errors"] for r in runs)
+    counted = [r["db_counters"] for r in runs if r.get("db_counters", {}).get("ops")]
+    if counted:
+        for key in ("per_op", "per_op_less_idle", "idle_per_s"):
+            if key in counted[0]:
+                out[f"db_counters_{key}"] = {name: median([c[key][name] for c in counted]) for name in counted[0][key]}
+        out["db_counters_rounds"] = len(counted)
     out["runs"] = runs
     return out
+
+
+async def db_counters_before(server: Server) -> tuple[dict[str, int], dict[str, float] | None]:
+    """The database server's counters before a load (see bench/server_db.py): on PostgreSQL after the server's
+    last work has been reported, on MariaDB with the rate the other clients add while this one is idle."""
+    assert server.databases is not None and server.db_name is not None
+    wait = sdb.FLUSH_WAIT_S[server.db_backend] - (time.monotonic() - server.busy_at)
+    if wait > 0:
+        await asyncio.sleep(wait)
+    idle = None
+    if server.db_backend == "mariadb":
+        idle = await asyncio.to_thread(server.databases.idle_rate, server.db_name)
+    return await asyncio.to_thread(server.databases.counters, server.db_name), idle
+
+
+async def db_counters_after(
+    server: Server, before: tuple[dict[str, int], dict[str, float] | None], m: Measurement
+) -> dict[str, Any]:
+    """Per-op counter increments over the whole load (warm-up included: PostgreSQL cannot split it)."""
+    assert server.databases is not None and server.db_name is not None
+    await asyncio.sleep(sdb.FLUSH_WAIT_S[server.db_backend])
+    after = await asyncio.to_thread(server.databases.counters, server.db_name)
+    return {
+        "scope": "global" if server.db_backend == "mariadb" else f"database {server.db_name}",
+        **sdb.counter_deltas(before[0], after, m.all_ops, m.load_seconds, before[1]),
+    }
 
 
 async def measure_phase(
@@ -759,8 +919,13 @@ async def measure_phase(
     per: dict[str, list[dict[str, Any]]] = {s.label: [] for s in targets}
     for rep in range(args.repeats):
         for server in targets:
+            counted = server.databases is not None and rep < args.counter_rounds
+            before = await db_counters_before(server) if counted else None
             m = await closed_loop(server, concurrency, args.warmup, args.duration, make(server, rep))
+            server.busy_at = time.monotonic()
             s = m.summary()
+            if before is not None:
+                s["db_counters"] = await db_counters_after(server, before, m)
             per[server.label].append(s)
             log(
                 f"{name:<14} {server.label:<12} #{rep + 1}: {s['throughput']:>8.1f}/s  p50 {s['p50_ms']} ms  "
@@ -789,14 +954,24 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     per_model = max(1, args.list_versions // models)
     mlflow_per_model = max(1, args.mlflow_list_versions // models)
     servers: list[Server] = []
+    databases = None
+    if args.database != "sqlite":
+        databases = sdb.ServerDatabases(args.database, args.admin_url)
+        results["database_server"] = {
+            "backend": args.database,
+            "admin_url": str(databases.admin_url),
+            "version": databases.version(),
+        }
     try:
         # Phase 1: get-by-id and registration, on fresh servers.
         log("phase 1: get-by-id and registration")
-        servers = [start_server(kind, w, args, tmp_root, label) for kind, label, w in [*configs, *ceiling]]
+        servers = [start_server(kind, w, args, tmp_root, label, databases) for kind, label, w in [*configs, *ceiling]]
         for s in servers:
             await wait_ready(s, args.mlflow_start_timeout if s.kind == "mlflow" else args.start_timeout)
             await settle(s, args.settle_timeout)
         keys = {s.label: await prepare_get(s, args.get_models) for s in servers}
+        for s in servers:
+            s.busy_at = time.monotonic()
         await measure_phase(
             "get-by-id", servers, args, results, lambda s, rep: get_op(s, keys[s.label]), args.concurrency
         )
@@ -818,10 +993,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 results["servers"][s.label]["rss_after_registration"] = s.rss()
                 results["servers"][s.label]["phase1_server"] = s.info
             stop_server(s)
+            if databases is not None and s.db_name and not args.keep_data:
+                databases.drop(s.db_name)
 
         # Phase 2: the list workload over seeded versions, then RSS, on fresh servers.
         log("phase 2: filtered list over seeded versions, then RSS")
-        servers = [start_server(kind, w, args, tmp_root, label) for kind, label, w in configs]
+        servers = [start_server(kind, w, args, tmp_root, label, databases) for kind, label, w in configs]
         for s in servers:
             await wait_ready(s, args.mlflow_start_timeout if s.kind == "mlflow" else args.start_timeout)
             await settle(s, args.settle_timeout)
@@ -844,6 +1021,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"in {info['seed_seconds']} s ({info['seed_method']})"
             )
             info["rss_after_seed"] = s.rss()
+            s.busy_at = time.monotonic()
         await measure_phase("list", servers, args, results, lambda s, rep: list_op(s, None, models), args.concurrency)
         if args.list_prop:
             await measure_phase(
@@ -865,17 +1043,114 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             stop_server(s)
         if not args.keep_data:
             subprocess.run(["rm", "-rf", str(tmp_root)], check=False)
+            if databases is not None:
+                databases.drop_all()
         else:
             log(f"kept server data under {tmp_root}")
+            if databases is not None:
+                log(f"kept databases {', '.join(databases.created)} on {databases.admin_url}")
+                databases.dispose()
     return results
 
 
 # --- report --------------------------------------------------------------------------------------------------------
 
 
-def evaluate(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+def versus_mlflow(
+    results: dict[str, Any], args: argparse.Namespace, label: str, workload: str, key: str
+) -> dict[str, Any]:
+    """modelreg ``label``'s throughput over MLflow's on ``workload``: MLflow of this run, else the reference
+    figure for the database (none for PostgreSQL), with the median of the same-round ratios as a note."""
+    wl = results["servers"][label]["workloads"]
+    mlflow = results["servers"].get("mlflow")
+    if mlflow:
+        base, source = mlflow["workloads"][workload]["throughput"], "MLflow measured in this run"
+    elif args.database == "sqlite":
+        base, source = REFERENCE_MLFLOW[key], "MLflow reference figure (--no-mlflow)"
+    else:
+        base = REFERENCE_MLFLOW_DB.get(args.database, {}).get(key)
+        source = f"MLflow on {args.database} in issue 17 (--no-mlflow)" if base else "no MLflow figure (--no-mlflow)"
+    ratio = wl[workload]["throughput"] / base if base else None
+    note = ""
+    if mlflow:  # same-round pairs: each round ran modelreg and MLflow back to back
+        pairs = zip(wl[workload]["runs"], mlflow["workloads"][workload]["runs"], strict=True)
+        paired = [a["throughput"] / b["throughput"] for a, b in pairs if b["throughput"]]
+        if paired:
+            note = f"median of same-round ratios {statistics.median(paired):.1f}x"
+    return {"value": ratio, "baseline": base, "baseline_source": source, "note": note}
+
+
+def evaluate_server_db(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Issue 17's targets on MariaDB/PostgreSQL. get-by-id is judged on 2 workers, registration on the better of
+    the worker configurations, the list's p50 at concurrency 1 (when measured) on the one with the lower p50; the
+    others are listed, unjudged."""
     servers = results["servers"]
-    mlflow = servers.get("mlflow")
+    labels = [f"modelreg-w{w}" for w in args.workers]
+
+    def wl(label: str, workload: str, key: str) -> Any:
+        return servers[label]["workloads"][workload][key]
+
+    best_register = max(labels, key=lambda label: wl(label, "registration", "throughput") or 0.0)
+    lists = {
+        label: servers[label]["workloads"].get("list-c1") or servers[label]["workloads"]["list"] for label in labels
+    }
+    best_list = min(labels, key=lambda label: lists[label]["p50_ms"] or float("inf"))
+    configs = ", ".join(label.removeprefix("modelreg-") for label in labels)
+    rows: list[dict[str, Any]] = []
+
+    def add(label: str, judged: bool, target: str, value: Any, unit: str, goal: float, **extra: Any) -> None:
+        ok = None if value is None else value <= goal if unit == "ms" else value >= goal
+        rows.append(
+            {"server": label, "headline": judged, "target": target, "value": value, "unit": unit, "goal": goal}
+            | extra
+            | {"pass": ok}
+        )
+
+    for label in labels:
+        gets = wl(label, "get-by-id", "throughput")
+        on_w2 = label == "modelreg-w2"
+        add(label, on_w2, f"get-by-id >= {TARGET_DB_GET_W2:,.0f}/s (judged on w2)", gets, "/s", TARGET_DB_GET_W2)
+        vs = versus_mlflow(results, args, label, "get-by-id", "get")
+        add(
+            label,
+            on_w2,
+            f"get-by-id >= {TARGET_DB_GET_RATIO:g}x MLflow (judged on w2)",
+            vs.pop("value"),
+            "x",
+            TARGET_DB_GET_RATIO,
+            **vs,
+        )
+    if "modelreg-w2" not in servers:
+        add("modelreg-w2", True, "get-by-id with 2 workers: not measured (--workers)", None, "/s", TARGET_DB_GET_W2)
+    for label in labels:
+        judged = label == best_register
+        chains = wl(label, "registration", "throughput")
+        target = f"registration >= {TARGET_DB_REGISTER:g}/s (best of {configs})"
+        add(label, judged, target, chains, "/s", TARGET_DB_REGISTER)
+        vs = versus_mlflow(results, args, label, "registration", "register")
+        add(
+            label,
+            judged,
+            f"registration >= {TARGET_DB_REGISTER_RATIO:g}x MLflow (best of {configs})",
+            vs.pop("value"),
+            "x",
+            TARGET_DB_REGISTER_RATIO,
+            **vs,
+        )
+    for label in labels:  # at c=1 when measured: at c=16 a p50 is mostly queueing (docs/performance.md)
+        versions = servers[label]["list_versions"]
+        p50, c16 = servers[label]["workloads"].get("list-c1", {}).get("p50_ms"), wl(label, "list", "p50_ms")
+        at = "c=1" if p50 is not None else f"c={args.concurrency}"
+        target = f"list over {versions:,} p50 <= {TARGET_LIST_P50_MS:g} ms ({at}, best)"
+        note = f"at c={args.concurrency}: p50 {c16} ms" if p50 is not None else ""
+        add(label, label == best_list, target, c16 if p50 is None else p50, "ms", TARGET_LIST_P50_MS, note=note)
+    return rows
+
+
+def evaluate(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    if args.database != "sqlite":
+        return evaluate_server_db(results, args)
+    servers = results["servers"]
     rows = []
     for w in args.workers:
         label = f"modelreg-w{w}"
@@ -883,29 +1158,17 @@ def evaluate(results: dict[str, Any], args: argparse.Namespace) -> list[dict[str
         wl = mr["workloads"]
         headline = w == args.headline_workers
         for key, workload, what in (("get", "get-by-id", "get-by-id"), ("register", "registration", "registration")):
-            if mlflow:
-                base, source = mlflow["workloads"][workload]["throughput"], "MLflow measured in this run"
-            else:
-                base, source = REFERENCE_MLFLOW[key], "MLflow reference figure (--no-mlflow)"
-            ratio = wl[workload]["throughput"] / base if base else None
-            note = ""
-            if mlflow:  # same-round pairs: each round ran modelreg and MLflow back to back
-                pairs = zip(wl[workload]["runs"], mlflow["workloads"][workload]["runs"], strict=True)
-                paired = [a["throughput"] / b["throughput"] for a, b in pairs if b["throughput"]]
-                if paired:
-                    note = f"median of same-round ratios {statistics.median(paired):.1f}x"
+            vs = versus_mlflow(results, args, label, workload, key)
+            ratio = vs["value"]
             rows.append(
                 {
                     "server": label,
                     "headline": headline,
                     "target": f"{what} >= {TARGET_RATIO:g}x MLflow",
-                    "value": ratio,
+                    **vs,
                     "unit": "x",
                     "goal": TARGET_RATIO,
-                    "baseline": base,
-                    "baseline_source": source,
                     "pass": ratio is not None and ratio >= TARGET_RATIO,
-                    "note": note,
                 }
             )
         p50 = wl["list"]["p50_ms"]
@@ -984,6 +1247,11 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         f"median of {args.repeats}"
     )
     lines.append(f"command: {results['command']}")
+    if args.database != "sqlite":
+        lines.append(
+            f"database: {args.database} at {results['database_server']['admin_url']}, a fresh bench_ database "
+            f"per server (MLflow too); modelreg's Backstage bridge {args.bridge}"
+        )
     lines.append("")
     width = 38
     header = f"{'workload (median)':<{width}}" + "".join(f"{c:>16}" for c in cols)
@@ -1028,6 +1296,13 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         return max(runs) if runs else None
 
     row("other CPU on the machine, max %", other, ratio=False)
+    if args.database != "sqlite":
+
+        def db_cpu(server: dict[str, Any]) -> float | None:
+            runs = [r.get("db_server_cpu_pct") for w in server.get("workloads", {}).values() for r in w["runs"]]
+            return max((r for r in runs if r is not None), default=None)
+
+        row(f"  of which {args.database} server, max %", db_cpu, ratio=False)
     row("Backstage bridge (versions listed)", _bridge, ratio=False)
     errors = {label: sum(w.get("errors", 0) for w in s.get("workloads", {}).values()) for label, s in servers.items()}
     lines.append(f"{'errors (all workloads)':<{width}}" + "".join(f"{errors[label]:>16}" for label in labels))
@@ -1058,17 +1333,63 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"MLflow list: model-versions/search?filter=name='list-model-<k>'&max_results=100 "
             f"(one random model of {args.list_models}, {per_model} versions each)"
         )
+    lines.extend(counter_report(servers, args))
     lines.append("")
-    lines.append(f"targets (headline = modelreg --workers {args.headline_workers}, marked *):")
+    if args.database == "sqlite":
+        lines.append(f"targets (headline = modelreg --workers {args.headline_workers}, marked *):")
+    else:
+        lines.append(
+            "issue 17 targets (* = the configuration each is judged on: get-by-id on 2 workers (w2), registration "
+            "on the better of the worker configurations, the list (p50 at c=1) on the lower p50):"
+        )
     for t in results["targets"]:
         mark = "*" if t["headline"] else " "
         value = f"{t['value']:.1f}{t['unit']}" if t["value"] is not None else "-"
-        extra = f"  (vs {t['baseline']:,.1f}/s, {t['baseline_source']})" if "baseline" in t else ""
+        extra = f"  (vs {t['baseline']:,.1f}/s, {t['baseline_source']})" if t.get("baseline") else ""
         extra += f"  ({t['note']})" if t.get("note") else ""
-        lines.append(
-            f" {mark} {t['server']:<12} {t['target']:<52} {value:>10}  {'PASS' if t['pass'] else 'FAIL'}{extra}"
-        )
+        verdict = "n/a" if t["pass"] is None else "PASS" if t["pass"] else "FAIL"
+        lines.append(f" {mark} {t['server']:<12} {t['target']:<58} {value:>10}  {verdict}{extra}")
     return "\n".join(lines)
+
+
+def counter_report(servers: dict[str, Any], args: argparse.Namespace) -> list[str]:
+    """The database server's own counters per operation (a registration chain is one operation)."""
+    found = [
+        (label, name, w)
+        for label, s in servers.items()
+        for name, w in s.get("workloads", {}).items()
+        if w.get("db_counters_per_op")
+    ]
+    if not found:
+        return []
+    names = list(found[0][2]["db_counters_per_op"])
+    lines = [""]
+    if args.database == "mariadb":
+        lines.append(
+            "MariaDB counters per operation (a registration chain is one), SHOW GLOBAL STATUS over the whole load, "
+            "warm-up included. They are server-wide: 'idle Q/s' is what other clients sent in the second before "
+            "the load; well above 0, the figures are noisy (the JSON also has them less that rate)."
+        )
+    else:
+        lines.append(
+            "PostgreSQL counters per operation (a registration chain is one), pg_stat_database of the server's own "
+            "database over the whole load. PostgreSQL counts no statements without pg_stat_statements, which this "
+            "server does not preload: transactions and rows only."
+        )
+    idle = args.database == "mariadb"
+    widths = [max(10, len(n.removeprefix("Com_")) + 2) for n in names]
+    head = f"{'server / workload':<30}" + "".join(
+        f"{n.removeprefix('Com_'):>{w}}" for n, w in zip(names, widths, strict=True)
+    )
+    head += f"{'idle Q/s':>10}" if idle else ""
+    lines += [head, "-" * len(head)]
+    for label, name, w in found:
+        cells = "".join(f"{fmt(w['db_counters_per_op'][n], 2):>{wd}}" for n, wd in zip(names, widths, strict=True))
+        if idle:
+            cells += f"{fmt((w.get('db_counters_idle_per_s') or {}).get('Questions'), 0):>10}"
+        lines.append(f"{label + ' ' + name:<30}" + cells)
+    lines.append("(Connections / sessions: new connections per operation; a pool that keeps its connections gives 0)")
+    return lines
 
 
 def _bridge(server: dict[str, Any]) -> str | None:
@@ -1158,6 +1479,29 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_false",
         help="skip the no-op endpoint (bench/noop_app.py) measured beside get-by-id as the ceiling",
     )
+    p.add_argument(
+        "--database",
+        choices=sdb.BACKENDS,
+        default="sqlite",
+        help="where every server keeps its data: a fresh SQLite file each (default), or a fresh bench_ database "
+        "each on the MariaDB or PostgreSQL server (--mariadb-admin-url / --postgresql-admin-url)",
+    )
+    p.add_argument("--mariadb-admin-url", default=sdb.DEFAULT_ADMIN_URLS["mariadb"], help="creates the databases")
+    p.add_argument("--postgresql-admin-url", default=sdb.DEFAULT_ADMIN_URLS["postgresql"], help="same")
+    p.add_argument(
+        "--bridge",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="modelreg's Backstage bridge: auto = as the environment says (on by default) with SQLite, off with "
+        "MariaDB/PostgreSQL (issue 17 measures the registry path alone)",
+    )
+    p.add_argument(
+        "--counter-rounds",
+        type=int,
+        default=1,
+        help="rounds in which the database server's statement counters are sampled around each load (MariaDB "
+        "and PostgreSQL; PostgreSQL adds an 11 s wait per sample for its statistics to arrive); 0: none",
+    )
     p.add_argument("--no-mlflow", action="store_true", help="modelreg only; ratios use the reference MLflow figures")
     p.add_argument("--mlflow-venv", type=Path, default=ROOT / ".venvs" / "mlflow")
     p.add_argument("--mlflow-workers", type=int, default=None, help="mlflow server --workers (default: MLflow's, 4)")
@@ -1171,6 +1515,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.mlflow_list_versions is None:
         args.mlflow_list_versions = args.list_versions
+    args.admin_url = {"mariadb": args.mariadb_admin_url, "postgresql": args.postgresql_admin_url}.get(args.database)
+    if args.database != "sqlite" and args.bridge == "auto":
+        args.bridge = "off"
     if args.headline_workers not in args.workers:
         args.headline_workers = args.workers[0]
     if args.concurrency < 1 or args.repeats < 1 or args.duration <= 0 or args.warmup < 0:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import registry_vs_mlflow as rvm  # bench/: the load generator, server processes, CPU accounting
+import server_db as sdb  # bench/: the database server's processes
 
 TARGET_RATIO = 1.7
 DEFAULT_ADMIN_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -78,20 +79,6 @@ def scratch_database(admin_url: str, create: bool) -> None:
         engine.dispose()
 
 
-def mariadb_pids() -> list[int]:
-    """The database server's processes (to count its CPU time), when it runs on this machine."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                name = Path(f"/proc/{entry}/comm").read_text().strip()
-            except OSError:
-                continue
-            if name in ("mariadbd", "mysqld"):
-                found.append(int(entry))
-    return found
-
-
 def start(label: str, workers: int, url: str, args: argparse.Namespace, tmp_root: Path) -> rvm.Server:
     data_dir = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=tmp_root))
     port = rvm.free_port()
@@ -128,7 +115,7 @@ async def run(args: argparse.Namespace, url: str, tmp_root: Path) -> dict[str, A
             "w2": Spread("w2", servers[3:]),
         }
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in configs}
-        db_pids = mariadb_pids()
+        db_pids = sdb.server_pids("mariadb")
         for round_no in range(args.repeats):
             for name, target in configs.items():
                 summary = await measure(target, keys, args, db_pids)

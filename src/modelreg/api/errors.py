@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -108,10 +108,14 @@ def install(app: FastAPI) -> None:
         refused = InvalidInput(f"value not accepted by the database: {str(exc.orig).splitlines()[0]}")
         return error_response(400, _message(request, refused))
 
-    @app.exception_handler(OperationalError)
-    async def _unavailable(_request: Request, exc: OperationalError) -> Response:
-        log.warning("database unavailable: %s", exc.orig)
-        return error_response(503, "Datastore service is down or unavailable. Please try again later.")
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
+        # Operational errors (no answer, a timeout) and a connection lost under the request, whatever class the
+        # driver gives that (PyMySQL: an InterfaceError once its socket is gone): the database is unavailable.
+        if isinstance(exc, OperationalError) or exc.connection_invalidated:
+            log.warning("database unavailable: %s", exc.orig)
+            return error_response(503, "Datastore service is down or unavailable. Please try again later.")
+        return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:

@@ -23,8 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -258,7 +257,7 @@ class BridgeSync:
     def _full_sync(self, needed: int) -> int:
         """Every registered model, a chunk at a time (each its own snapshot and short write): those in the
         registry and those that still have rows (deleted while no server ran)."""
-        with self._snapshot() as conn:
+        with self.db.snapshot() as conn:
             ids = {str(i) for i in conn.execute(select(registered_models.c.id)).scalars()}
             r = bridge_records.c
             stored = select(r.registered_model_id).where(r.source == self.source.name).distinct()
@@ -276,25 +275,12 @@ class BridgeSync:
 
     # --- read, then write --------------------------------------------------------------------------------------
 
-    @contextmanager
-    def _snapshot(self) -> Iterator[Connection]:
-        """A read transaction that sees one state of the database throughout. SQLite's (WAL) read transactions
-        do; PostgreSQL and MariaDB need REPEATABLE READ (the engine's default is READ COMMITTED)."""
-        if self.db.backend == "sqlite":
-            with self.db.read() as conn:
-                yield conn
-            return
-        with self.db.engine.connect() as raw:
-            conn = raw.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
-
     def _plan(self, needed: int, *, changes: Collection[Change] = (), models: Collection[str] = ()) -> _Plan:
         """Read what `changes` (or the registered models `models`) touch and compare with the stored rows, once the
         snapshot holds audit sequence number `needed`."""
         deadline = time.monotonic() + _VISIBLE_WAIT
         while True:
-            with self._snapshot() as conn:
+            with self.db.snapshot() as conn:
                 head = _audit_head(conn)
                 if head >= needed or time.monotonic() > deadline:
                     scope = self.source.scope(conn, changes) if changes else Scope(frozenset(int(m) for m in models))

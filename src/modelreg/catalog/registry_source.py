@@ -20,11 +20,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
-
-from sqlalchemy import Connection
 
 from modelreg.auth import context
 from modelreg.catalog import registry_rows
@@ -160,7 +157,7 @@ class RegistryCatalogSource:
             return
         seen = self._seen
         reload_all = False
-        with self._read() as conn:
+        with self.db.snapshot() as conn:
             head = registry_rows.audit_head(conn)
             local = {entry.seq: entry for entry in entries if seen < entry.seq <= head}
             later = [entry for entry in entries if entry.seq > head]  # committed after this snapshot began
@@ -188,7 +185,7 @@ class RegistryCatalogSource:
     def load(self) -> SourceSnapshot:
         """Read every live registered model (the first step, and after a long stretch of changes), publish the
         snapshot and return it. Called by the worker, or directly on a source that is not started (bench, CLI)."""
-        with self._read() as conn:
+        with self.db.snapshot() as conn:
             head = registry_rows.audit_head(conn)
             fresh = registry_rows.read_models(conn)
         self._seen = head
@@ -234,19 +231,6 @@ class RegistryCatalogSource:
             self._full |= full
         if self._seen is None and self._snapshot.source.status is not SourceStatus.ERROR:
             self._publish(f"cannot read the registry: {detail}")
-
-    @contextmanager
-    def _read(self) -> Iterator[Connection]:
-        """A read transaction that sees one state of the database throughout: SQLite's (WAL) read transactions
-        do; PostgreSQL and MariaDB need REPEATABLE READ (the engine's default is READ COMMITTED)."""
-        if self.db.backend == "sqlite":
-            with self.db.read() as conn:
-                yield conn
-            return
-        with self.db.engine.connect() as raw:
-            conn = raw.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
-                yield conn
 
 
 __all__ = ["SOURCE", "RegistryCatalogSource"]

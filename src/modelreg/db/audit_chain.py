@@ -40,8 +40,23 @@ HASHED_FIELDS = (
 _COLUMNS = (*HASHED_FIELDS, "hash")
 # Every write runs these, so they go straight to the driver's cursor: through SQLAlchemy's execution machinery
 # each statement costs ~40 µs more than the database needs for it (measured: bench/governance_overhead.py).
+#
+# On the server databases, concurrent writers queue on the lock of the ``audit_head`` row, at the very end of
+# their transactions, and hold it until they commit: every round trip made while holding it is a round trip that
+# every other writer waits for, so registration throughput is bound by how few there are (bench/README.md).
+# - MariaDB/MySQL, one statement to lock and read the last record: the head row is a const table, read and locked
+#   (waiting for the holder to commit) while the statement is optimized, so audit_log is read only afterwards, by
+#   a locking read, which sees the latest committed record. Then the INSERT and the COMMIT: three round trips.
+# - PostgreSQL evaluates a join before it locks, so the lock and the read are two statements, sent together in
+#   one pipeline (the server runs the second once the first has its lock), and the INSERT and the COMMIT another:
+#   two round trips.
+# - SQLite writers hold the database's write lock for the whole transaction already: no lock statement.
 _LAST = f"SELECT seq, hash FROM {audit_log.name} ORDER BY seq DESC LIMIT 1"
 _LOCK_HEAD = f"SELECT id FROM {audit_head.name} WHERE id = 1 FOR UPDATE"
+_LOCK_AND_LAST = (
+    f"SELECT a.seq, a.hash FROM {audit_head.name} h STRAIGHT_JOIN {audit_log.name} a"
+    " WHERE h.id = 1 ORDER BY a.seq DESC LIMIT 1 FOR UPDATE"
+)
 
 
 def record_hash(record: Mapping[str, Any]) -> str:
@@ -53,16 +68,17 @@ def _hash(values: tuple[Any, ...]) -> str:
     return hashlib.sha256(orjson.dumps(values)).hexdigest()
 
 
-def append(conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
-    """Number, chain and insert the staged ``entries``; returns them numbered (``seq`` set)."""
+def append(conn: Connection, entries: list[AuditEntry], *, commit: bool = False) -> list[AuditEntry]:
+    """Number, chain and insert the staged ``entries``; returns them numbered (``seq`` set). With ``commit``, the
+    transaction is committed too, in the insert's round trip where the database allows it (PostgreSQL), so that
+    the ``Connection``'s own commit then finds nothing to do."""
+    backend = conn.dialect.name
     with prepared_sql.DriverCursor(conn, "append to the audit chain") as cursor:
-        if conn.dialect.name != "sqlite":
-            # Server databases: concurrent writers queue here, at the very end of their transactions. SQLite
-            # writers already hold the database's write lock for the whole transaction.
-            cursor.execute(_LOCK_HEAD)
-            cursor.fetchall()
-        cursor.execute(_LAST)
-        last = cursor.fetchone()
+        if backend == "postgresql":
+            last = _pipelined(conn.connection.dbapi_connection, cursor, (_LOCK_HEAD, _LAST))
+        else:
+            cursor.execute(_LAST if backend == "sqlite" else _LOCK_AND_LAST)
+            last = cursor.fetchone()
         seq, prev = (int(last[0]), str(last[1])) if last is not None else (0, GENESIS)
         rows = []
         numbered = []
@@ -73,5 +89,23 @@ def append(conn: Connection, entries: list[AuditEntry]) -> list[AuditEntry]:
             prev = _hash(hashed)
             rows.append((*hashed, prev))
             numbered.append(AuditEntry(*fields, e.request_id, e.client, seq))
-        repository.insert_raw(conn, audit_log, _COLUMNS, rows, cursor)
+        if backend == "postgresql" and commit:
+            dbapi_connection: Any = conn.connection.dbapi_connection
+            with dbapi_connection.pipeline():  # one Sync for both: commit() would add one of its own
+                repository.insert_raw(conn, audit_log, _COLUMNS, rows, cursor)
+                cursor.execute("COMMIT")
+        else:
+            repository.insert_raw(conn, audit_log, _COLUMNS, rows, cursor)
     return numbered
+
+
+def _pipelined(dbapi_connection: Any, cursor: Any, statements: tuple[str, str]) -> Any:
+    """Send both statements in one round trip (psycopg's pipeline mode); the first row of the second's result."""
+    first = dbapi_connection.cursor()
+    try:
+        with dbapi_connection.pipeline():
+            first.execute(statements[0])
+            cursor.execute(statements[1])
+        return cursor.fetchone()
+    finally:
+        first.close()

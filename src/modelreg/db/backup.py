@@ -41,7 +41,7 @@ from sqlalchemy import table as table_named
 from sqlalchemy.exc import DBAPIError
 
 from modelreg.db import migrations
-from modelreg.db.database import Database
+from modelreg.db.database import Database, begun_as
 from modelreg.db.prepared import DriverCursor
 from modelreg.db.tables import audit_head, audit_log, metadata
 from modelreg.errors import Conflict, InvalidInput, RegistryError
@@ -254,13 +254,8 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
     """A read transaction that sees one state of the whole database: REPEATABLE READ on the server databases (the
     engine's READ COMMITTED would let a table read later see writes made after an earlier one was read); on SQLite
     a read transaction is a snapshot already."""
-    with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
-            conn.info["begin"] = "BEGIN"
-        else:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            yield conn
+    with engine.connect() as conn, begun_as(conn, "snapshot"), conn.begin():
+        yield conn
 
 
 # --- import -----------------------------------------------------------------------------------------------------
@@ -278,14 +273,11 @@ def import_backup(db: Database, source: Iterable[bytes], *, progress: Progress |
         with engine.connect() as conn:
             _require_empty(conn, migrated=False)
         migrations.upgrade(engine)
-        with engine.connect() as conn:
-            if engine.dialect.name == "sqlite":
-                conn.info["begin"] = "BEGIN IMMEDIATE"
-            with conn.begin():
-                _require_empty(conn, migrated=True)
-                progress.begin(header.rows)
-                rows, last_audit = _load(conn, reader, header, progress)
-                _advance_sequences(conn)
+        with engine.connect() as conn, begun_as(conn, "write"), conn.begin():
+            _require_empty(conn, migrated=True)
+            progress.begin(header.rows)
+            rows, last_audit = _load(conn, reader, header, progress)
+            _advance_sequences(conn)
     return Summary(rows, time.perf_counter() - started, last_audit)
 
 

@@ -1,8 +1,20 @@
 """Engine and transactions for the three supported databases.
 
-Reads and writes are separate context managers because SQLite needs writers to take the write lock up front
-(``BEGIN IMMEDIATE``): a deferred transaction that later upgrades to a writer fails at once with "database is
-locked" when another process writes, instead of waiting for the busy timeout.
+Reads and writes are separate context managers because each database wants them begun differently, and the
+``begin`` event below sends what ``conn.info["begin"]`` names (``BEGINS``):
+
+- SQLite needs writers to take the write lock up front (``BEGIN IMMEDIATE``): a deferred transaction that later
+  upgrades to a writer fails at once with "database is locked" when another process writes, instead of waiting for
+  the busy timeout.
+- PostgreSQL and MariaDB connections stay in autocommit mode, so a read is its statements and nothing more: no
+  BEGIN, no COMMIT, no reset when the connection goes back to the pool (the drivers' ``commit``/``rollback`` send
+  nothing outside a transaction: ``db/deadlines.py``). At READ COMMITTED, which both run, each statement of a read
+  transaction saw its own snapshot anyway, so a read loses no consistency. Writes begin explicitly; anything else
+  that begins a transaction on these engines (Alembic, backups, ``engine.begin()``) gets a real one too. A
+  consistent view across statements is ``snapshot()`` (REPEATABLE READ).
+
+There is no pre-ping: a pooled connection the server closed is found without a round trip when it is checked out
+(``db/deadlines.py``), and a read whose connection is lost under it is retried once (``retry_read``).
 """
 
 from __future__ import annotations
@@ -36,6 +48,18 @@ _RETRYABLE_CODES = {1213, "40001", "40P01"}
 _TIMED_OUT = ("timeout expired", "timed out")
 # Tries of one write transaction that keeps hitting deadlocks or serialization failures.
 _WRITE_ATTEMPTS = 5
+# What begins each kind of transaction, per backend (dialect name). Server databases read in autocommit mode.
+BEGINS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sqlite": {"read": ("BEGIN",), "write": ("BEGIN IMMEDIATE",), "snapshot": ("BEGIN",)},
+    "postgresql": {"read": (), "write": ("BEGIN",), "snapshot": ("BEGIN ISOLATION LEVEL REPEATABLE READ",)},
+    "mysql": {
+        "read": (),
+        "write": ("START TRANSACTION",),
+        # for the next transaction only: the session stays at READ COMMITTED
+        "snapshot": ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", "START TRANSACTION"),
+    },
+}
+BEGINS["mariadb"] = BEGINS["mysql"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -45,9 +69,10 @@ class DatabaseUnavailable(Unavailable):
     """The database cannot be reached or did not answer in time. The message is all an HTTP caller sees: the
     ``detail`` (which names the host) goes to the server log and to the CLI user, who configured it."""
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, lost: bool = False) -> None:
         super().__init__("the database is unavailable; try again later")
         self.detail = detail
+        self.lost = lost  # the database answered, then dropped the new connection (not refused, not timed out)
 
 
 def create_db_engine(url: str, limits: DatabaseSettings | None = None) -> Engine:
@@ -60,21 +85,39 @@ def create_db_engine(url: str, limits: DatabaseSettings | None = None) -> Engine
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if parsed.database not in (None, "", ":memory:"):  # in-memory databases use a single-connection pool
             kwargs.update(pool_size=16, max_overflow=16)
-    elif backend in ("mysql", "mariadb"):
-        if "charset" not in parsed.query:
-            parsed = parsed.update_query_dict({"charset": "utf8mb4"})
-        kwargs["isolation_level"] = "READ COMMITTED"
+    elif backend in ("mysql", "mariadb") and "charset" not in parsed.query:
+        parsed = parsed.update_query_dict({"charset": "utf8mb4"})
     if backend != "sqlite":  # the connection budget: docs/scaling.md
         recycle = limits.pool_recycle_seconds or -1
+        # Autocommit: transactions begin explicitly (module docstring); the session's READ COMMITTED is set per
+        # connection by db/deadlines.py. No pre-ping: deadlines.py checks a connection at checkout without a
+        # round trip.
         kwargs.update(
-            pool_size=limits.pool_size, max_overflow=limits.max_overflow, pool_pre_ping=True, pool_recycle=recycle
+            pool_size=limits.pool_size,
+            max_overflow=limits.max_overflow,
+            pool_recycle=recycle,
+            isolation_level="AUTOCOMMIT",
         )
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         _configure_sqlite(engine)
     else:
         deadlines.install(engine, limits)
+    _begin_explicitly(engine)
     return engine
+
+
+def _begin_explicitly(engine: Engine) -> None:
+    begins = BEGINS[engine.dialect.name]
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        # On the driver's connection: through exec_driver_sql the BEGIN of every transaction paid SQLAlchemy's
+        # execution machinery (db/prepared.py). Errors (a lock not had within busy_timeout) are wrapped the same.
+        # Unset (Alembic, backups, engine.begin(), autobegin): a real transaction, as a writer's.
+        for sql in begins[conn.info.get("begin", "write")]:
+            with prepared_sql.DriverCursor(conn, sql, ()) as cursor:
+                cursor.execute(sql)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -93,14 +136,6 @@ def _configure_sqlite(engine: Engine) -> None:
         ):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Connection) -> None:
-        # On the driver's connection: through exec_driver_sql the BEGIN of every transaction paid SQLAlchemy's
-        # execution machinery (db/prepared.py). Errors (a lock not had within busy_timeout) are wrapped the same.
-        sql = conn.info.get("begin", "BEGIN")
-        with prepared_sql.DriverCursor(conn, sql, ()) as cursor:
-            cursor.execute(sql)
 
 
 class Database:
@@ -122,10 +157,17 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
-        with self._connection() as conn:
-            conn.info["begin"] = "BEGIN"
-            with conn.begin():
-                yield conn
+        """A read: on SQLite a read transaction (one snapshot); on the server databases autocommit statements, each
+        at READ COMMITTED, without a round trip to begin or end (module docstring)."""
+        with self._connection() as conn, begun_as(conn, "read"), conn.begin():
+            yield conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read transaction that sees one state of the whole database throughout, on every backend (REPEATABLE
+        READ on the server databases; a read transaction is one already on SQLite)."""
+        with self._connection() as conn, begun_as(conn, "snapshot"), conn.begin():
+            yield conn
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -133,14 +175,13 @@ class Database:
         appended to the chain just before commit, so a change never commits without its record; once committed,
         the ``on_commit`` listeners get them. A rollback discards them."""
         committed: list[AuditEntry] | None = None
-        with self._connection() as conn, _exclusive(self._writer_lock):
-            conn.info["begin"] = "BEGIN IMMEDIATE"
+        with self._connection() as conn, _exclusive(self._writer_lock), begun_as(conn, "write"):
             staged = open_staging(conn)
             try:
                 with conn.begin():
                     yield conn
                     if staged:
-                        committed = audit_chain.append(conn, staged)
+                        committed = audit_chain.append(conn, staged, commit=True)
             finally:
                 close_staging(conn)
         if committed:
@@ -190,7 +231,7 @@ class Database:
             return DatabaseUnavailable(
                 f"did not answer within {self.limits.connect_timeout_seconds:g} s (database.connect_timeout_seconds)"
             )
-        return DatabaseUnavailable(reason)
+        return DatabaseUnavailable(reason, lost=getattr(exc, "connection_invalidated", False))
 
     @contextmanager
     def migration_engine(self) -> Iterator[Engine]:
@@ -225,6 +266,35 @@ class Database:
         if conn is not None:
             conn.close()
         self.engine.dispose()
+
+
+@contextmanager
+def begun_as(conn: Connection, kind: str) -> Iterator[None]:
+    """Transactions begun on ``conn`` (of an engine made by ``create_db_engine``) inside are of ``kind``: "read",
+    "write" or "snapshot" (``BEGINS``). ``conn.info`` outlives the checkout, so the kind is removed afterwards: the
+    next user of the pooled connection gets the default (a write's)."""
+    conn.info["begin"] = kind
+    try:
+        yield
+    finally:
+        conn.info.pop("begin", None)
+
+
+def retry_read(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``fn(...)``, a read, once more if its connection was lost under it (the server restarted, or killed it): the
+    pool has replaced the connection by then. Only for reads: a write whose connection was lost may have committed,
+    so it fails (503) instead of running twice."""
+    try:
+        return fn(*args, **kwargs)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.info("database connection lost during a read; retrying once: %s", exc.orig)
+    except DatabaseUnavailable as exc:
+        if not exc.lost:  # refused or timed out: a second try would only double the wait
+            raise
+        log.info("database connection lost while connecting for a read; retrying once: %s", exc.detail)
+    return fn(*args, **kwargs)
 
 
 def _writer_lock_path(engine: Engine) -> str | None:

@@ -12,18 +12,27 @@ Three layers, as each catches what the others cannot:
   PyMySQL has socket read and write timeouts; psycopg waits without a limit unless its connection passes one, which
   the connection class below does. A connection that missed its deadline is closed, and the pool discards it.
 - The connect timeout bounds connecting (the handshake and the login too, which PyMySQL would otherwise bound by its
-  read timeout) and the ping of a pooled connection at checkout. TCP keepalives and ``tcp_user_timeout`` end
-  PostgreSQL connections to a peer that vanished.
+  read timeout) and the rollback of a connection given back inside a transaction. TCP keepalives and
+  ``tcp_user_timeout`` end PostgreSQL connections to a peer that vanished.
+
+The connection classes also keep requests at the round trips they need (``db/database.py``): connections run in
+autocommit mode, and ``commit``/``rollback`` send nothing when no transaction is open (psycopg already skips them;
+PyMySQL would send a COMMIT or ROLLBACK every time). A pooled connection is checked at checkout without a round
+trip: if the driver saw it break, or the server closed it while it sat in the pool (a restart, ``KILL``,
+``pg_terminate_backend``, ``wait_timeout``: the socket is readable, with the server's goodbye or end of file), the
+pool replaces it (``DisconnectionError``), where a pre-ping would have paid a round trip on every checkout.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import select
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import DisconnectionError
 
 from modelreg.settings import DatabaseSettings
 
@@ -60,16 +69,28 @@ def install(engine: Engine, limits: DatabaseSettings) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if closed_by_server(dbapi_connection.socket_fd()):
+            raise DisconnectionError("the database closed this pooled connection")  # the pool connects anew
         dbapi_connection.deadline = statement
 
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_connection: Any, _record: Any) -> None:
         if dbapi_connection is not None:  # None once invalidated
-            dbapi_connection.deadline = ping  # the pre-ping at the next checkout: as quick as a connect
+            dbapi_connection.deadline = ping  # the rollback of a transaction left open: as quick as a connect
 
 
 def _ms(seconds: float) -> int:
     return max(1, round(seconds * 1000))
+
+
+def closed_by_server(fd: int | None) -> bool:
+    """Whether an idle connection's socket is gone (``None``) or has something to read: an idle connection is sent
+    nothing but the server's farewell (an error such as "terminating connection", then end of file)."""
+    if fd is None or fd < 0:
+        return True
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return bool(poller.poll(0))
 
 
 # --- PostgreSQL (psycopg 3) -----------------------------------------------------------------------------------------
@@ -103,6 +124,9 @@ def _postgres_connection_class() -> type[psycopg.Connection[Any]]:
 
         deadline: float | None = None
 
+        def socket_fd(self) -> int | None:
+            return None if self.broken or self.closed else self.pgconn.socket
+
         def wait(self, gen: Any, *args: Any, **kwargs: Any) -> Any:
             if self.deadline is None or kwargs.get("timeout") is not None or len(args) > 1:
                 return super().wait(gen, *args, **kwargs)
@@ -123,6 +147,8 @@ def _mysql_args(limits: DatabaseSettings, statement: float | None) -> dict[str, 
 
 
 def _mysql_session(connection: Any, limits: DatabaseSettings) -> None:
+    with connection.cursor() as cursor:  # transactions begin explicitly (db/database.py): they are READ COMMITTED
+        cursor.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
     settings = []
     if limits.statement_timeout_seconds:
         if "mariadb" in connection.get_server_info().lower():
@@ -140,10 +166,30 @@ def _mysql_session(connection: Any, limits: DatabaseSettings) -> None:
 @functools.cache
 def _mysql_connection_class() -> Callable[..., Any]:
     import pymysql
+    from pymysql.constants import SERVER_STATUS
+
+    in_transaction = SERVER_STATUS.SERVER_STATUS_IN_TRANS
 
     class DeadlineConnection(pymysql.connections.Connection):
         """PyMySQL's connection; ``deadline`` is its read and write timeout. PyMySQL bounds the handshake and login
-        by the read timeout, not the connect timeout: this connects with the connect timeout for both."""
+        by the read timeout, not the connect timeout: this connects with the connect timeout for both. In autocommit
+        mode, ``commit`` and ``rollback`` outside a transaction send nothing (the server status of the last answer
+        says whether one is open), as psycopg's do."""
+
+        def socket_fd(self) -> int | None:
+            sock = getattr(self, "_sock", None)  # None once closed (PyMySQL's stubs leave it out)
+            return None if sock is None else int(sock.fileno())
+
+        def _idle(self) -> bool:
+            return bool(self.autocommit_mode) and not (getattr(self, "server_status", 0) or 0) & in_transaction
+
+        def commit(self) -> None:
+            if not self._idle():
+                super().commit()
+
+        def rollback(self) -> None:
+            if not self._idle():
+                super().rollback()
 
         @property
         def deadline(self) -> float | None:

@@ -14,17 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Dialect, Select
+from sqlalchemy import CompoundSelect, Connection, Dialect, Select
 from sqlalchemy.exc import DBAPIError
 
 Processor = Callable[[Any], Any]
+Statement = Select[Any] | CompoundSelect[Any]
 
 
 @dataclass(frozen=True)
 class Prepared:
-    statement: Select[Any]  # kept so that the id() key below stays this statement's
+    statement: Statement  # kept so that the id() key below stays this statement's
     sql: str
     order: tuple[str, ...] | None  # parameter names in order for positional paramstyles, None for named ones
     binds: tuple[tuple[str, Processor], ...]  # bind processors by parameter name
@@ -48,7 +49,7 @@ class Prepared:
 _PREPARED: dict[tuple[int, str, str, str], Prepared] = {}
 
 
-def prepare(dialect: Dialect, statement: Select[Any]) -> Prepared:
+def prepare(dialect: Dialect, statement: Statement) -> Prepared:
     """``statement`` (a module-level statement with named bind parameters) compiled for ``dialect``."""
     key = (id(statement), dialect.name, dialect.driver, dialect.paramstyle)
     found = _PREPARED.get(key)
@@ -71,7 +72,7 @@ def prepare(dialect: Dialect, statement: Select[Any]) -> Prepared:
     return prepared
 
 
-def fetch(conn: Connection, statement: Select[Any], params: Mapping[str, Any]) -> tuple[Prepared, list[list[Any]]]:
+def fetch(conn: Connection, statement: Statement, params: Mapping[str, Any]) -> tuple[Prepared, list[list[Any]]]:
     """Run ``statement`` with ``params`` in ``conn``'s transaction; its rows as lists of processed values."""
     prepared = prepare(conn.dialect, statement)
     values = dict(params)
@@ -93,9 +94,10 @@ class DriverCursor:
     """A cursor of ``conn``'s driver connection (in its transaction), closed afterwards; a driver error inside
     becomes SQLAlchemy's, as from ``conn.execute`` (``statement``/``params`` only label it)."""
 
-    __slots__ = ("cursor", "dbapi_error", "params", "statement")
+    __slots__ = ("conn", "cursor", "dbapi_error", "params", "statement")
 
     def __init__(self, conn: Connection, statement: str | None = None, params: Any = None) -> None:
+        self.conn = conn
         self.dbapi_error: type[Exception] = conn.dialect.loaded_dbapi.Error
         self.statement, self.params = statement, params
         self.cursor = conn.connection.cursor()
@@ -104,6 +106,33 @@ class DriverCursor:
         return self.cursor
 
     def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> None:
-        self.cursor.close()
+        try:
+            self.cursor.close()
+        except self.dbapi_error:  # the connection is gone: the error that said so is raised below
+            if exc is None:
+                raise
         if isinstance(exc, self.dbapi_error):
-            raise DBAPIError.instance(self.statement, self.params, exc, self.dbapi_error) from exc
+            # As Connection.execute does: a lost connection is invalidated (the pool discards it) and the error says
+            # so (``connection_invalidated``: db/database.py retries such a read once).
+            conn = self.conn
+            lost = _lost(conn, exc, self.cursor)
+            error = DBAPIError.instance(
+                self.statement, self.params, exc, self.dbapi_error, connection_invalidated=lost, dialect=conn.dialect
+            )
+            if lost and not conn.invalidated:
+                # and, as SQLAlchemy does, every connection of the pool opened before now: a server restart or a
+                # KILL of all sessions took them too, and a retried read must not be handed one of them
+                conn.engine.pool._invalidate(conn.connection, error, _checkin=False)
+                conn.invalidate(error)
+            raise error from exc
+
+
+def _lost(conn: Connection, exc: BaseException, cursor: Any) -> bool:
+    """Whether ``exc`` (a driver error) means the connection is gone: the dialect recognises the error, or the
+    driver has marked the connection broken (psycopg's "cannot exit pipeline mode while busy" after a killed
+    session is recognised by neither, and a reset would then fail on it at checkin)."""
+    dbapi_connection: Any = conn.connection.dbapi_connection
+    if conn.dialect.is_disconnect(cast(Any, exc), dbapi_connection, cursor):
+        return True
+    socket_fd = getattr(dbapi_connection, "socket_fd", None)  # db/deadlines.py's connection classes
+    return socket_fd is not None and socket_fd() is None

@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Select, Table, bindparam, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    Column,
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    Integer,
+    RowMapping,
+    Select,
+    String,
+    Subquery,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    case,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    type_coerce,
+    union_all,
+    update,
+)
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import UnaryExpression
 
 from modelreg.db import prepared as prepared_sql
 from modelreg.db.pagination import PageRequest
+from modelreg.db.tables import properties
 
 # A row as the services read it: from the database (a RowMapping, whose keys SQLAlchemy types as names or columns)
 # or built in code as a dict. Readers index it by column name only.
@@ -85,21 +114,208 @@ def exists(conn: Connection, table: Table, id_: int) -> bool:
     return conn.execute(_id_only(table), {"id": id_}).first() is not None
 
 
-def find_rows(conn: Connection, table: Table, where: Sequence[ColumnElement[bool]], limit: int = 2) -> list[RowMapping]:
-    return list(conn.execute(select(table).where(*where).order_by(table.c.id).limit(limit)).mappings())
+# --- entities with their custom properties, in one statement ------------------------------------------------------
+#
+# A registry entity is its row plus its rows in ``properties``. On a server database, reading both with one
+# statement saves a round trip. A plain join would repeat the entity's columns on each of its properties' rows: up
+# to 1,000 properties times 64 KB texts (readme, logo, description) per entity, a thousandfold what two statements
+# read. So an entity's texts come back once:
+# * a get-by-id, and a find by unique columns, is the UNION ALL of the rows and of their properties: primary key
+#   (or unique key) lookups, no sort, built once per table and run on the driver's cursor;
+# * a page (or another find) picks its ids in a derived table (MariaDB takes a LIMIT there, not in
+#   ``IN (subquery)``), with the name of each entity's first property, then joins the table and the properties;
+#   the entity's TEXT columns show on the row of its first property only (or on its only row), blank (CASE) on
+#   the others, whose other columns (numbers, names of 255 characters at most) repeat. A UNION would run the
+#   page's query twice on MariaDB (once per branch, a CTE included), and joining a two-row table to tell the
+#   entity's row from its properties' rows makes MariaDB sort in a temporary table. On SQLite, which answers in
+#   process, a page is two statements: no round trip to save, and building and folding the joined one costs more.
+# Properties come by name, the order of their primary key, in which their own query read them before.
+
+_p = properties.c
+# After the entity's columns; labelled, as entity tables have a ``name`` too. ``Entity.properties`` holds them in
+# this order: name, value type, then the four typed value columns.
+_PROPERTY_COLUMNS = (
+    _p.name.label("property_name"),
+    _p.value_type.label("property_type"),
+    _p.string_value.label("property_string"),
+    _p.int_value.label("property_int"),
+    _p.double_value.label("property_double"),
+    _p.bool_value.label("property_bool"),
+)
+_FIRST = "first_property"
+_PAGE = "entity_page"
+_earlier = properties.alias("earlier")
+# Not a column object: the CASEs below are built once per table, the page they read from once per call.
+_first_name = literal_column(f"{_PAGE}.{_FIRST}", String)
+_ids_id = literal_column("ids.id", BigInteger)
+_is_entity_row = or_(_p.name.is_(None), _p.name == _first_name)
+
+
+# SQLite's pages: the properties of a page's entities (one statement object, compiled once)
+_PROPERTIES_OF = (
+    select(_p.owner_id, *_PROPERTY_COLUMNS)
+    .where(_p.owner_kind == bindparam("owner_kind"), _p.owner_id.in_(bindparam("ids", expanding=True)))
+    .order_by(_p.owner_id, _p.name)
+)
+
+
+class Entity(NamedTuple):
+    row: AnyRow
+    properties: list[tuple[Any, ...]]  # (name, value_type, string, int, double, bool), by name
+
+
+class _Shape(NamedTuple):
+    kind: BindParameter[str]  # the owner kind of the table's properties
+    blanked: tuple[ColumnElement[Any], ...]  # the table's columns, its texts on the entity's own row only
+    owned: ColumnElement[bool]  # how the table's rows join their properties
+    first: ColumnElement[Any]  # the name of the first property of the entity whose id is ``ids.id``
+
+
+@cache
+def _shape(table: Table) -> _Shape:
+    kind = bindparam("owner_kind", table.name, String)
+    blanked = tuple(case((_is_entity_row, c)).label(c.name) if isinstance(c.type, Text) else c for c in table.c)
+    earlier = _earlier.c
+    first = select(func.min(earlier.name)).where(earlier.owner_kind == kind, earlier.owner_id == _ids_id)
+    return _Shape(kind, blanked, and_(_p.owner_kind == kind, _p.owner_id == table.c.id), first.scalar_subquery())
+
+
+def _fold(width: int, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[Entity]:
+    """The entities in ``rows``, in the order their ids first come: the first ``width`` columns are the entity's,
+    then come those of ``_PROPERTY_COLUMNS``, then maybe ``_FIRST``. The entity's texts are on its row without a
+    property, or on that of its first property."""
+    names, id_at = columns[:width], columns.index("id")
+    first_at = columns.index(_FIRST) if _FIRST in columns else None
+    end = width + len(_PROPERTY_COLUMNS)
+    own: dict[Any, dict[str, Any]] = {}
+    theirs: dict[Any, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        row = tuple(row)  # indexing a tuple costs less than a Row
+        entity_id, name = row[id_at], row[width]
+        if entity_id not in theirs:
+            theirs[entity_id] = []
+        if name is None or (first_at is not None and name == row[first_at]):
+            own[entity_id] = dict(zip(names, row, strict=False))  # zip stops at the last entity column
+        if name is not None:
+            theirs[entity_id].append(row[width:end])
+    return [Entity(own.get(entity_id, {}), props) for entity_id, props in theirs.items()]
+
+
+def _union(table: Table, ids: Subquery | None) -> CompoundSelect[Any]:
+    """The rows of ``table`` (those whose id is in ``ids``, else the one whose id is the parameter ``id``) and
+    their properties, one after the other."""
+    kind = _shape(table).kind
+    own = select(table, *(type_coerce(null(), c.type).label(c.name) for c in _PROPERTY_COLUMNS))
+    theirs = select(*(_p.owner_id if c is table.c.id else null() for c in table.c), *_PROPERTY_COLUMNS)
+    if ids is None:
+        return union_all(
+            own.where(table.c.id == bindparam("id")),
+            theirs.where(_p.owner_kind == kind, _p.owner_id == bindparam("id")),
+        )
+    return union_all(
+        own.where(table.c.id.in_(select(ids.c.id))),
+        theirs.where(_p.owner_kind == kind, _p.owner_id.in_(select(ids.c.id))),
+    )
+
+
+@cache
+def _entity_by_id(table: Table) -> CompoundSelect[Any]:
+    return _union(table, None)
+
+
+def get_entity(conn: Connection, table: Table, id_: int) -> Entity | None:
+    """The entity with this id and its custom properties: one statement, on the driver's cursor (``db/prepared.py``)."""
+    prepared, rows = prepared_sql.fetch(conn, _entity_by_id(table), {"id": id_, "owner_kind": table.name})
+    found = _fold(len(table.c), prepared.columns, rows)
+    return found[0] if found and found[0].row else None  # properties without their entity are no entity
+
+
+def select_entities(
+    conn: Connection,
+    table: Table,
+    where: Sequence[ColumnElement[bool]],
+    order: Sequence[ColumnElement[Any]],
+    limit: int,
+) -> list[Entity]:
+    """The first ``limit`` rows of ``table`` matching ``where`` in ``order`` (columns of ``table``, ascending or
+    descending, ending with the id), each with its custom properties: one statement on a server database (see
+    above)."""
+    if conn.dialect.name == "sqlite":
+        return _then_properties(conn, table, select(table).where(*where).order_by(*order).limit(limit))
+    shape = _shape(table)
+    sort = [_direction(clause) for clause in order]
+    keys = [table.c.id, *(column for column, _ in sort if column is not table.c.id)]
+    ids = select(*keys).where(*where).order_by(*order).limit(limit).subquery("ids")
+    # Limited again so that PostgreSQL keeps it a subquery, evaluating the first name once per entity and not in
+    # each CASE; SQLite and MariaDB evaluate it on the page's rows only this way.
+    page = select(*ids.c, shape.first.label(_FIRST)).limit(limit).subquery(_PAGE)
+    rows = page.join(table, table.c.id == page.c.id).outerjoin(properties, shape.owned)
+    # MariaDB sorts a join in a temporary table unless the ORDER BY names the first table's columns only; then its
+    # nested loop reads each entity's properties by primary key, in name order, as their own query did before.
+    by_name = [] if conn.dialect.name in ("mysql", "mariadb") else [_p.name]
+    by_page = [page.c[column.name].desc() if descending else page.c[column.name].asc() for column, descending in sort]
+    statement = select(*shape.blanked, *_PROPERTY_COLUMNS, page.c[_FIRST]).select_from(rows)
+    result = conn.execute(statement.order_by(*by_page, *by_name))
+    return _fold(len(table.c), tuple(result.keys()), result.all())
+
+
+def _then_properties(conn: Connection, table: Table, statement: Select[Any]) -> list[Entity]:
+    """``select_entities`` on SQLite: the rows, then their properties. SQLite answers in process, so a second
+    statement costs no round trip, and less than building the joined one and folding its rows (``bench/
+    read_queries.py``: a page of 100 took 1.3 to 1.7 times as long joined)."""
+    found = [Entity(row, []) for row in conn.execute(statement).mappings()]
+    if found:
+        by_id = {entity.row["id"]: entity.properties for entity in found}
+        for owner_id, *values in conn.execute(_PROPERTIES_OF, {"owner_kind": table.name, "ids": list(by_id)}):
+            by_id[owner_id].append(tuple(values))
+    return found
+
+
+def _direction(clause: ColumnElement[Any]) -> tuple[Column[Any], bool]:
+    """``column``, ``column.asc()`` or ``column.desc()`` as (column, descending)."""
+    if isinstance(clause, UnaryExpression) and isinstance(clause.element, Column):
+        if clause.modifier is operators.desc_op:
+            return clause.element, True
+        if clause.modifier is operators.asc_op:
+            return clause.element, False
+    if isinstance(clause, Column):
+        return clause, False
+    raise ValueError(f"not a column's order: {clause}")
+
+
+def find_entities(conn: Connection, table: Table, where: Sequence[ColumnElement[bool]], limit: int = 2) -> list[Entity]:
+    return select_entities(conn, table, where, [table.c.id.asc()], limit)
+
+
+@cache
+def _entities_where(table: Table, columns: tuple[str, ...]) -> CompoundSelect[Any]:
+    """The (at most two) rows whose ``columns`` equal the parameters of the same names, and their properties. A
+    LIMIT of two tells one from several; it is a constant so that the statement takes only those parameters."""
+    match = [table.c[name] == bindparam(name) for name in columns]
+    two, zero = literal_column("2", Integer), literal_column("0", Integer)  # SQLite would bind an OFFSET 0
+    ids = select(table.c.id).where(*match).order_by(table.c.id).limit(two).offset(zero)
+    return _union(table, ids.subquery("ids"))
+
+
+def find_entities_by(conn: Connection, table: Table, equal: Mapping[str, Any]) -> list[Entity]:
+    """The (at most two) entities whose columns have these values, with their custom properties: one statement
+    built once per table and columns, on the driver's cursor (``db/prepared.py``), as find-by-name is frequent."""
+    statement = _entities_where(table, tuple(equal))
+    prepared, rows = prepared_sql.fetch(conn, statement, {**equal, "owner_kind": table.name})
+    return _fold(len(table.c), prepared.columns, rows)
 
 
 def list_page(
     conn: Connection, table: Table, where: Sequence[ColumnElement[bool]], page: PageRequest
-) -> tuple[list[RowMapping], str]:
-    """One page of rows and the token of the next page (``""`` on the last page)."""
+) -> tuple[list[Entity], str]:
+    """One page of entities with their custom properties (``select_entities``) and the token of the next page
+    (``""`` on the last page)."""
     clauses = list(where)
     after = page.after_clause(table)
     if after is not None:
         clauses.append(after)
-    stmt = select(table).where(*clauses).order_by(*page.order_clause(table)).limit(page.size + 1)
-    rows = list(conn.execute(stmt).mappings())
-    if len(rows) > page.size:
-        rows = rows[: page.size]
-        return rows, page.token_for(rows[-1])
-    return rows, ""
+    found = select_entities(conn, table, clauses, page.order_clause(table), page.size + 1)
+    if len(found) > page.size:
+        found = found[: page.size]
+        return found, page.token_for(found[-1].row)
+    return found, ""

@@ -4,12 +4,12 @@ filtered keyset listing and find-by-name. ``registry.py`` and ``experiments.py``
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, Table
+from sqlalchemy import ColumnElement, Connection, Table
 from sqlalchemy.exc import IntegrityError
 
 from modelreg import filterquery
@@ -238,15 +238,33 @@ def _record(kind: Kind, row: AnyRow, props: dict[str, PropValue]) -> Record:
 
 
 def load(conn: Connection, kind: Kind, id_: int) -> Record:
-    row = repository.get_row(conn, kind.table, id_)
-    if row is None:
+    """The entity with its custom properties, read by one statement."""
+    found = repository.get_entity(conn, kind.table, id_)
+    if found is None:
         raise NotFound(f"no {kind.label} found for id {id_}")
-    return _record(kind, row, properties.load(conn, kind.name, [id_])[id_])
+    return _record(kind, found.row, properties.typed(found.properties))
 
 
-def records(conn: Connection, kind: Kind, rows: Sequence[RowMapping]) -> list[Record]:
+def records(conn: Connection, kind: Kind, rows: Sequence[AnyRow]) -> list[Record]:
+    """Rows already read, with their custom properties (a second statement: ``select_records`` reads both)."""
     props = properties.load(conn, kind.name, (r["id"] for r in rows))
     return [_record(kind, r, props[r["id"]]) for r in rows]
+
+
+def select_records(
+    conn: Connection,
+    kind: Kind,
+    where: Sequence[ColumnElement[bool]],
+    order: Sequence[ColumnElement[Any]],
+    limit: int,
+) -> list[Record]:
+    """The first ``limit`` entities matching ``where`` in ``order`` (which ends with the id), with their custom
+    properties: one statement on a server database."""
+    return _records(kind, repository.select_entities(conn, kind.table, where, order, limit))
+
+
+def _records(kind: Kind, found: Iterable[repository.Entity]) -> list[Record]:
+    return [_record(kind, entity.row, properties.typed(entity.properties)) for entity in found]
 
 
 def list_page(
@@ -266,8 +284,8 @@ def list_page(
         raise InvalidInput(str(exc)) from None
     if kind.hides_archived and not filterquery.mentions(expr, "state"):
         clauses.append(kind.table.c.state != "ARCHIVED")
-    rows, token = repository.list_page(conn, kind.table, clauses, page)
-    return records(conn, kind, rows), token
+    found, token = repository.list_page(conn, kind.table, clauses, page)
+    return _records(kind, found), token
 
 
 def name_or_external_id(table: Table, name: str | None, external_id: str | None) -> list[ColumnElement[bool]]:
@@ -280,26 +298,30 @@ def name_or_external_id(table: Table, name: str | None, external_id: str | None)
 
 
 def find_one(conn: Connection, kind: Kind, where: Sequence[ColumnElement[bool]], described: str) -> Record:
-    rows = repository.find_rows(conn, kind.table, where)
-    if not rows:
+    return _only(kind, repository.find_entities(conn, kind.table, where), described)
+
+
+def _only(kind: Kind, found: Sequence[repository.Entity], described: str) -> Record:
+    if not found:
         raise NotFound(f"no {kind.label} found for {described}")
-    if len(rows) > 1:
+    if len(found) > 1:
         raise NotFound(f"multiple {kind.label}s found for {described}")
-    return records(conn, kind, rows)[0]
+    return _records(kind, found)[0]
 
 
 def find_by_name(
     conn: Connection, kind: Kind, name: str | None, external_id: str | None, parent_id: int | None = None
 ) -> Record:
     """Find-by-params: ``name`` (with the parent for scoped kinds) wins over ``externalId``, as in the reference."""
-    c = kind.table.c
     if name is not None and (kind.parent_column is None or parent_id is not None):
-        where = [c.name == name]
+        equal: dict[str, Any] = {"name": name}
         if kind.parent_column is not None:
-            where.append(c[kind.parent_column] == parent_id)
-        return find_one(conn, kind, where, f"name={name!r}" + (f", parent id {parent_id}" if parent_id else ""))
+            equal[kind.parent_column] = parent_id
+        found = repository.find_entities_by(conn, kind.table, equal)
+        return _only(kind, found, f"name={name!r}" + (f", parent id {parent_id}" if parent_id else ""))
     if external_id is not None:
-        return find_one(conn, kind, [c.external_id == external_id], f"externalId={external_id!r}")
+        found = repository.find_entities_by(conn, kind.table, {"external_id": external_id})
+        return _only(kind, found, f"externalId={external_id!r}")
     if kind.parent_column is None:
         raise InvalidInput("invalid parameters call, supply either name or externalId")
     raise InvalidInput("invalid parameters call, supply either (name and parentResourceId), or externalId")

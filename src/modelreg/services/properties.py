@@ -11,6 +11,7 @@ from modelreg.db import prepared, repository
 from modelreg.db.tables import properties
 
 _COLUMN = {"string": "string_value", "int": "int_value", "double": "double_value", "bool": "bool_value"}
+_VALUE_AT = {"string_value": 0, "int_value": 1, "double_value": 2, "bool_value": 3}  # in rows as read
 
 
 class PropValue(NamedTuple):
@@ -47,12 +48,21 @@ def load(conn: Connection, owner_kind: str, ids: Iterable[int]) -> dict[int, dic
     else:
         rows = conn.execute(_FOR_MANY, {"kind": owner_kind, "ids": ids})
     for owner_id, name, value_type, s, i, d, b in rows:
-        column = _COLUMN.get(value_type, "string_value")
-        value = {"string_value": s, "int_value": i, "double_value": d, "bool_value": b}[column]
-        if value_type == "bool":
-            value = bool(value)
-        out[owner_id][name] = PropValue(value_type, value)
+        out[owner_id][name] = _typed(value_type, s, i, d, b)
     return out
+
+
+def typed(rows: Iterable[Sequence[Any]]) -> dict[str, PropValue]:
+    """Properties as ``repository.Entity.properties`` holds them, (name, value type, string, int, double, bool)
+    rows, as the map ``load`` gives."""
+    return {name: _typed(value_type, s, i, d, b) for name, value_type, s, i, d, b in rows}
+
+
+def _typed(value_type: str, s: str | None, i: int | None, d: float | None, b: Any) -> PropValue:
+    """The value from the column its type is stored in (``_COLUMN``: struct and proto values are text), a boolean
+    as ``bool`` whatever integer the driver gives."""
+    value = (s, i, d, b)[_VALUE_AT[_COLUMN.get(value_type, "string_value")]]
+    return PropValue(value_type, bool(value) if value_type == "bool" else value)
 
 
 def replace(conn: Connection, owner_kind: str, owner_id: int, props: Mapping[str, PropValue]) -> None:

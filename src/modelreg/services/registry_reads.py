@@ -87,17 +87,17 @@ def models_page(
             where.append(or_(column > value, and_(column == value, _m.id > last_id)))
     order = [column.desc(), _m.id.desc()] if sort.descending else [column.asc(), _m.id.asc()]
     with db.read() as conn:
-        rows = conn.execute(select(registered_models).where(*where).order_by(*order).limit(size + 1)).mappings().all()
-        page = e.records(conn, e.REGISTERED_MODEL, rows[:size])
-    if len(rows) <= size:
+        page = e.select_records(conn, e.REGISTERED_MODEL, where, order, size + 1)
+    if len(page) <= size:
         return page, ""
+    page = page[:size]
     last = page[-1].row
     return page, _encode(sort, last["name"] if sort.key == "name" else last["last_update_time"], last["id"])
 
 
 def latest_versions(db: Database, model_ids: Sequence[int], include_archived: bool = False) -> dict[int, Record]:
     """The newest version (highest id: ids grow with creation) of each model, live ones only unless
-    ``include_archived``: two statements for the whole page (versions, then their custom properties)."""
+    ``include_archived``: one statement for the whole page, custom properties included."""
     if not model_ids:
         return {}
     v = model_versions.c
@@ -106,8 +106,8 @@ def latest_versions(db: Database, model_ids: Sequence[int], include_archived: bo
         newest = newest.where(v.state != "ARCHIVED")
     newest = newest.group_by(v.registered_model_id)
     with db.read() as conn:
-        rows = conn.execute(select(model_versions).where(v.id.in_(newest.scalar_subquery()))).mappings().all()
-        return {r.row["registered_model_id"]: r for r in e.records(conn, e.MODEL_VERSION, rows)}
+        found = e.select_records(conn, e.MODEL_VERSION, [v.id.in_(newest.scalar_subquery())], [v.id], len(model_ids))
+    return {r.row["registered_model_id"]: r for r in found}
 
 
 def recorded_files(db: Database, artifact_records: Iterable[Record]) -> dict[int, tuple[StoredFile, ...]]:

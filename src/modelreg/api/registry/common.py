@@ -17,6 +17,7 @@ from starlette.responses import Response
 from modelreg import wire
 from modelreg.api.registry.route import RegistryRoute
 from modelreg.api.registry.schemas import OrderByField, SortOrder
+from modelreg.db.database import retry_read
 from modelreg.db.pagination import PageRequest
 from modelreg.services.entities import Record, parse_id
 from modelreg.services.experiments import ExperimentService
@@ -50,18 +51,22 @@ class RegistryRouter(APIRouter):
         super().__init__(route_class=RegistryRoute, **kwargs)
 
     def add_api_route(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        super().add_api_route(path, _database_call(endpoint), **kwargs)
+        reads = set(kwargs.get("methods") or ()) <= {"GET", "HEAD"}
+        super().add_api_route(path, _database_call(endpoint, reads), **kwargs)
 
 
-def _database_call(handler: Callable[..., Any]) -> Callable[..., Any]:
+def _database_call(handler: Callable[..., Any], reads: bool) -> Callable[..., Any]:
+    """``handler`` on the event loop (SQLite) or in the thread pool (server databases); a read (``reads``: a GET
+    handler) is run once more if its database connection was lost under it (``retry_read``)."""
     if inspect.iscoroutinefunction(handler):  # no database call of its own
         return handler
+    call = functools.partial(retry_read, handler) if reads else handler
 
     @functools.wraps(handler)
     async def run(*args: Any, **kwargs: Any) -> Any:
         if kwargs["svc"].db.inline:
             return handler(*args, **kwargs)
-        return await run_in_threadpool(handler, *args, **kwargs)
+        return await run_in_threadpool(call, *args, **kwargs)
 
     return run
 
