@@ -20,7 +20,7 @@ ASGI wrapper marks each request in a context variable, which anyio copies into t
 connection's messages between its checkout (or the pre-ping before it) and its checkin go to whoever checked it out.
 
     .venv/bin/python bench/round_trips.py                                   # this checkout, all three backends
-    .venv/bin/python bench/round_trips.py --src before=/work/before/src --src after=src --verbose
+    .venv/bin/python bench/round_trips.py --src before=../modelreg-before/src --src after=src --verbose
 
 With ``--src LABEL=PATH`` (repeated), each label runs in a subprocess with ``PYTHONPATH=PATH`` and the tables are
 printed side by side (``before → after``).
