@@ -193,7 +193,7 @@ def test_migration_forgets_development_stages_nobody_set(scratch: Engine) -> Non
     after = {"untouched": None, "sent-back": "development", "staged": "staging", "other-kind": None}
     assert _stages(scratch) == after
     with scratch.connect() as conn:
-        records = e.records(conn, e.MODEL_VERSION, conn.execute(select(model_versions)).mappings().all())
+        records = e.select_records(conn, e.MODEL_VERSION, [], [model_versions.c.id], 10)
     shown = {r.row["name"]: r.props.get("Lifecycle") for r in records}
     assert shown == {
         "untouched": None,

@@ -245,12 +245,6 @@ def load(conn: Connection, kind: Kind, id_: int) -> Record:
     return _record(kind, found.row, properties.typed(found.properties))
 
 
-def records(conn: Connection, kind: Kind, rows: Sequence[AnyRow]) -> list[Record]:
-    """Rows already read, with their custom properties (a second statement: ``select_records`` reads both)."""
-    props = properties.load(conn, kind.name, (r["id"] for r in rows))
-    return [_record(kind, r, props[r["id"]]) for r in rows]
-
-
 def select_records(
     conn: Connection,
     kind: Kind,

@@ -141,20 +141,17 @@ class RegistryService:
             service = e.load(conn, e.INFERENCE_SERVICE, id_)
             if service.row["model_version_id"] is not None:
                 return e.load(conn, e.MODEL_VERSION, service.row["model_version_id"])
-            mv = e.MODEL_VERSION.table
-            newest = (
-                conn.execute(
-                    select(mv)
-                    .where(mv.c.registered_model_id == service.row["registered_model_id"])
-                    .order_by(mv.c.create_time.desc(), mv.c.id.desc())
-                    .limit(1)
-                )
-                .mappings()
-                .first()
+            mv = e.MODEL_VERSION.table.c
+            newest = e.select_records(
+                conn,
+                e.MODEL_VERSION,
+                [mv.registered_model_id == service.row["registered_model_id"]],
+                [mv.create_time.desc(), mv.id.desc()],
+                1,
             )
-            if newest is None:
+            if not newest:
                 raise NotFound(f"no model version found for inference service {id_}")
-            return e.records(conn, e.MODEL_VERSION, [newest])[0]
+            return newest[0]
 
     def create_serve_model(self, inference_service_id: int, values: dict[str, Any], props: Props) -> Record:
         values = {**values, "inference_service_id": inference_service_id}
