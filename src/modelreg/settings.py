@@ -121,6 +121,17 @@ class StorageSettings(_Section):
         "over https, with a CRC32 per request and modelreg's own SHA-256 per file",
     )
 
+    modelcar_base_image: str = Field(
+        default="embedded",
+        description="The base image of the ModelCars modelreg builds: 'embedded' (the ODH ModelCar base image shipped "
+        "in the modelcar-base-image package, offline), or the path of an OCI image layout directory",
+    )
+    transfer_workers: int = Field(
+        default=2,
+        ge=0,
+        description="Transfer jobs one server runs at once (the cluster's worker holds a lease); 0: none",
+    )
+
     secret_key: str | None = Field(
         default=None, repr=False, description="urlsafe-base64 of 32 random bytes; wins over secret_key_file"
     )

@@ -68,7 +68,7 @@ class StoredFile:
     sha256: str
 
 
-StoreType = Literal["s3", "local", "uri"]
+StoreType = Literal["s3", "local", "uri", "oci"]
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,18 @@ class StoreConfig:
     # S3: sign with boto3's default credential chain (environment, instance role, IRSA...). Off, a store signs only
     # with its own keys, or sends unsigned requests when it has none, so no URI can borrow the server's identity.
     use_workload_identity: bool = False
+    # OCI registries (type "oci", blobs/oci*.py): "host[:port]"; the repository prefix is ``prefix``, the username
+    # ``access_key_id`` and the password ``secret_access_key``, or a whole ``.dockerconfigjson`` in ``dockerconfig``.
+    # Plain http only when ``plain_http`` is set; otherwise https with the system's CAs.
+    registry: str | None = None
+    plain_http: bool = False
+    dockerconfig: str | None = None
 
     def __repr__(self) -> str:
         parts = []
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "secret_access_key" and value is not None:
+            if f.name in ("secret_access_key", "dockerconfig") and value is not None:
                 value = "***"
             parts.append(f"{f.name}={value!r}")
         return f"StoreConfig({', '.join(parts)})"

@@ -342,6 +342,11 @@ data_connections = _table(
     # s3: sign with the server's own identity (boto3's default chain); otherwise only the keys above, or unsigned
     Column("use_workload_identity", Boolean, nullable=False, server_default=false()),
     Column("display_name", _name(), nullable=True),  # shown by the deploy wizard and on the Secret ("MinIO Storage")
+    # oci: the registry "host[:port]" (prefix = the repository prefix, access_key_id = the username, the secret = the
+    # password or a .dockerconfigjson, as secret_kind says); plain http only when plain_http is set
+    Column("registry", _short(), nullable=True),
+    Column("plain_http", Boolean, nullable=False, server_default=false()),
+    Column("secret_kind", String(16), nullable=True),  # oci: password | dockerconfig
     Column("created_by", _name(), nullable=True),
     Column("create_time", BigInteger, nullable=False),
     Column("last_update_time", BigInteger, nullable=False),
@@ -370,6 +375,9 @@ uploads = _table(
     Column("last_update_time", BigInteger, nullable=False),
     Column("artifact_id", BigInteger, nullable=True, index=True),  # once committed
     Column("model_version_id", BigInteger, nullable=True),
+    # oci connections: the tag the image gets, and the manifest digest pushed at commit (the artifact's image)
+    Column("tag", String(128), nullable=True),
+    Column("image_digest", String(71), nullable=True),
 )
 
 upload_files = _table(
@@ -377,7 +385,10 @@ upload_files = _table(
     Column("upload_id", String(32), ForeignKey("uploads.id", ondelete="CASCADE"), primary_key=True),
     Column("path", String(512), primary_key=True),  # relative, "/"-separated; the file name for a single file
     Column("size", BigInteger, nullable=False),
-    Column("sha256", String(64), nullable=False),
+    Column("sha256", String(64), nullable=False, index=True),
+    # oci connections: the file's layer (an uncompressed tar holding /models/<path>) as pushed to the registry
+    Column("layer_digest", String(71), nullable=True),
+    Column("layer_size", BigInteger, nullable=True),
 )
 
 
@@ -514,6 +525,48 @@ deployment_events = _table(
     Column("time", BigInteger, nullable=False),
 )
 
+# Transfer jobs (services/transfers.py): copy a model's files from a source (s3, http(s), an OCI image) to a
+# destination connection (oci, s3), then register the result. ``active_key`` claims what the job will create
+# ("model:<name>", "version:<model id>:<name>", "artifact:<id>") while the job is not finished, so two jobs for one
+# name cannot both run (NULLs never collide). No column holds a secret in clear: ``source_secret`` is encrypted
+# (services/secrets.py) and only for a source given inline.
+transfer_jobs = _table(
+    "transfer_jobs",
+    Column("id", String(32), primary_key=True),  # 128 random bits, hex
+    Column("name", String(63), nullable=False, unique=True),  # a Kubernetes name: the Job's, and modelSourceName
+    Column("display_name", _name(), nullable=True),
+    Column("active_key", String(255), nullable=True, unique=True),
+    Column("intent", String(16), nullable=False),  # create_model | create_version | update_artifact
+    Column("state", String(16), nullable=False),  # PENDING | RUNNING | COMPLETED | FAILED | CANCELLED
+    Column("runner", String(16), nullable=False),  # server | kubernetes
+    Column("namespace", String(63), nullable=True),  # kubernetes: where the Job runs (modelSourceGroup)
+    Column("source", Text, nullable=False),  # JSON: type, connection, bucket/key, url, image; never a secret
+    Column("source_secret", Text, nullable=True),  # "v1:..." encrypted JSON of inline source credentials
+    Column("destination", Text, nullable=False),  # JSON: type, connection, repository/tag or key
+    Column("metadata", Text, nullable=False),  # JSON: model/version/artifact names, descriptions, custom properties
+    Column("registered_model_id", BigInteger, nullable=True),
+    Column("model_version_id", BigInteger, nullable=True),
+    Column("model_artifact_id", BigInteger, nullable=True, index=True),
+    Column("result_uri", Text, nullable=True),
+    Column("result_digest", String(71), nullable=True),
+    Column("bytes_total", BigInteger, nullable=True),
+    Column("bytes_done", BigInteger, nullable=False, server_default="0"),
+    Column("files_total", BigInteger, nullable=True),
+    Column("files_done", BigInteger, nullable=False, server_default="0"),
+    Column("error", Text, nullable=True),  # what failed, for people ("the OCI registry refused the push")
+    Column("cause", Text, nullable=True),  # why (the underlying error's message; never a secret)
+    Column("cancel_requested", Boolean, nullable=False, server_default=false()),
+    Column("attempt", BigInteger, nullable=False, server_default="1"),
+    Column("retry_of", String(32), nullable=True),
+    Column("worker", String(64), nullable=True),  # the process running it, and until when (a heartbeat)
+    Column("heartbeat_ms", BigInteger, nullable=True),
+    Column("created_by", _name(), nullable=False),
+    Column("create_time", BigInteger, nullable=False, index=True),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("start_time", BigInteger, nullable=True),
+    Column("end_time", BigInteger, nullable=True),
+)
+
 # Named leases: which server process runs a once-per-cluster worker (the deployment status watcher; later the
 # event delivery worker) until when. db/leases.py.
 leases = _table(
@@ -527,6 +580,7 @@ GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections, ui_
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
+    transfer_jobs,
     deployment_events,
     deployments,
     deploy_targets,
