@@ -30,6 +30,10 @@ ADMIN_URLS = {
     "mariadb": os.environ.get("MODELREG_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"),
     "postgresql": os.environ.get("MODELREG_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"),
 }
+# Test servers share one database per xdist worker, each with its own data directory and so its own secret key: a
+# transfer worker in every one of them would claim the others' jobs (and could not decrypt their connections).
+# Servers run no transfer jobs in tests unless a test starts a worker itself (tests/transfers).
+os.environ.setdefault("MODELREG_STORAGE__TRANSFER_WORKERS", "0")
 BACKENDS = [b for b in os.environ.get("MODELREG_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",") if b]
 SQLITE_ONLY = "sqlite_only"  # the marker below
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from modelreg import __version__, ui
+from modelreg import __version__, ui, wire
 from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
 from modelreg.api import deploy as deploy_api
@@ -36,10 +36,13 @@ from modelreg.services.experiments import ExperimentService
 from modelreg.services.lifecycle import LifecycleService, Policy
 from modelreg.services.registry import RegistryService
 from modelreg.services.secrets import SecretBox
+from modelreg.services.transfers import TransferService
 from modelreg.services.uploads import UploadService
 from modelreg.settings import Settings
 from modelreg.telemetry.metrics import Telemetry
 from modelreg.telemetry.middleware import RequestTelemetry, RouteCapture
+from modelreg.transfers.kube_job import KubernetesRunner
+from modelreg.transfers.worker import TransferWorker
 
 
 def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
@@ -50,6 +53,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         _app.state.uploads.start_sweep()  # partial writes of uploads a killed process left behind
         bridge_api.start(_app)
         _app.state.catalog.start()
+        _app.state.transfer_worker.start()
         if _app.state.deploy_watcher is not None:
             _app.state.deploy_watcher.start()
         if _app.state.bridge_outputs is not None:
@@ -60,6 +64,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         if _app.state.bridge_outputs is not None:
             _app.state.bridge_outputs.stop()
         _app.state.catalog.stop()
+        _app.state.transfer_worker.stop()
         bridge_api.stop(_app)
         if _app.state.deploy_watcher is not None:
             _app.state.deploy_watcher.stop()
@@ -89,6 +94,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         SecretBox(settings.storage, settings.data_dir),
         settings.data_dir / "artifacts",
         sign_s3_payloads=settings.storage.sign_s3_payloads,
+        modelcar_base_image=settings.storage.modelcar_base_image,
     )
     app.state.uploads = UploadService(
         db, connections, settings.storage.default_connection, settings.storage.upload_ttl_seconds
@@ -98,6 +104,26 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.state.authenticator = authenticator = Authenticator(settings.auth, access)
     app.state.catalog = CatalogService(settings, db)
     app.state.kube = kube = Kube.from_settings(settings.kubernetes, field_manager=settings.deploy.field_manager)
+    # transfer jobs (issue 18): the server runner's worker (one process per cluster runs them, by lease) and, with
+    # a cluster and the executor's settings, Kubernetes Jobs
+    can_run_jobs = kube is not None and settings.storage.transfer_server_url is not None
+    app.state.transfers = transfers = TransferService(
+        db,
+        connections,
+        connections.secrets,
+        kubernetes=can_run_jobs,
+        default_runner=settings.storage.transfer_runner,
+        default_namespace=kube.default_namespace if kube is not None else None,
+        properties=lambda props: wire.properties_to_db(props, settings.limits),
+    )
+    kube_runner = KubernetesRunner(kube, transfers, connections, access, settings) if can_run_jobs and kube else None
+    app.state.transfer_worker = TransferWorker(
+        transfers,
+        connections,
+        workers=settings.storage.transfer_workers,
+        base_image=settings.storage.modelcar_base_image,
+        kubernetes=kube_runner,
+    )
     app.state.deploy_targets = targets = TargetService(db, connections, kube, settings.deploy)
     # the deploy feature (issue 12); the UI shows Deploy actions only when it is set
     app.state.deploy = None

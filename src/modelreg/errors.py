@@ -2,7 +2,8 @@
 
 RegistryError
  ├── InvalidInput     bad request: the input breaks a rule (400)
- │    └── MissingField  a required field is absent (422, as the Kubeflow server answers)
+ │    ├── MissingField  a required field is absent (422, as the Kubeflow server answers)
+ │    └── LengthRequired  a streamed body must say its size up front (411)
  ├── Unauthenticated  no valid credentials (401)
  ├── Forbidden        valid credentials without the permission (403)
  ├── NotFound         the entity or its parent does not exist (404)
@@ -31,6 +32,10 @@ class InvalidInput(RegistryError):
 class MissingField(InvalidInput):
     status_code = 422
     code = "Bad Request"  # as the reference server answers, and upstream tests assert
+
+
+class LengthRequired(InvalidInput):
+    status_code = 411
 
 
 class Unauthenticated(RegistryError):

@@ -27,6 +27,8 @@ from pydantic_settings import (
 )
 from sqlalchemy.engine import make_url
 
+from modelreg import __version__
+
 log = logging.getLogger(__name__)
 
 AuthMethod = Literal["token", "oidc", "proxy", "password"]
@@ -130,6 +132,26 @@ class StorageSettings(_Section):
         default=2,
         ge=0,
         description="Transfer jobs one server runs at once (the cluster's worker holds a lease); 0: none",
+    )
+    transfer_runner: Literal["server", "kubernetes"] = Field(
+        default="server",
+        description="Where a transfer job that names no runner copies: in the server's worker, or as a Kubernetes "
+        "Job (needs a cluster, transfer_server_url and an image that has modelreg)",
+    )
+    transfer_job_image: str = Field(
+        default=f"modelreg:{__version__}",
+        description="The image of transfer Jobs on Kubernetes: modelreg's own (docs/image.md), which runs "
+        "`modelreg transfer execute`",
+    )
+    transfer_server_url: str | None = Field(
+        default=None,
+        description="This server's URL as transfer Jobs reach it from inside the cluster (their MODELREG_URL), "
+        "e.g. http://modelreg.<namespace>.svc:8080; the kubernetes runner needs it",
+    )
+    transfer_job_timeout_seconds: int = Field(
+        default=24 * 3600,
+        gt=0,
+        description="A transfer Job's activeDeadlineSeconds, and the life of the API token it reports with",
     )
 
     secret_key: str | None = Field(

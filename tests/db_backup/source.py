@@ -5,6 +5,7 @@ endpoint, which the imported copies must answer identically."""
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from modelreg.db import migrations
 from modelreg.db.backup import backup_tables
 from modelreg.db.database import Database
 from modelreg.db.leases import Lease
+from modelreg.db.tables import transfer_jobs
 from modelreg.deploy.targets import TargetService
 from modelreg.services.seed import seed
 from modelreg.services.users import UserService
@@ -110,6 +112,31 @@ def _services(app: FastAPI, source: Source) -> None:
         state.uploads.put(upload.id, path, io.BytesIO(data), len(data))
     state.uploads.commit(upload.id)
     state.uploads.begin("uploaded", "v2", connection="files")  # left open
+    _transfer_job(db)
+
+
+def _transfer_job(db: Database) -> None:
+    """A failed transfer job, as the worker leaves one (creating one needs its source and destination to answer)."""
+    source = {"type": "s3", "connection": "minio-storage", "key": "raw/model"}
+    row = {
+        "id": "0" * 31 + "1",
+        "name": "copy-granite",
+        "intent": "create_model",
+        "state": "FAILED",
+        "runner": "server",
+        "source": json.dumps(source),
+        "destination": json.dumps({"type": "s3", "connection": "minio-storage", "key": "copies/granite"}),
+        "metadata": json.dumps({"model_name": "granite", "version_name": "1.0.0"}),
+        "bytes_total": 2048,
+        "bytes_done": 1024,
+        "error": "copying s3://models/raw/model failed",
+        "cause": "the bucket 'models' does not exist",
+        "created_by": "ai-developer",
+        "create_time": 1_700_000_000_000,
+        "last_update_time": 1_700_000_001_000,
+    }
+    with db.write() as conn:
+        conn.execute(transfer_jobs.insert().values(**row))
 
 
 def _rest(client: TestClient) -> None:

@@ -52,6 +52,8 @@ SEMANTIC_REFUSALS = {
         "unknown field",
         # GET /models: source and sourceLabel each valid, but not together (OpenAPI has no cross-parameter rules).
         "cannot be used together",
+        # POST /uploads: a tag names an OCI image, so it needs an oci connection (a rule across two fields)
+        "applies to oci connections only",
     ),
     422: ("zero value",),  # an empty name: "required field 'name' is zero value.", as the reference answers
 }
@@ -62,8 +64,10 @@ SEMANTIC_REFUSALS = {
 # messages).
 # Deploy bodies likewise: a hardware profile's rules (Node or Queue scheduling, min ≤ default ≤ max in Kubernetes
 # quantities, no renames), a runtime's Template/ServingRuntime shape, and what a deploy request may name
-# (docs/deploy.md; tests/deploy asserts each message).
+# (docs/deploy.md; tests/deploy asserts each message). A transfer job's body: which fields each intent needs and
+# which fields each source and destination type takes (docs/storage.md, "Transfer jobs"; tests/transfers).
 PROSE_RULES = {
+    ("POST", "/api/storage/v1/transfers"),
     ("POST", "/api/storage/v1/connections"),
     ("POST", "/api/model_catalog/v1alpha1/sources/preview"),
     ("POST", "/api/deploy/v1/hardware-profiles"),

@@ -53,6 +53,7 @@ CORE = (
     ResourceType("", "v1", "serviceaccounts", "ServiceAccount", namespaced=True),
     ResourceType("", "v1", "pods", "Pod", namespaced=True, status=True),
     ResourceType("", "v1", "services", "Service", namespaced=True, status=True),
+    ResourceType("batch", "v1", "jobs", "Job", namespaced=True, status=True),
     ResourceType("rbac.authorization.k8s.io", "v1", "roles", "Role", namespaced=True),
     ResourceType("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", namespaced=True),
     ResourceType(

@@ -18,6 +18,7 @@ from modelreg.services.connections import ConnectionService
 from modelreg.services.experiments import ExperimentService
 from modelreg.services.lifecycle import LifecycleService
 from modelreg.services.registry import RegistryService
+from modelreg.services.transfers import TransferService
 from modelreg.services.uploads import UploadService
 
 # Each getter below and the ``app.state`` attribute it returns: routes that need nothing else skip FastAPI's
@@ -43,3 +44,4 @@ LifecycleDep = Annotated[LifecycleService, Depends(_state("lifecycle"))]
 ConnectionsDep = Annotated[ConnectionService, Depends(_state("connections"))]
 UploadsDep = Annotated[UploadService, Depends(_state("uploads"))]
 ArtifactFilesDep = Annotated[ArtifactFiles, Depends(_state("artifact_files"))]
+TransfersDep = Annotated[TransferService, Depends(_state("transfers"))]

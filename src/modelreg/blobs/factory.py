@@ -4,6 +4,7 @@ from, so that ``base.py``, the contract they all import, imports none of them.""
 from __future__ import annotations
 
 from modelreg.blobs.base import BlobStore, StoreConfig
+from modelreg.blobs.oci_refs import parse_image_ref
 from modelreg.blobs.uris import resolve_uri
 
 
@@ -22,10 +23,19 @@ def open_store(config: StoreConfig) -> BlobStore:
         from modelreg.blobs.http import HttpStore
 
         return HttpStore(config)
+    if config.type == "oci":
+        from modelreg.blobs.oci import OciStore
+
+        return OciStore(config)
     raise ValueError(f"unknown store type {config.type!r}")
 
 
 def open_uri(uri: str, defaults: StoreConfig | None = None) -> tuple[BlobStore, str]:
-    """A store and key for a URI (see ``uris.resolve_uri``)."""
+    """A store and key for a URI (see ``uris.resolve_uri``). An ``oci://`` URI gives the image itself, read file by
+    file, and the key ``""`` (every file of the image)."""
     location = resolve_uri(uri, defaults)
+    if location.config.type == "oci":
+        from modelreg.blobs.oci import OciImageStore
+
+        return OciImageStore(location.config, parse_image_ref(uri)), ""
     return open_store(location.config), location.key

@@ -250,12 +250,17 @@ class S3Store:
         return cast(IO[bytes], response["Body"])  # botocore's StreamingBody: read(n), iter_chunks(), close()
 
     def iter_keys(self, prefix: str = "") -> Iterator[str]:
+        for key, _size in self.iter_sizes(prefix):
+            yield key
+
+    def iter_sizes(self, prefix: str = "") -> Iterator[tuple[str, int]]:
+        """Keys under a directory-like prefix with their sizes, from the listing (transfer jobs need both)."""
         full_prefix = self.prefix + check_prefix(prefix)
         with self._faults():
             paginator = self.client.get_paginator("list_objects_v2")
             for page in paginator.paginate(Bucket=self.bucket, Prefix=full_prefix):
                 for item in page.get("Contents", []):
-                    yield item["Key"][len(self.prefix) :]
+                    yield item["Key"][len(self.prefix) :], int(item["Size"])
 
     def delete_prefix(self, prefix: str) -> int:
         prefix = check_prefix(prefix)

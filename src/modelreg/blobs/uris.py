@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from modelreg.blobs.base import StoreConfig
+from modelreg.blobs.oci_refs import InvalidImageRef, parse_image_ref
 
 
 class InvalidUri(ValueError):
@@ -38,7 +39,8 @@ class Location:
 
 
 def parse_uri(uri: str) -> Location:
-    """``s3://bucket/key[?endpoint=..&defaultRegion=..]``, ``file:///abs/path`` or ``http(s)://...``."""
+    """``s3://bucket/key[?endpoint=..&defaultRegion=..]``, ``file:///abs/path``, ``http(s)://...`` or
+    ``oci://registry/repository[:tag][@digest]`` (the key is the reference without the registry)."""
     scheme, sep, _rest = uri.partition("://")
     scheme = scheme.lower()
     if not sep:
@@ -53,6 +55,12 @@ def parse_uri(uri: str) -> Location:
         if not path.startswith("/"):
             raise InvalidUri(f"file URI without an absolute path: {uri!r}")
         return Location(StoreConfig(type="local", directory="/"), path.strip("/"))
+    if scheme == "oci":
+        try:
+            ref = parse_image_ref(uri)
+        except InvalidImageRef as exc:
+            raise InvalidUri(str(exc)) from None
+        return Location(StoreConfig(type="oci", registry=ref.registry), ref.image().partition("/")[2])
     if scheme in ("http", "https"):
         if not urlsplit(uri).netloc:
             raise InvalidUri(f"URL without a host: {uri!r}")
@@ -91,6 +99,12 @@ def resolve_uri(uri: str, defaults: StoreConfig | None = None) -> Location:
                 f"{defaults.endpoint or 'AWS S3 (the default)'}"
             )
         config = dataclasses.replace(defaults, bucket=config.bucket, prefix="", region=defaults.region or config.region)
+    if defaults is not None and config.type == "oci" and defaults.type == "oci":
+        if (config.registry or "").lower() != (defaults.registry or "").lower():
+            raise EndpointMismatch(
+                f"the URI's registry {config.registry} is not the connection's registry {defaults.registry}"
+            )
+        config = dataclasses.replace(defaults, prefix="")
     return Location(config, location.key)
 
 

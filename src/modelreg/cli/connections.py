@@ -1,6 +1,7 @@
 """``modelreg connection``: data connections (named storage locations), on the database directly like ``token``,
 acting as ``cli:<OS user>`` and audited. The secret access key is never a plain argument (it would show in the
-process list and the shell history): it comes from an environment variable or from stdin."""
+process list and the shell history): it comes from an environment variable or from stdin (an oci connection's
+password or .dockerconfigjson: from an environment variable)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from modelreg.cli.output import AsJson, print_json, stdout_console
 from modelreg.services.connections import TYPES, ConnectionService
 from modelreg.services.secrets import SecretBox
 
-app = typer.Typer(no_args_is_help=True, help="Data connections: named storage locations (S3, HTTP(S), directory).")
+app = typer.Typer(
+    no_args_is_help=True, help="Data connections: named storage locations (S3, HTTP(S), directory, OCI registry)."
+)
 out = stdout_console()
 err = Console(stderr=True, soft_wrap=True)
 
@@ -28,7 +31,22 @@ err = Console(stderr=True, soft_wrap=True)
 def connection_service(database_url: str | None, config: ConfigFile) -> Iterator[ConnectionService]:
     settings = settings_for(database_url, config)
     with database_session(settings, migrate=True) as db:
-        yield ConnectionService(db, SecretBox(settings.storage, settings.data_dir), settings.data_dir / "artifacts")
+        yield ConnectionService(
+            db,
+            SecretBox(settings.storage, settings.data_dir),
+            settings.data_dir / "artifacts",
+            modelcar_base_image=settings.storage.modelcar_base_image,
+        )
+
+
+def _from_env(env_var: str | None) -> str | None:
+    if not env_var:
+        return None
+    value = os.environ.get(env_var)
+    if not value:
+        err.print(f"error: the environment variable {env_var} is not set or empty", markup=False)
+        raise typer.Exit(2)
+    return value
 
 
 def _read_secret(env_var: str | None, stdin: bool) -> str | None:
@@ -36,11 +54,7 @@ def _read_secret(env_var: str | None, stdin: bool) -> str | None:
         err.print("error: give at most one of --secret-access-key-env and --secret-access-key-stdin")
         raise typer.Exit(2)
     if env_var:
-        value = os.environ.get(env_var)
-        if not value:
-            err.print(f"error: the environment variable {env_var} is not set or empty", markup=False)
-            raise typer.Exit(2)
-        return value
+        return _from_env(env_var)
     if stdin:
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
@@ -78,8 +92,25 @@ def create(
     ),
     base_url: str = typer.Option(None, "--base-url", help="uri: the http(s) base URL."),
     directory: Path = typer.Option(None, "--directory", help="local: the directory (made absolute)."),
+    registry: str = typer.Option(None, "--registry", metavar="HOST[:PORT]", help="oci: the registry, no scheme."),
+    repository_prefix: str = typer.Option(
+        None, "--repository-prefix", help="oci: the repositories it covers, and pushes under (e.g. team/models)."
+    ),
+    username: str = typer.Option(None, "--username", help="oci: the user name (with --password-env)."),
+    password_env: str = typer.Option(
+        None, "--password-env", metavar="VAR", help="oci: read the password (or token) from this variable."
+    ),
+    dockerconfig_env: str = typer.Option(
+        None,
+        "--dockerconfig-env",
+        metavar="VAR",
+        help="oci: read a whole .dockerconfigjson from this variable, instead of --username/--password-env.",
+    ),
+    plain_http: bool = typer.Option(False, "--plain-http", help="oci: talk to the registry over plain http."),
     check: bool = typer.Option(
-        True, "--check/--no-check", help="Reach the store first (endpoint, credentials, bucket or directory)."
+        True,
+        "--check/--no-check",
+        help="Reach the store first (endpoint, credentials, bucket, directory or registry).",
     ),
     database_url: DatabaseUrl = None,
     config: ConfigFile = None,
@@ -87,6 +118,8 @@ def create(
     """Create a connection (the secret is stored encrypted and never shown again). The store is checked first
     from this machine, unless --no-check."""
     secret = _read_secret(secret_env, secret_stdin)
+    password = _from_env(password_env)
+    dockerconfig = _from_env(dockerconfig_env)
     with connection_service(database_url, config) as svc:
         created = svc.create(
             name,
@@ -103,6 +136,12 @@ def create(
             base_url=base_url,
             directory=None if directory is None else str(directory.expanduser().absolute()),
             use_workload_identity=use_workload_identity,
+            registry=registry,
+            repository_prefix=repository_prefix,
+            username=username,
+            password=password,
+            dockerconfig=dockerconfig,
+            plain_http=plain_http,
             check=check,
         )
     err.print(f"data connection {created.id} {created.name!r} ({created.type}) created", markup=False)
@@ -124,6 +163,8 @@ def list_(as_json: AsJson = False, database_url: DatabaseUrl = None, config: Con
             location = f"s3://{c.bucket}/{c.prefix or ''}" + (f" at {c.endpoint}" if c.endpoint else "")
             location += " (path-style)" if c.path_style else ""
             location += " (workload identity)" if c.use_workload_identity else ""
+        elif c.type == "oci":
+            location = f"oci://{c.registry}/{c.prefix or ''}" + (" (plain http)" if c.plain_http else "")
         else:
             location = (c.base_url if c.type == "uri" else c.directory) or ""
         table.add_row(

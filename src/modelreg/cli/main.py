@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "download": ("modelreg.cli.transfer", "download"),
     "verify": ("modelreg.cli.transfer", "verify"),
     "list": ("modelreg.cli.transfer", "list_"),
+    "transfer": ("modelreg.cli.transfers", "app"),
     "db": ("modelreg.cli.db", "app"),
     "token": ("modelreg.cli.access", "tokens"),
     "rolebinding": ("modelreg.cli.access", "bindings"),

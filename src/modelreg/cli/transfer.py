@@ -75,11 +75,18 @@ def upload(
     model_format: Annotated[str | None, typer.Option("--format", help="Model format, e.g. onnx.")] = None,
     format_version: Annotated[str | None, typer.Option("--format-version", help="Model format version.")] = None,
     description: Annotated[str | None, typer.Option("--description", help="Description of the version.")] = None,
+    tag: Annotated[
+        str | None,
+        typer.Option(
+            "--tag", help="OCI connections: the image's tag (default: made from VERSION).", show_default=False
+        ),
+    ] = None,
     url: ServerUrl = DEFAULT_URL,
     token: Token = None,
 ) -> None:
     """Upload a file or directory as VERSION of MODEL (both created if missing), with the SHA-256 of every file;
-    an interrupted upload registers nothing."""
+    an interrupted upload registers nothing. Through an OCI connection the files become a ModelCar image (files
+    the registry already has are not sent again)."""
     with _client(url, token) as registry, _progress(f"uploading {path.name}", _size_of(path)) as advance:
         result = registry.upload(
             model,
@@ -89,8 +96,11 @@ def upload(
             model_format_name=model_format,
             model_format_version=format_version,
             description=description,
+            tag=tag,
             progress=advance,
         )
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False)
     out.print(
         f"{model!r} version {version!r} (id {result.model_version.id}): {len(result.files)} file(s), "
         f"{result.total_size:,} bytes → {result.model_artifact.uri}",

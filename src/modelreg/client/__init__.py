@@ -33,6 +33,7 @@ from modelreg.client._models import (
     WhoAmI,
 )
 from modelreg.client._sync import ModelRegistry
+from modelreg.client._transfers import Transfer
 
 __all__ = [
     "AsyncModelRegistry",
@@ -52,6 +53,7 @@ __all__ = [
     "RegisteredModel",
     "ServerError",
     "ServerUnavailable",
+    "Transfer",
     "Unauthorized",
     "UploadResult",
     "VerifyReport",

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from modelreg.client import _ops, _storage
+from modelreg.client import _ops, _storage, _transfers
 from modelreg.client._call import Call
 from modelreg.client._errors import ServerUnavailable, error_from, unavailable
 from modelreg.client._methods import Listing, Operation
@@ -76,7 +76,7 @@ class BaseRegistry:
             raise error_from(response)
         return response.json() if response.content else None
 
-    # The methods; see the operations (``_ops``, ``_storage``) for their parameters.
+    # The methods; see the operations (``_ops``, ``_storage``, ``_transfers``) for their parameters.
     get_registered_model = Operation(_ops.get_registered_model)
     get_model_version = Operation(_ops.get_model_version)
     get_model_artifact = Operation(_ops.get_model_artifact)
@@ -98,3 +98,8 @@ class BaseRegistry:
     download = Operation(_storage.download)
     verify = Operation(_storage.verify)
     presigned_url = Operation(_storage.presigned_url)
+    start_transfer = Operation(_transfers.start_transfer)
+    get_transfer = Operation(_transfers.get_transfer)
+    list_transfers = Operation(_transfers.list_transfers)
+    cancel_transfer = Operation(_transfers.cancel_transfer)
+    retry_transfer = Operation(_transfers.retry_transfer)

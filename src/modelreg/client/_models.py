@@ -219,6 +219,8 @@ class UploadResult:
     files: tuple[FileDigest, ...]
     total_size: int
     raw: dict[str, Any] = field(repr=False, compare=False)
+    # what failed after the registration, which stands (e.g. an OCI image registered by digest but not tagged)
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def from_wire(cls, raw: dict[str, Any]) -> UploadResult:
@@ -229,6 +231,7 @@ class UploadResult:
             tuple(FileDigest.from_wire(f) for f in raw["files"]),
             int(raw["totalSize"]),
             raw,
+            tuple(raw.get("warnings", ())),
         )
 
 

@@ -49,6 +49,26 @@ class _Digest:
             )
 
 
+def _sha256_of(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as fh:
+        while block := fh.read(BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _reused(session: str, relative: str, file: Path) -> Op[dict[str, Any] | None]:
+    """Ask the server whether it has this file already (an OCI registry with the same layer): the file is hashed
+    only when the server knows a file of its path and size. Returns the recorded file, or None: send the bytes."""
+    query: dict[str, Any] = {"path": relative, "size": file.stat().st_size}
+    known = yield Call("POST", f"{session}/reuse", json=query)
+    if not known.get("known"):
+        return None
+    known = yield Call("POST", f"{session}/reuse", json={**query, "sha256": _sha256_of(file)})
+    recorded: dict[str, Any] | None = known.get("file") if known.get("known") else None
+    return recorded
+
+
 def _blocks(file: Path, digest: _Digest) -> Iterator[bytes]:
     with file.open("rb") as fh:
         while block := fh.read(BLOCK):
@@ -76,10 +96,14 @@ def upload(
     model_format_name: str | None = None,
     model_format_version: str | None = None,
     description: str | None = None,
+    tag: str | None = None,
     progress: Progress | None = None,
 ) -> Op[UploadResult]:
     """Upload a file or a directory as a new version of ``model`` (created when missing) in one transaction:
-    nothing is registered unless every file arrived intact, and a failed or interrupted upload is aborted."""
+    nothing is registered unless every file arrived intact, and a failed or interrupted upload is aborted.
+
+    Through an ``oci`` connection the files become a ModelCar image tagged ``tag`` (default: made from the version
+    name), and files whose layers the registry already has are not sent again."""
     files = _files(Path(path))
     body = drop_none(
         registeredModelName=model.name if isinstance(model, RegisteredModel) else model,
@@ -90,11 +114,16 @@ def upload(
         description=description,
         author=ctx.author,
         single=Path(path).is_file(),
+        tag=tag,
     )
     opened = yield Call("POST", f"{STORAGE}/uploads", json=body)
     session = f"{STORAGE}/uploads/{opened['id']}"
     try:
         for relative, file in files:
+            if opened.get("reuse") and (recorded := (yield from _reused(session, relative, file))) is not None:
+                if progress is not None:
+                    progress(int(recorded["size"]))
+                continue
             digest = _Digest(progress)
             headers = {"Content-Length": str(file.stat().st_size), "Content-Type": "application/octet-stream"}
             put = Call("PUT", f"{session}/files/{quote(relative)}", content=_blocks(file, digest), headers=headers)

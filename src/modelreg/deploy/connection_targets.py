@@ -1,22 +1,26 @@
-"""Data connections as the deploy offers them (`ConnectionTarget`): modelreg's own s3 and uri connections, and
-the connection Secrets a namespace already has (read without their credentials); the dashboard's matching of an
-artifact URI to a connection; and the Secret names modelreg's connections get in a namespace."""
+"""Data connections as the deploy offers them (`ConnectionTarget`): modelreg's own s3, uri and oci connections,
+and the connection Secrets a namespace already has (read without their credentials); the dashboard's matching of an
+artifact URI to a connection; the Secret names modelreg's connections get in a namespace; and the pull secret an
+oci connection becomes (``.dockerconfigjson``)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
+from modelreg.blobs.base import StoreConfig
+from modelreg.blobs.oci import InvalidImageRef, parse_image_ref
 from modelreg.blobs.uris import InvalidUri, parse_uri, same_endpoint
 from modelreg.deploy import keys
 from modelreg.deploy.names import k8s_name
 from modelreg.deploy.profile_spec import annotations_of
-from modelreg.services.connections import DataConnection
+from modelreg.services.connections import DataConnection, covers
 
 ConnectionType = Literal["s3", "uri", "oci"]
 Origin = Literal["modelreg", "cluster"]
@@ -87,9 +91,23 @@ def match_connections(artifact_uri: str, connections: Iterable[ConnectionTarget]
             and (config.region is None or config.region == c.region)
         ]
     if scheme == "oci":
-        return [c for c in candidates if c.type == "oci" and c.endpoint and c.endpoint in artifact_uri]
+        return [c for c in candidates if c.type == "oci" and c.endpoint and _pulls(c, artifact_uri)]
     wanted = artifact_uri.rstrip("/")
     return [c for c in candidates if c.type == "uri" and c.uri is not None and c.uri.rstrip("/") == wanted]
+
+
+def _pulls(connection: ConnectionTarget, artifact_uri: str) -> bool:
+    """The dashboard's test (OCI_HOST appears in the URI); for modelreg's own connections, whose OCI_HOST is the
+    registry and repository prefix, the image must lie under them (whole path components)."""
+    endpoint = str(connection.endpoint)
+    if connection.origin != "modelreg":
+        return endpoint in artifact_uri
+    try:
+        ref = parse_image_ref(artifact_uri)
+    except InvalidImageRef:
+        return False
+    registry, _, prefix = endpoint.partition("/")
+    return ref.registry.lower() == registry and covers(prefix, ref.repository)
 
 
 def _decoded(secret: Mapping[str, Any], key: str) -> str | None:
@@ -156,7 +174,27 @@ def own_connection(conn: DataConnection, present: Mapping[str, Any]) -> Connecti
     }
     if conn.type == "s3":
         return ConnectionTarget(**common, type="s3", bucket=conn.bucket, endpoint=conn.endpoint, region=conn.region)
+    if conn.type == "oci":
+        return ConnectionTarget(**common, type="oci", endpoint=oci_host(conn))
     return ConnectionTarget(**common, type="uri", uri=conn.base_url)
+
+
+def oci_host(conn: DataConnection) -> str:
+    """OCI_HOST of an oci connection's Secret: the registry and its repository prefix, so that the dashboard's
+    matching (OCI_HOST appears in the artifact URI) offers it only for the repositories it covers."""
+    return f"{conn.registry}/{conn.prefix}" if conn.prefix else str(conn.registry)
+
+
+def dockerconfigjson(config: StoreConfig) -> str:
+    """The ``.dockerconfigjson`` of an oci connection's pull secret: the one stored, or one built from the username
+    and password (``auths[registry].auth`` = base64 of ``user:password``), or no auths at all (anonymous pulls)."""
+    if config.dockerconfig:
+        return config.dockerconfig
+    auths: dict[str, Any] = {}
+    if config.registry and config.access_key_id and config.secret_access_key:
+        pair = f"{config.access_key_id}:{config.secret_access_key}".encode()
+        auths[config.registry] = {"auth": base64.b64encode(pair).decode("ascii")}
+    return json.dumps({"auths": auths}, separators=(",", ":"))
 
 
 def aws_endpoint(region: str | None) -> str:

@@ -8,7 +8,9 @@ What the platform's webhooks would add is written here only when ``plan.inject``
   ``kueue.x-k8s.io/queue-name`` (and ``kueue.x-k8s.io/priority-class``) labels;
 - "storage": for S3, ``predictor.model.storage {key: <connection>, path}``, which plain KServe resolves through its
   ``storage-config`` Secret (no ``<connection>-sa`` service account: that one is the ODH webhook's convention);
-  for URI connections, ``predictor.model.storageUri``. OCI always gets ``storageUri``, as the dashboard writes it.
+  for URI connections, ``predictor.model.storageUri``. OCI always gets ``storageUri``, as the dashboard writes it,
+  and its connection Secret in ``predictor.imagePullSecrets`` (what the platform's webhook adds there; written
+  always, since KServe pulls the ModelCar with the pod's pull secrets and plain KServe has no such webhook).
 
 Owner references: the dashboard makes the token objects children of the InferenceService so that deleting it
 collects them. Their uid is unknown until the InferenceService exists, so `build` leaves them out and the service
@@ -219,6 +221,8 @@ def _predictor(plan: DeployPlan) -> Json:
             predictor["nodeSelector"] = _sorted(node["nodeSelector"])
         if node.get("tolerations"):
             predictor["tolerations"] = copy.deepcopy(list(node["tolerations"]))
+    if storage.type == "oci":
+        predictor["imagePullSecrets"] = [{"name": storage.connection}]
     if plan.deployment_strategy:
         predictor["deploymentStrategy"] = {"type": plan.deployment_strategy}
     predictor["model"] = model

@@ -11,6 +11,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, select
 
+from modelreg.blobs.oci import InvalidImageRef, parse_image_ref
 from modelreg.blobs.uris import InvalidUri, parse_uri
 from modelreg.db.database import Database
 from modelreg.db.tables import artifact_attributions, artifacts
@@ -292,7 +293,26 @@ def _storage(connection: ConnectionTarget, model: Model) -> StorageRef:
         return StorageRef(connection=connection.secret_name, type="uri", uri=connection.uri or model.uri)
     if not model.uri:
         raise InvalidInput(f"{model.described} has no model artifact URI to deploy from connection {connection.name}")
+    _check_oci(connection, model)
     return StorageRef(connection=connection.secret_name, type="oci", uri=model.uri)
+
+
+def _check_oci(connection: ConnectionTarget, model: Model) -> None:
+    """An oci connection pulls only images: an ``oci://`` URI, and for modelreg's own connections one under its
+    registry and repository prefix (its pull secret would not open another)."""
+    uri = str(model.uri)
+    try:
+        ref = parse_image_ref(uri)
+    except InvalidImageRef as exc:
+        raise InvalidInput(
+            f"connection {connection.name} is an OCI registry; {model.described}'s URI {uri[:200]} is not an oci:// "
+            f"image reference ({exc})"
+        ) from None
+    if connection.origin == "modelreg" and not match_connections(uri, [connection]):
+        raise InvalidInput(
+            f"the model's image is {ref.registry}/{ref.repository}; connection {connection.name} pulls from "
+            f"{connection.endpoint} only"
+        )
 
 
 def _first_model_artifact(conn: Connection, version_id: int) -> Mapping[Any, Any] | None:

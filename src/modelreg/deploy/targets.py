@@ -16,6 +16,7 @@ from typing import Any
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
+from modelreg.blobs.base import StoreConfig
 from modelreg.db.database import Database
 from modelreg.deploy import defaults, keys, objects, profile_spec, runtime_spec
 from modelreg.deploy.cluster_reads import ClusterReads
@@ -25,7 +26,9 @@ from modelreg.deploy.connection_targets import (
     Origin,
     aws_endpoint,
     cluster_connection,
+    dockerconfigjson,
     match_connections,
+    oci_host,
     own_connection,
     secret_name_for,
 )
@@ -239,10 +242,10 @@ class TargetService:
     # --- data connections --------------------------------------------------------------------------------------
 
     def connections(self, namespace: str | None = None, *, fresh: bool = False) -> list[ConnectionTarget]:
-        """modelreg's s3 and uri connections (a cluster cannot read the server's directories), each saying whether
+        """modelreg's s3, uri and oci connections (a cluster cannot read the server's directories), each saying whether
         its Secret is already in ``namespace``, then the namespace's own connection Secrets modelreg does not
         know (no credentials). ``fresh``: read the cluster now, not from the few-seconds cache."""
-        own = [c for c in self.connection_service.list() if c.type in ("s3", "uri")]
+        own = [c for c in self.connection_service.list() if c.type in ("s3", "uri", "oci")]
         present: dict[str, Json] = {}
         if self.cluster is not None and namespace:
             secrets = self.cluster.list(SECRET, namespace, {DASHBOARD_LABEL: "true"}, fresh=fresh)
@@ -269,10 +272,10 @@ class TargetService:
         if credentials:
             context.require(Permission.DEPLOY, "deploy with a data connection")
         conn = self.connection_service.get(name)
-        if conn.type not in ("s3", "uri"):
+        if conn.type not in ("s3", "uri", "oci"):
             raise InvalidInput(
                 f"data connection {name!r} is of type {conn.type!r}: a cluster cannot read the server's directories "
-                "(use an s3 or uri connection)"
+                "(use an s3, uri or oci connection)"
             )
         values: dict[str, str] = {}
         type_: ConnectionType
@@ -290,6 +293,14 @@ class TargetService:
             if conn.region:
                 values["AWS_DEFAULT_REGION"] = conn.region
             values["AWS_S3_BUCKET"] = conn.bucket or ""
+        elif conn.type == "oci":
+            type_ = "oci"
+            if credentials:
+                values[".dockerconfigjson"] = dockerconfigjson(self.connection_service.resolve(conn.name))
+            else:
+                shown = StoreConfig(type="oci", registry=conn.registry)  # anonymous: nothing to hide
+                values[".dockerconfigjson"] = NOT_DECRYPTED if conn.has_secret else dockerconfigjson(shown)
+            values["OCI_HOST"] = oci_host(conn)
         else:
             type_ = "uri"
             values["URI"] = conn.base_url or ""

@@ -34,6 +34,7 @@ SECRET = Kind("v1", "Secret", "secrets")
 CONFIG_MAP = Kind("v1", "ConfigMap", "configmaps")
 SERVICE_ACCOUNT = Kind("v1", "ServiceAccount", "serviceaccounts")
 POD = Kind("v1", "Pod", "pods")
+JOB = Kind("batch/v1", "Job", "jobs")  # transfer jobs (transfers/kube_job.py)
 NAMESPACE = Kind("v1", "Namespace", "namespaces", namespaced=False)
 ROLE = Kind("rbac.authorization.k8s.io/v1", "Role", "roles")
 ROLE_BINDING = Kind("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings")
@@ -48,6 +49,7 @@ KNOWN: tuple[Kind, ...] = (
     CONFIG_MAP,
     SERVICE_ACCOUNT,
     POD,
+    JOB,
     NAMESPACE,
     ROLE,
     ROLE_BINDING,

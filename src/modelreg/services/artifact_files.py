@@ -10,6 +10,12 @@ The server reads with its own credentials, so a URI alone must not reach anythin
 with the connection's credentials only), a ``file`` URI must lie inside a ``local`` connection's directory (read
 through that connection, so symlinks cannot lead out), and an ``http(s)`` URI under a ``uri`` connection's base URL
 (compared as normalized URLs, dot segments refused, redirects not followed).
+
+An ``oci://registry/repository[:tag][@sha256:…]`` artifact (a ModelCar: one layer per file under ``/models``) is
+read through the ``oci`` connection its storageKey names, or else the first one for its registry whose repository
+prefix covers the repository. Its files are those modelreg recorded when it pushed the image, or else those the
+image's layers announce (with the digests olot's annotations record). ``verify`` also asks the registry for the
+manifest a pinned ``@sha256:`` names: a registry that no longer has it, or serves other bytes, fails the check.
 """
 
 from __future__ import annotations
@@ -24,15 +30,25 @@ from sqlalchemy import select
 
 from modelreg.auth import context
 from modelreg.auth.principal import Permission
-from modelreg.blobs.base import BlobNotFound, BlobStore, InvalidKey, StoreConfig, StoredFile, check_key, join_key
-from modelreg.blobs.ops import hash_key
+from modelreg.blobs.base import (
+    BlobNotFound,
+    BlobStore,
+    InvalidKey,
+    StoreConfig,
+    StoredFile,
+    StoreRefused,
+    check_key,
+    join_key,
+)
+from modelreg.blobs.oci import ImageRef, InvalidImageRef, OciImageStore, parse_image_ref
+from modelreg.blobs.ops import DigestMismatch, hash_key
 from modelreg.blobs.uris import EndpointMismatch, InvalidUri, Location, http_url_under, parse_uri, resolve_uri
 from modelreg.db.database import Database
 from modelreg.db.tables import artifact_attributions, artifacts
 from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound
 from modelreg.services import clock, uploads
 from modelreg.services import entities as e
-from modelreg.services.connections import ConnectionService
+from modelreg.services.connections import ConnectionService, covers
 from modelreg.services.store_faults import store_faults
 
 DEFAULT_PRESIGN_SECONDS = 3600
@@ -61,6 +77,7 @@ class StoredArtifact:
     single_key: str | None  # the object key of a single-file artifact registered by URI (``base`` is its folder)
     files: tuple[FileEntry, ...]
     recorded: bool
+    image: ImageRef | None = None  # an oci:// artifact's image (its files are read from its layers)
 
     def key(self, path: str) -> str:
         """The object key of a listed file (callers look the path up with ``entry`` first)."""
@@ -110,22 +127,39 @@ class Check:
 
 
 @dataclass(frozen=True)
+class ImageCheck:
+    """An oci:// artifact's pinned manifest digest against what the registry serves for it now."""
+
+    expected: str
+    actual: str | None  # None: the registry no longer has it
+    status: str  # ok | mismatch | missing
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"status": self.status, "expected": self.expected, "actual": self.actual}
+
+
+@dataclass(frozen=True)
 class VerifyReport:
     artifact: StoredArtifact
     checks: tuple[Check, ...]
+    image: ImageCheck | None = None
 
     @property
     def ok(self) -> bool:
-        return all(c.status in ("ok", "unrecorded") for c in self.checks)
+        image_ok = self.image is None or self.image.status == "ok"
+        return image_ok and all(c.status in ("ok", "unrecorded") for c in self.checks)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "artifactId": str(self.artifact.artifact_id),
             "uri": self.artifact.uri,
             "ok": self.ok,
             "recorded": self.artifact.recorded,
             "items": [c.to_dict() for c in self.checks],
         }
+        if self.image is not None:
+            out["image"] = self.image.to_dict()
+        return out
 
 
 class ArtifactFiles:
@@ -135,6 +169,10 @@ class ArtifactFiles:
 
     def locate(self, version_id: int) -> StoredArtifact:
         """The version's model artifact (the newest one with a URI) and where its files are."""
+        return self._locate(version_id)
+
+    def _locate(self, version_id: int, verifying: bool = False) -> StoredArtifact:
+        """``verifying``: an oci image the registry no longer has is listed with no files (verify says why)."""
         context.require(Permission.READ, "read artifacts")
         with self.db.read() as conn:
             e.load(conn, e.MODEL_VERSION, version_id)  # 404 for an unknown version
@@ -158,6 +196,9 @@ class ArtifactFiles:
             if row is None:
                 raise NotFound(f"model version {version_id} has no model artifact with a URI")
             upload = uploads.for_artifact(conn, row["id"], row["uri"])
+        if str(row["uri"]).lower().startswith("oci://"):
+            named = upload.connection if upload else row["storage_key"]
+            return self._oci(row["id"], row["uri"], named, upload, verifying)
         if upload is not None:
             return StoredArtifact(
                 artifact_id=row["id"],
@@ -182,9 +223,13 @@ class ArtifactFiles:
 
     def verify(self, version_id: int) -> VerifyReport:
         """Re-hash every file in the store and compare with what was recorded at upload."""
-        stored = self.locate(version_id)
+        stored = self._locate(version_id, verifying=True)
         with store_faults(f"cannot verify artifact {stored.artifact_id}"):
-            return VerifyReport(stored, tuple(self._check(stored, f) for f in stored.files))
+            image = _image_check(stored)
+            if image is not None and image.status == "missing":  # no manifest, no layers to read
+                missing = tuple(Check(f.path, "missing", _expected(f), None) for f in stored.files)
+                return VerifyReport(stored, missing, image)
+            return VerifyReport(stored, tuple(self._check(stored, f) for f in stored.files), image)
 
     def presign(self, version_id: int, path: str | None, expires_seconds: int) -> tuple[str, FileEntry, int]:
         """A URL that serves one file without credentials until it expires (the URL itself for http(s) stores)."""
@@ -208,11 +253,13 @@ class ArtifactFiles:
     # --- internals ---------------------------------------------------------------------------------------------
 
     def _check(self, stored: StoredArtifact, entry: FileEntry) -> Check:
-        expected = None if entry.sha256 is None else StoredFile(entry.path, entry.size or 0, entry.sha256)
+        expected = _expected(entry)
         try:
             actual = hash_key(stored.store, stored.key(entry.path))
         except BlobNotFound:
             return Check(entry.path, "missing", expected, None)
+        except DigestMismatch:  # an image layer whose bytes are not its digest's
+            return Check(entry.path, "mismatch", expected, None)
         actual = StoredFile(entry.path, actual.size, actual.sha256)
         if expected is None:
             return Check(entry.path, "unrecorded", None, actual)
@@ -238,6 +285,44 @@ class ArtifactFiles:
             return StoredArtifact(artifact_id, uri, connection, store, base, None, files, False)
         files = (FileEntry(posixpath.basename(base) or "artifact", None, None),)
         return StoredArtifact(artifact_id, uri, connection, store, posixpath.dirname(base), base, files, False)
+
+    def _oci(
+        self, artifact_id: int, uri: str, named: str | None, upload: uploads.Upload | None, verifying: bool = False
+    ) -> StoredArtifact:
+        """An image read through the connection the upload or storageKey names (when it serves that registry and
+        repository), else the one ``matching_oci`` finds; 409 when no connection covers it."""
+        try:
+            ref = parse_image_ref(uri)
+        except InvalidImageRef as exc:
+            raise InvalidInput(f"artifact {artifact_id}: {exc}") from None
+        found = None
+        if named:
+            try:
+                config: StoreConfig | None = self.connections.resolve(named)
+            except NotFound:
+                config = None
+            if config is not None and _serves(config, ref):
+                found = named, config
+        found = found or self.connections.matching_oci(ref.registry, ref.repository)
+        if found is None:
+            raise Conflict(
+                f"no oci data connection for registry {ref.registry!r} covers repository {ref.repository!r}: an admin "
+                "must create one before modelreg can read this artifact"
+            )
+        connection, config = found
+        image = OciImageStore(config, ref)
+        if upload is not None:
+            files = tuple(FileEntry(f.key, f.size, f.sha256) for f in upload.files)
+        else:
+            with store_faults(f"cannot list artifact {artifact_id} ({_shown(uri)})"):
+                try:
+                    listed = image.files()
+                except StoreRefused as exc:
+                    if not (verifying and _manifest_gone(exc)):
+                        raise
+                    listed = []
+            files = tuple(FileEntry(f.key, f.size, f.sha256 or None) for f in listed)
+        return StoredArtifact(artifact_id, uri, connection, image, "", None, files, upload is not None, ref)
 
     def _allowed(self, location: Location, storage_key: str | None, uri: str) -> tuple[str | None, StoreConfig, str]:
         """The connection that covers a URI, the configuration to read it with and the key inside that store;
@@ -291,6 +376,39 @@ class ArtifactFiles:
             )
         name, config = found
         return name, resolve_uri(uri, config).config, location.key
+
+
+def _expected(entry: FileEntry) -> StoredFile | None:
+    return None if entry.sha256 is None else StoredFile(entry.path, entry.size or 0, entry.sha256)
+
+
+def _serves(config: StoreConfig, ref: ImageRef) -> bool:
+    """Whether an oci connection's registry and repository prefix cover an image."""
+    registry = (config.registry or "").lower()
+    return config.type == "oci" and registry == ref.registry.lower() and covers(config.prefix, ref.repository)
+
+
+def _image_check(stored: StoredArtifact) -> ImageCheck | None:
+    """For an image pinned by digest: whether the registry still serves that manifest, unchanged."""
+    ref = stored.image
+    if ref is None or ref.digest is None or not isinstance(stored.store, OciImageStore):
+        return None
+    pinned = OciImageStore(stored.store.config, ImageRef(ref.registry, ref.repository, digest=ref.digest))
+    try:
+        actual = pinned.digest()
+    except BlobNotFound:
+        return ImageCheck(ref.digest, None, "missing")
+    except StoreRefused as exc:
+        if _manifest_gone(exc):
+            return ImageCheck(ref.digest, None, "missing")
+        raise
+    return ImageCheck(ref.digest, actual, "ok" if actual == ref.digest else "mismatch")
+
+
+def _manifest_gone(exc: StoreRefused) -> bool:
+    """The registry answered that the image (or its whole repository) is not there (blobs/oci_registry.py names
+    the distribution error code in the message)."""
+    return any(code in str(exc) for code in ("MANIFEST_UNKNOWN", "NAME_UNKNOWN"))
 
 
 def _relative_key(path: str, directory: str) -> str | None:

@@ -1,22 +1,26 @@
 """Data connections: named storage locations artifacts can be stored in or read from.
 
-Three types: ``s3`` (an S3-compatible bucket: AWS, MinIO, Ceph; endpoint, region, bucket, optional prefix,
-credentials, path-style addressing), ``uri`` (a read-only HTTP(S) location) and ``local`` (a directory on the
-server). A built-in ``local`` connection named ``local`` (``<data_dir>/artifacts``) always exists, is not stored
-in the table and cannot be deleted, so uploads work without any S3.
+Four types: ``s3`` (an S3-compatible bucket: AWS, MinIO, Ceph; endpoint, region, bucket, optional prefix,
+credentials, path-style addressing), ``uri`` (a read-only HTTP(S) location), ``local`` (a directory on the server)
+and ``oci`` (an OCI registry ``host[:port]``, a repository prefix, a username and password or a whole
+``.dockerconfigjson``; https unless ``plainHttp``). A built-in ``local`` connection named ``local``
+(``<data_dir>/artifacts``) always exists, is not stored in the table and cannot be deleted, so uploads work without
+any S3.
 
-Admins create and delete connections (``manage``); every caller may list them (``read``). The secret access key
-is write-only: stored encrypted (``services/secrets.py``), never returned, logged or audited. Only ``resolve`` hands
-the decrypted configuration out, to other services (the artifact stores), never to a response.
+Admins create and delete connections (``manage``); every caller may list them (``read``). The secret (an s3 secret
+access key, an oci password or dockerconfig) is write-only: stored encrypted (``services/secrets.py``), never
+returned, logged or audited. Only ``resolve`` hands the decrypted configuration out, to other services (the artifact
+stores), never to a response.
 
 An s3 connection signs with its own keys; without keys it sends unsigned requests (public buckets), and only with
 ``use_workload_identity`` does boto3 use the server's own identity (environment, instance role, IRSA). Creating a
-connection first checks that its store answers (endpoint, credentials, bucket, directory) unless told not to, so a
-typo fails at create time with the cause, not at the first upload.
+connection first checks that its store answers (endpoint, credentials, bucket, directory, registry) unless told not
+to, so a typo fails at create time with the cause, not at the first upload.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -33,6 +37,8 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.blobs.base import BlobError, BlobStore, StoreConfig
 from modelreg.blobs.factory import open_store
+from modelreg.blobs.oci import OciStore
+from modelreg.blobs.oci_refs import is_registry_host, valid_repository
 from modelreg.blobs.uris import InvalidUri, check_http_url, same_endpoint
 from modelreg.db import repository
 from modelreg.db.database import Database
@@ -43,7 +49,7 @@ from modelreg.services.secrets import SecretBox
 
 log = logging.getLogger(__name__)
 
-TYPES = ("s3", "uri", "local")
+TYPES = ("s3", "uri", "local", "oci")
 BUILTIN_NAME = "local"
 ENTITY_KIND = "data_connection"
 _NAME = re.compile(r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$")
@@ -64,6 +70,7 @@ _FIELDS = {  # the fields each type takes (besides name, type, description)
     },
     "uri": {"base_url"},
     "local": {"directory"},
+    "oci": {"registry", "repository_prefix", "username", "password", "dockerconfig", "plain_http"},
 }
 _WIRE = {  # database column → wire name, for messages
     "endpoint": "endpoint",
@@ -76,7 +83,14 @@ _WIRE = {  # database column → wire name, for messages
     "use_workload_identity": "useWorkloadIdentity",
     "base_url": "baseUrl",
     "directory": "directory",
+    "registry": "registry",
+    "repository_prefix": "repositoryPrefix",
+    "username": "username",
+    "password": "password",
+    "dockerconfig": "dockerconfig",
+    "plain_http": "plainHttp",
 }
+MAX_DOCKERCONFIG = 64 * 1024
 _STORE_CACHE = 32  # open stores kept (a boto3 client costs tens of milliseconds to build)
 _MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names no connection (and must not reach the database)
 _NOT_AUDITED = ("id", "builtIn", "hasSecret", "createdBy", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch")
@@ -102,6 +116,9 @@ class DataConnection:
     access_key_id: str | None = None
     has_secret: bool = False
     use_workload_identity: bool = False
+    registry: str | None = None  # oci: host[:port] (``prefix`` is the repository prefix, ``access_key_id`` the user)
+    plain_http: bool = False  # oci
+    secret_kind: str | None = None  # oci: password | dockerconfig
     built_in: bool = False
     created_by: str | None = None
     create_time: int | None = None
@@ -126,6 +143,15 @@ class DataConnection:
                 accessKeyId=self.access_key_id,
                 hasSecret=self.has_secret,
                 useWorkloadIdentity=self.use_workload_identity,
+            )
+        elif self.type == "oci":
+            out.update(
+                registry=self.registry,
+                repositoryPrefix=self.prefix,
+                username=self.access_key_id,
+                hasSecret=self.has_secret,
+                secretKind=self.secret_kind,
+                plainHttp=self.plain_http,
             )
         elif self.type == "uri":
             out["baseUrl"] = self.base_url
@@ -163,6 +189,9 @@ def _connection(row: Any) -> DataConnection:
         access_key_id=row["access_key_id"],
         has_secret=row["secret_ciphertext"] is not None,
         use_workload_identity=bool(row["use_workload_identity"]),
+        registry=row["registry"],
+        plain_http=bool(row["plain_http"]),
+        secret_kind=row["secret_kind"],
         created_by=row["created_by"],
         create_time=row["create_time"],
         last_update_time=row["last_update_time"],
@@ -216,12 +245,18 @@ def _prefix(value: str) -> str | None:
 
 class ConnectionService:
     def __init__(
-        self, db: Database, secrets: SecretBox, local_directory: Path | None = None, sign_s3_payloads: bool = False
+        self,
+        db: Database,
+        secrets: SecretBox,
+        local_directory: Path | None = None,
+        sign_s3_payloads: bool = False,
+        modelcar_base_image: str = "embedded",
     ) -> None:
         self.db = db
         self.secrets = secrets
         self.local_directory = local_directory
         self.sign_s3_payloads = sign_s3_payloads
+        self.modelcar_base_image = modelcar_base_image  # settings storage.modelcar_base_image, for oci stores
         self._stores: OrderedDict[StoreConfig, BlobStore] = OrderedDict()
         self._stores_lock = threading.Lock()
 
@@ -259,6 +294,12 @@ class ConnectionService:
         base_url: str | None = None,
         directory: str | None = None,
         use_workload_identity: bool = False,
+        registry: str | None = None,
+        repository_prefix: str | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        dockerconfig: str | None = None,
+        plain_http: bool = False,
         check: bool = True,
     ) -> DataConnection:
         """Validate, check that the store answers (unless ``check`` is false), then store and audit.
@@ -281,11 +322,17 @@ class ConnectionService:
             "base_url": base_url,
             "directory": directory,
             "use_workload_identity": use_workload_identity or None,
+            "registry": registry,
+            "repository_prefix": repository_prefix,
+            "username": username,
+            "password": password,
+            "dockerconfig": dockerconfig,
+            "plain_http": plain_http or None,
         }
         extra = sorted(_WIRE[k] for k, v in given.items() if v not in (None, "") and k not in _FIELDS[type])
         if extra:
             raise InvalidInput(f"a connection of type {type!r} does not take {', '.join(extra)}")
-        row: dict[str, Any] = {k: None for k in given if k != "secret_access_key"}
+        row: dict[str, Any] = {k: None for k in given if k in data_connections.c and k != "secret_access_key"}
         row.update(
             name=name,
             type=type,
@@ -293,8 +340,11 @@ class ConnectionService:
             display_name=display_name,
             path_style=False,
             use_workload_identity=False,
+            plain_http=False,
+            secret_kind=None,
             secret_ciphertext=None,
         )
+        secret = secret_access_key
         if type == "s3":
             if not bucket:
                 raise MissingField("a connection of type 's3' needs a bucket")
@@ -325,6 +375,9 @@ class ConnectionService:
             )
             if secret_access_key:
                 row["secret_ciphertext"] = self.secrets.encrypt(secret_access_key, _associated(name))
+        elif type == "oci":
+            secret = self._oci_row(row, name, registry, repository_prefix, username, password, dockerconfig)
+            row["plain_http"] = bool(plain_http)
         elif type == "uri":
             if not base_url:
                 raise MissingField("a connection of type 'uri' needs a baseUrl")
@@ -336,7 +389,7 @@ class ConnectionService:
                 raise InvalidInput(f"invalid directory {directory[:200]!r}: must be an absolute path")
             row["directory"] = directory
         if check:
-            self._check_store(name, row, secret_access_key)
+            self._check_store(name, row, secret)
         now = clock.now_ms()
         row.update(created_by=actor.user[:NAME_LENGTH], create_time=now, last_update_time=now)
 
@@ -353,6 +406,34 @@ class ConnectionService:
         log.info("data connection %r (type %s) created by %s", name, type, actor.user)
         return created
 
+    def _oci_row(
+        self,
+        row: dict[str, Any],
+        name: str,
+        registry: str | None,
+        repository_prefix: str | None,
+        username: str | None,
+        password: str | None,
+        dockerconfig: str | None,
+    ) -> str | None:
+        """Validate an oci connection's fields into ``row`` (the secret encrypted); returns the plain secret."""
+        if not registry:
+            raise MissingField("a connection of type 'oci' needs a registry (host[:port])")
+        row["registry"] = check_registry(registry)
+        row["prefix"] = check_repository_prefix(repository_prefix) if repository_prefix else None
+        if dockerconfig and (username or password):
+            raise InvalidInput("give username and password, or dockerconfig (a .dockerconfigjson), not both")
+        if bool(username) != bool(password):
+            raise InvalidInput("give both username and password, or neither (anonymous pulls)")
+        if username and (len(username) > NAME_LENGTH or not _PRINTABLE.match(username)):
+            raise InvalidInput("invalid username: 1 to 255 printable characters without spaces")
+        row["access_key_id"] = username or None
+        secret = password or (check_dockerconfig(dockerconfig) if dockerconfig else None)
+        if secret:
+            row["secret_kind"] = "password" if password else "dockerconfig"
+            row["secret_ciphertext"] = self.secrets.encrypt(secret, _associated(name))
+        return secret
+
     def _check_store(self, name: str, row: dict[str, Any], secret: str | None) -> None:
         """Reach the new connection's store before storing it; a failure is a 400 naming the cause. A taken name
         is reported first, without any network traffic."""
@@ -361,7 +442,10 @@ class ConnectionService:
                 raise Conflict(f"a data connection named {name!r} already exists")
         config = self._config(row, secret)
         try:
-            open_store(config).check()
+            if config.type == "oci":
+                OciStore(config, self.modelcar_base_image).check()
+            else:
+                open_store(config).check()
         except BlobError as exc:
             raise InvalidInput(
                 f"data connection {name!r} failed its check: {exc} (create it with check=false, or --no-check on the "
@@ -369,6 +453,17 @@ class ConnectionService:
             ) from None
 
     def _config(self, row: Any, secret: str | None) -> StoreConfig:
+        if row["type"] == "oci":
+            dockerconfig = row["secret_kind"] == "dockerconfig"
+            return StoreConfig(
+                type="oci",
+                registry=row["registry"],
+                prefix=row["prefix"] or "",
+                access_key_id=row["access_key_id"],
+                secret_access_key=None if dockerconfig else secret,
+                dockerconfig=secret if dockerconfig else None,
+                plain_http=bool(row["plain_http"]),
+            )
         return StoreConfig(
             type=row["type"],
             endpoint=row["endpoint"],
@@ -438,16 +533,22 @@ class ConnectionService:
 
     def open_config(self, config: StoreConfig) -> BlobStore:
         with self._stores_lock:
-            store = self._stores.get(config)
-            if store is not None:
+            cached = self._stores.get(config)
+            if cached is not None:
                 self._stores.move_to_end(config)
-                return store
-        store = open_store(config)
+                return cached
+        store = self._new_store(config)
         with self._stores_lock:
             self._stores[config] = store
             while len(self._stores) > _STORE_CACHE:
                 self._stores.popitem(last=False)
         return store
+
+    def _new_store(self, config: StoreConfig) -> BlobStore:
+        """An oci store builds ModelCars on the configured base image; every other type as ``open_store`` does."""
+        if config.type == "oci":
+            return OciStore(config, self.modelcar_base_image)
+        return open_store(config)
 
     def matching_s3(self, bucket: str, endpoint: str | None) -> tuple[str, StoreConfig] | None:
         """The name and credentials-bearing configuration of an s3 connection for this bucket and endpoint (any
@@ -462,6 +563,19 @@ class ConnectionService:
                 return name, self.resolve(name)
         return None
 
+    def matching_oci(self, registry: str, repository: str) -> tuple[str, StoreConfig] | None:
+        """The name and configuration of the first oci connection for this registry whose repository prefix (if it
+        has one) covers ``repository``, for ``oci://`` artifacts whose storageKey names no connection."""
+        context.require(Permission.READ, "use data connections")
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(_c.name, _c.prefix).where(_c.type == "oci", _c.registry == registry.lower()).order_by(_c.id)
+            ).all()
+        for name, prefix in rows:
+            if covers(prefix, repository):
+                return name, self.resolve(name)
+        return None
+
     def _row(self, conn: Connection, ref: str | int) -> Any:
         if isinstance(ref, str):
             found = conn.execute(select(data_connections).where(_c.name == ref)).mappings().first()
@@ -473,6 +587,52 @@ class ConnectionService:
             if by_id is not None:
                 return by_id
         raise NotFound(f"no data connection found for {str(ref)[:64]!r}")
+
+
+def covers(prefix: str | None, repository: str) -> bool:
+    """Whether a repository lies under an oci connection's repository prefix (any repository without a prefix)."""
+    return not prefix or repository == prefix or repository.startswith(prefix.rstrip("/") + "/")
+
+
+def check_registry(value: str) -> str:
+    """``host[:port]`` lowercased, a host as image references name one (a dot, a port, ``localhost`` or an IPv6
+    address); a scheme, path, credentials or a bad port are a 400."""
+    cleaned = value.strip().lower()
+    port = cleaned.rpartition(":")[2] if not cleaned.endswith("]") and ":" in cleaned else None
+    if not is_registry_host(cleaned) or (port is not None and not 0 < int(port) < 65536):
+        raise InvalidInput(
+            f"invalid registry {value[:200]!r}: host[:port] only (e.g. quay.io or 127.0.0.1:5000), without a scheme, "
+            "path or credentials (plain http: plainHttp)"
+        )
+    return cleaned
+
+
+def check_repository_prefix(value: str) -> str | None:
+    """Lowercase repository path components (``[a-z0-9]`` joined by ``.``, ``_``, ``__`` or dashes), ``/``-separated."""
+    cleaned = value.strip("/")
+    if not cleaned:
+        return None
+    if len(cleaned) > NAME_LENGTH or not valid_repository(cleaned):
+        raise InvalidInput(
+            f"invalid repositoryPrefix {value[:200]!r}: lowercase path components of letters and digits joined by "
+            "'.', '_', '__' or '-', separated by '/'"
+        )
+    return cleaned
+
+
+def check_dockerconfig(value: str) -> str:
+    """A ``.dockerconfigjson``: a JSON object with an ``auths`` object of one object per registry."""
+    invalid = 'invalid dockerconfig: must be a .dockerconfigjson, a JSON object with "auths" (one entry per registry)'
+    if len(value) > MAX_DOCKERCONFIG:
+        raise InvalidInput(f"invalid dockerconfig: at most {MAX_DOCKERCONFIG} bytes")
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise InvalidInput(invalid) from None
+    auths = parsed.get("auths") if isinstance(parsed, dict) else None
+    if not isinstance(auths, dict) or not auths or not all(isinstance(v, dict) for v in auths.values()):
+        raise InvalidInput(invalid)
+    return value
 
 
 def _associated(name: str) -> str:

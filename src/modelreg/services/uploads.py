@@ -13,10 +13,14 @@ A process killed mid-PUT cleans nothing up. While its session is open, expiry re
 was already over (aborted or committed by another process while the PUT ran), nothing would, so ``sweep_orphans``
 runs once when a server starts: it expires idle sessions, then removes the partial writes under the key of any
 closed session that are older than the session lifetime.
+
+Through an ``oci`` connection the same protocol builds a ModelCar image instead (``upload_images.py``): the key is
+the repository, each PUT pushes a layer, and commit pushes the image before it registers the artifact.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import re
@@ -25,7 +29,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import Connection, select, update
@@ -44,12 +48,14 @@ from modelreg.blobs.base import (
     join_key,
 )
 from modelreg.blobs.local import TMP_MARK, LocalStore
+from modelreg.blobs.oci import Layer, ModelCarPush, PushedImage
 from modelreg.db.database import Database
 from modelreg.db.repository import AnyRow
 from modelreg.db.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
-from modelreg.errors import Conflict, Forbidden, InvalidInput, NotFound, RegistryError
+from modelreg.errors import Conflict, Forbidden, InvalidInput, LengthRequired, NotFound, RegistryError
 from modelreg.services import clock
 from modelreg.services import entities as e
+from modelreg.services import upload_images as images
 from modelreg.services.connections import ConnectionService
 from modelreg.services.properties import PropValue
 from modelreg.services.registry import create_linked_artifact
@@ -64,6 +70,7 @@ DEFAULT_TTL_SECONDS = 24 * 3600
 SHA256_PROPERTY = "modelreg.sha256"  # the file's digest, or for a directory the digest of its manifest
 SIZE_PROPERTY = "modelreg.size"
 FILES_PROPERTY = "modelreg.files"
+OCI_DIGEST_PROPERTY = "modelreg.oci.digest"  # the image's manifest digest (its URI pins it too)
 _SLUG = re.compile(r"[^A-Za-z0-9._-]+")
 _u = uploads.c
 _f = upload_files.c
@@ -88,7 +95,13 @@ class Upload:
     author: str | None = None
     artifact_id: int | None = None
     model_version_id: int | None = None
+    tag: str | None = None  # set exactly for sessions through an oci connection
+    image_digest: str | None = None  # oci: the pushed image, once committed
     files: tuple[StoredFile, ...] = field(default=())
+
+    @property
+    def oci(self) -> bool:
+        return self.tag is not None
 
     @property
     def total_size(self) -> int:
@@ -110,7 +123,11 @@ class Upload:
             "createdBy": self.created_by,
             "createTimeSinceEpoch": str(self.create_time),
             "lastUpdateTimeSinceEpoch": str(self.last_update_time),
+            "reuse": self.oci,  # the client may ask ``/reuse`` before sending a file's bytes
         }
+        if self.oci:
+            out["tag"] = self.tag
+            out["imageDigest"] = self.image_digest
         if self.state == "open" and ttl_seconds is not None:
             out["expiresAtSinceEpoch"] = str(self.last_update_time + ttl_seconds * 1000)
         if self.model_version_id is not None:
@@ -125,6 +142,7 @@ class Committed:
     registered_model: e.Record
     model_version: e.Record
     model_artifact: e.Record
+    warnings: tuple[str, ...] = ()  # what went wrong after the registration, which stands (an image's tag)
 
 
 def file_dict(f: StoredFile) -> dict[str, Any]:
@@ -223,7 +241,11 @@ class UploadService:
         model_format_version: str | None = None,
         description: str | None = None,
         author: str | None = None,
+        tag: str | None = None,
     ) -> Upload:
+        """Open a session. Through an oci connection the image goes to the model's repository under the
+        connection's prefix, tagged ``tag`` (default: made from the version name), and push access is checked now,
+        so wrong credentials fail before any byte is sent."""
         actor = context.require(Permission.WRITE, "upload artifacts")
         for label, value in (("registeredModelName", registered_model_name), ("versionName", version_name)):
             if not value or len(value) > NAME_LENGTH:
@@ -237,7 +259,18 @@ class UploadService:
             self._check_target(conn, registered_model_name, version_name)
         store = self.connections.open_config(config)
         upload_id = secrets.token_hex(16)
-        key = join_key(_slug(registered_model_name), _slug(version_name), upload_id[:12])
+        if config.type == "oci":
+            oci = images.as_oci(store, connection)
+            where = images.target(oci, config.prefix, registered_model_name, version_name, tag)
+            with store_faults(f"the OCI registry of data connection {connection!r} refused the upload"):
+                oci.check(where.repository, push=True)
+            key, uri = where.repository, where.uri
+            tag = where.tag
+        elif tag is not None:
+            raise InvalidInput(f"a tag applies to oci connections only; {connection!r} is {config.type!r}")
+        else:
+            key = join_key(_slug(registered_model_name), _slug(version_name), upload_id[:12])
+            uri = store.uri(key)  # a single file's URI is fixed once its name is known (``put``)
         now = clock.now_ms()
         row = {
             "id": upload_id,
@@ -247,7 +280,9 @@ class UploadService:
             "connection": connection,
             "key": key,
             "single": single,
-            "uri": store.uri(key),  # a single file's URI is fixed once its name is known (``put``)
+            "uri": uri,
+            "tag": tag,
+            "image_digest": None,
             "model_format_name": model_format_name,
             "model_format_version": model_format_version,
             "description": description,
@@ -268,17 +303,25 @@ class UploadService:
             return load(conn, upload_id)
 
     def put(self, upload_id: str, path: str, stream: Readable, size: int | None = None) -> StoredFile:
-        """Stream one file into the session's prefix and record its digest.
+        """Stream one file into the session's prefix (or, through an oci connection, as a layer into the registry)
+        and record its digest.
 
         A path is written once per session: replacing a recorded file could change bytes a racing commit has
         already recorded. A failed or interrupted put records nothing, so the client simply sends the file again.
         """
-        session = self.check_put(upload_id, path)
+        session = self.check_put(upload_id, path, size)
         store = self.connections.open(session.connection)
         key = join_key(session.key, path)
+        layer: dict[str, Any] = {}
         try:
             with store_faults(f"upload of {path[:200]!r} to data connection {session.connection!r} failed"):
-                stored = store.put_stream(key, stream, size)
+                if session.oci:
+                    assert size is not None  # check_put refused a body of unknown length
+                    added = self._add_layer(session, store, path, stream, size)
+                    layer = {"layer_digest": added.digest, "layer_size": added.layer_size}
+                    stored = added.stored()
+                else:
+                    stored = store.put_stream(key, stream, size)
         except RegistryError:
             with self.db.read() as conn:
                 state = load(conn, upload_id).state
@@ -286,16 +329,63 @@ class UploadService:
                 raise Conflict(f"upload {upload_id} is {state} and takes no more files") from None
             raise
         result = StoredFile(key=path, size=stored.size, sha256=stored.sha256)
+        self._record(session, result, layer, store.uri(key) if session.single and not session.oci else None)
+        return result
+
+    def _add_layer(self, session: Upload, store: object, path: str, stream: Readable, size: int) -> Layer:
+        with images.as_oci(store, session.connection).push(session.key) as push:
+            try:
+                return push.add_file(path, stream, size)
+            except BaseException:
+                with contextlib.suppress(Exception):  # best effort: the registry expires abandoned uploads too
+                    push.cancel()
+                raise
+
+    def reuse(self, upload_id: str, path: str, size: int, sha256: str | None = None) -> dict[str, Any]:
+        """Record a file without its bytes when the registry already has its layer (oci sessions only).
+
+        Without ``sha256``: ``known`` says whether an earlier upload through this connection recorded a layer for
+        a file of this path and size, so the client hashes the file only when that may pay off. With it: if the
+        registry still has that layer (in this repository, or mountable from the one it was pushed to), the file
+        is recorded as a PUT would and returned as ``file``; otherwise ``known`` is false and the client sends it.
+        """
+        session = self.check_put(upload_id, path, size)
+        if not session.oci:
+            return {"known": False}  # S3 and local stores keep one copy per upload: the bytes are always sent
+        if size < 0:
+            raise InvalidInput("size must not be negative")
+        with self.db.read() as conn:
+            candidates = images.known_layers(conn, session.connection, path, size, sha256, session.id)
+        if not candidates:
+            return {"known": False}
+        if sha256 is None:
+            return {"known": True}
+        mount_from = sorted({c.repository for c in candidates} - {session.key})
+        oci = images.as_oci(self.connections.open(session.connection), session.connection)
+        with (
+            store_faults(f"looking up the layer of {path[:200]!r} in data connection {session.connection!r}"),
+            oci.push(session.key, mount_from=mount_from) as push,
+        ):
+            layer = images.reuse(push, candidates)
+        if layer is None:
+            return {"known": False}
+        result = layer.stored()
+        self._record(session, result, {"layer_digest": layer.digest, "layer_size": layer.layer_size}, None)
+        return {"known": True, "file": file_dict(result)}
+
+    def _record(self, session: Upload, result: StoredFile, layer: dict[str, Any], single_uri: str | None) -> None:
+        """Add a stored file to the open session (refused if it closed meanwhile, or got the same path at once)."""
+        upload_id = session.id
 
         def record(conn: Connection) -> None:
             state = conn.execute(select(_u.state).where(_u.id == upload_id).with_for_update()).scalar()
             if state != "open":
                 raise Conflict(f"upload {upload_id} is {state} and takes no more files")
             values: dict[str, Any] = {"last_update_time": clock.now_ms()}
-            if session.single:
-                values["uri"] = store.uri(key)
+            if single_uri is not None:
+                values["uri"] = single_uri
             conn.execute(update(uploads).where(_u.id == upload_id).values(**values))
-            conn.execute(upload_files.insert().values(upload_id=upload_id, **file_dict(result)))
+            conn.execute(upload_files.insert().values(upload_id=upload_id, **file_dict(result), **layer))
 
         try:
             self.db.run_write(record)
@@ -303,16 +393,15 @@ class UploadService:
             # The same path was put twice at once: which bytes won in the store is unknowable, so the session is
             # not trustworthy any more.
             self._close(session, "aborted")
-            raise Conflict(f"{path!r} was uploaded twice at once: upload {upload_id} is aborted") from None
+            raise Conflict(f"{result.key!r} was uploaded twice at once: upload {upload_id} is aborted") from None
         except Conflict:
             with self.db.read() as conn:
                 aborted = load(conn, upload_id).state == "aborted"
             if aborted:  # its objects were deleted, maybe before this one landed
-                _delete_quietly(store, session.key)
+                self.purge([session])
             raise
-        return result
 
-    def check_put(self, upload_id: str, path: str) -> Upload:
+    def check_put(self, upload_id: str, path: str, size: int | None) -> Upload:
         """Everything ``put`` checks before it reads a byte, so the API can refuse before the body streams."""
         session = self._open_session(upload_id)
         check_path(path)
@@ -320,6 +409,11 @@ class UploadService:
             raise Conflict(f"upload {upload_id} already has {path!r}: abort the upload to start over")
         if session.single and session.files:
             raise Conflict(f"upload {upload_id} is a single-file upload and already has {session.files[0].key!r}")
+        if session.oci and size is None:
+            raise LengthRequired(
+                f"uploads to OCI connection {session.connection!r} need the file's size up front: send "
+                "Content-Length (not a chunked body)"
+            )
         return session
 
     def abort(self, upload_id: str) -> Upload:
@@ -333,16 +427,39 @@ class UploadService:
         session = self._open_session(upload_id)
         if not session.files:
             raise InvalidInput(f"upload {upload_id} has no files yet: PUT them before committing")
+        if session.oci:
+            return self._commit_image(session)
+        return self._register_retrying(upload_id, None)
+
+    def _register_retrying(self, upload_id: str, image: PushedImage | None) -> Committed:
         try:
-            return self.db.run_write(lambda conn: self._register(conn, upload_id))
+            return self.db.run_write(lambda conn: self._register(conn, upload_id, image))
         except IntegrityError:
             # another upload created the same model or version meanwhile: look again, now it is found
-            return self.db.run_write(lambda conn: self._register(conn, upload_id))
+            return self.db.run_write(lambda conn: self._register(conn, upload_id, image))
+
+    def _commit_image(self, session: Upload) -> Committed:
+        """Push the image by digest (it exists before anything is registered), register it, then tag it."""
+        with self.db.read() as conn:
+            layers = images.recorded_layers(conn, session.id)
+            sources = images.mount_sources(conn, session.connection, session.key)
+        oci = images.as_oci(self.connections.open(session.connection), session.connection)
+        with oci.push(session.key, mount_from=sources) as push:
+            with store_faults(f"pushing the image of upload {session.id} to data connection {session.connection!r}"):
+                image = push.finish(layers, tag=None)
+            done = self._register_retrying(session.id, image)
+            warning = _tag(push, image, session.tag or "")
+        return replace(done, warnings=(warning,)) if warning else done
 
     def purge(self, sessions: list[Upload]) -> None:
         """Delete the stored files (and partial writes) of closed sessions: aborted or expired ones, and those whose
-        versions were hard-deleted. Best effort: a deleted connection or a failing store leaves them, logged."""
+        versions were hard-deleted. Best effort: a deleted connection or a failing store leaves them, logged.
+        Images and layers in an OCI registry stay: their blobs may be shared with other images, and only the
+        registry's garbage collection knows which are unreferenced."""
         for session in sessions:
+            if session.oci:
+                log.info("upload %s: its layers stay in repository %r until the registry's GC", session.id, session.key)
+                continue
             try:
                 store = self.connections.open(session.connection)
             except Exception:
@@ -458,7 +575,7 @@ class UploadService:
             )
         return rm.row["id"], mv.row["id"]
 
-    def _register(self, conn: Connection, upload_id: str) -> Committed:
+    def _register(self, conn: Connection, upload_id: str, image: PushedImage | None) -> Committed:
         # The conditional update locks the session row: of two racing commits one registers, the other gets 409.
         claimed = conn.execute(
             update(uploads).where(_u.id == upload_id, _u.state == "open").values(state="committed")
@@ -489,23 +606,39 @@ class UploadService:
             SIZE_PROPERTY: PropValue("int", session.total_size),
             FILES_PROPERTY: PropValue("int", len(files)),
         }
+        uri = session.uri
+        stored_at = join_key(session.key, files[0].key) if session.single else session.key
+        done: dict[str, Any] = {"artifact_id": None, "model_version_id": mv_id, "last_update_time": clock.now_ms()}
+        if image is not None and session.tag is not None:
+            uri = images.final_uri(image, session.tag)
+            stored_at = session.key  # the repository: every file of the image is under /models
+            props[OCI_DIGEST_PROPERTY] = PropValue("string", image.digest)
+            done.update(uri=uri, image_digest=image.digest)
         artifact_values = {
             "name": session.registered_model_name,
-            "uri": session.uri,
+            "uri": uri,
             "state": "LIVE",
             "model_format_name": session.model_format_name,
             "model_format_version": session.model_format_version,
             "storage_key": session.connection,
-            "storage_path": join_key(session.key, files[0].key) if session.single else session.key,
+            "storage_path": stored_at,
         }
         artifact = create_linked_artifact(conn, "model_version", mv_id, "model-artifact", artifact_values, props)
-        conn.execute(
-            update(uploads)
-            .where(_u.id == upload_id)
-            .values(artifact_id=artifact.row["id"], model_version_id=mv_id, last_update_time=clock.now_ms())
-        )
+        done["artifact_id"] = artifact.row["id"]
+        conn.execute(update(uploads).where(_u.id == upload_id).values(**done))
         committed = load(conn, upload_id)
         return Committed(committed, rm, e.load(conn, e.MODEL_VERSION, mv_id), artifact)
+
+
+def _tag(push: ModelCarPush, image: PushedImage, tag: str) -> str | None:
+    """Point the tag at the registered image; a failure is logged and returned: the artifact stands without it."""
+    try:
+        with store_faults(f"tagging the image {image.digest} as {tag!r}"):
+            push.set_tag(image, tag)
+    except RegistryError as exc:
+        log.warning("the image %s is registered by digest, but the tag failed: %s", image.digest, exc.message)
+        return f"the artifact is registered (its URI pins the image's digest), but {exc.message}"
+    return None
 
 
 def _session_partials(store: BlobStore, session_keys: set[str]) -> Iterable[Partial]:

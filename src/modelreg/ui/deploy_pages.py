@@ -10,10 +10,9 @@ every post checks them all again, so a forged hidden field is refused like a typ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, TypeVar
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -60,14 +59,7 @@ async def _deployer(ui: web.UiDep) -> web.Ui:
 DeployerDep = Annotated[web.Ui, Depends(_deployer)]
 
 
-async def _run(ui: web.Ui, fn: Callable[[], T]) -> T:
-    """A blocking call (database, cluster) in a worker thread, as the page's caller."""
-
-    def call() -> T:
-        with web.acting(ui):
-            return fn()
-
-    return await anyio.to_thread.run_sync(call)
+_run = web.run_as
 
 
 # --- the wizard ----------------------------------------------------------------------------------------------------

@@ -34,9 +34,10 @@ CONNECTION_FIELDS: dict[str, tuple[str, ...]] = {
     "s3": ("endpoint", "region", "bucket", "prefix", "access_key_id", "secret_access_key"),
     "uri": ("base_url",),
     "local": ("directory",),
+    "oci": ("registry", "repository_prefix", "username", "password", "dockerconfig"),
 }
-CONNECTION_FLAGS = ("path_style", "use_workload_identity")  # s3 checkboxes
-WRITE_ONLY = frozenset({"access_key_id", "secret_access_key"})
+CONNECTION_FLAGS = {"s3": ("path_style", "use_workload_identity"), "oci": ("plain_http",)}  # checkboxes per type
+WRITE_ONLY = frozenset({"access_key_id", "secret_access_key", "password", "dockerconfig"})
 # A service message names its field by its wire name; the first match wins (so "give both accessKeyId and
 # secretAccessKey" lands on the first of the two).
 _MESSAGE_FIELDS = (
@@ -49,6 +50,12 @@ _MESSAGE_FIELDS = (
     ("accessKeyId", "access_key_id"),
     ("secretAccessKey", "secret_access_key"),
     ("useWorkloadIdentity", "use_workload_identity"),
+    ("repositoryPrefix", "repository_prefix"),
+    ("username", "username"),
+    ("password", "password"),
+    ("dockerconfig", "dockerconfig"),
+    ("registry", "registry"),
+    ("plainHttp", "plain_http"),
     ("bucket", "bucket"),
     ("endpoint", "endpoint"),
     ("region", "region"),
@@ -175,10 +182,9 @@ class ConnectionForm(FormResult):
             if name not in WRITE_ONLY:
                 self.values[name] = value
             self.arguments[name] = value or None
-        if kind == "s3":
-            for flag in CONNECTION_FLAGS:
-                self.arguments[flag] = bool(fields.get(flag))
-                self.values[flag] = "on" if self.arguments[flag] else ""
+        for flag in CONNECTION_FLAGS.get(kind, ()):
+            self.arguments[flag] = bool(fields.get(flag))
+            self.values[flag] = "on" if self.arguments[flag] else ""
         self.values["check"] = "on" if fields.get("check") else ""
         self.arguments.update(
             name=self.values["name"],

@@ -18,12 +18,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -58,6 +58,7 @@ SECURITY_HEADERS = {
 _STATE_KEY = "modelreg_ui"
 _current: ContextVar[Ui | None] = ContextVar("modelreg_ui", default=None)
 _ROLE_ORDER = (Role.ADMIN, Role.DEVELOPER, Role.VIEWER)
+T = TypeVar("T")
 
 
 @dataclass
@@ -291,6 +292,16 @@ def acting(ui: Ui) -> Iterator[None]:
     client = auth.client_address(ui.request.headers.raw, peer)
     with context.acting_as(context.CallContext(ui.principal, client=client)):
         yield
+
+
+async def run_as(ui: Ui, fn: Callable[[], T]) -> T:
+    """A blocking call (database, stores, cluster) in a worker thread, as the page's caller."""
+
+    def call() -> T:
+        with acting(ui):
+            return fn()
+
+    return await anyio.to_thread.run_sync(call)
 
 
 # --- flash messages: a cookie signed with the session's CSRF token (so another site cannot plant one) -------------

@@ -1,5 +1,5 @@
-"""``/connections``: create (admin), list, get, delete (admin). No response ever carries the secret access key;
-``hasSecret`` says whether one is stored."""
+"""``/connections``: create (admin), list, get, delete (admin). No response ever carries a secret (an s3 secret
+access key, an oci password or dockerconfig); ``hasSecret`` says whether one is stored."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ class ConnectionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     name: str = Field(min_length=1, max_length=255)
-    type: Literal["s3", "uri", "local"]
+    type: Literal["s3", "uri", "local", "oci"]
     displayName: str | None = Field(
         default=None, min_length=1, max_length=255, description="What people see (default: the name)."
     )
@@ -49,6 +49,23 @@ class ConnectionCreate(BaseModel):
     baseUrl: str | None = Field(default=None, max_length=2048, examples=["https://example.com/models/"])
     # local
     directory: str | None = Field(default=None, max_length=4096)
+    # oci
+    registry: str | None = Field(
+        default=None, max_length=255, description="host[:port], no scheme", examples=["quay.io", "127.0.0.1:5000"]
+    )
+    repositoryPrefix: str | None = Field(
+        default=None, max_length=255, description="The repositories this connection covers (and pushes under)."
+    )
+    username: str | None = Field(default=None, max_length=255)
+    password: str | None = Field(
+        default=None, max_length=4096, description="Write-only: stored encrypted, never returned."
+    )
+    dockerconfig: str | None = Field(
+        default=None,
+        max_length=65536,
+        description='Instead of username/password: a whole .dockerconfigjson (JSON with "auths"). Write-only.',
+    )
+    plainHttp: bool = Field(default=False, description="Talk to the registry over plain http (default: https).")
 
 
 @router.get("/connections", tags=["Storage"], dependencies=[READ])
@@ -62,7 +79,10 @@ def create_connection(
     body: ConnectionCreate,
     check: Annotated[
         bool,
-        Query(description="Reach the store first (endpoint, credentials, bucket or directory); a failure is a 400."),
+        Query(
+            description="Reach the store first (endpoint, credentials, bucket, directory or registry); a failure is a "
+            "400."
+        ),
     ] = True,
 ) -> Response:
     created = svc.create(
@@ -80,6 +100,12 @@ def create_connection(
         base_url=body.baseUrl,
         directory=body.directory,
         use_workload_identity=body.useWorkloadIdentity,
+        registry=body.registry,
+        repository_prefix=body.repositoryPrefix,
+        username=body.username,
+        password=body.password,
+        dockerconfig=body.dockerconfig,
+        plain_http=body.plainHttp,
         check=check,
     )
     return json_response(created.to_dict(), 201)

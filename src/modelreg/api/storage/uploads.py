@@ -1,5 +1,6 @@
-"""``/uploads``: begin a session, PUT each file's bytes, commit (registers model, version and artifact at once) or
-abort. See ``services/uploads.py`` for why uploads are sessions."""
+"""``/uploads``: begin a session, PUT each file's bytes (or, into an OCI registry, ask ``/reuse`` first), commit
+(registers model, version and artifact at once) or abort. See ``services/uploads.py`` for why uploads are sessions
+and ``services/upload_images.py`` for uploads that build a ModelCar image."""
 
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ class UploadCreate(BaseModel):
     modelFormatVersion: str | None = Field(default=None, max_length=255)
     description: str | None = Field(default=None, max_length=10_000)
     author: str | None = Field(default=None, max_length=255)
+    tag: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$",
+        description="OCI connections only: the image's tag (default: made from versionName).",
+    )
+
+
+class ReuseQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(min_length=1, max_length=512, description="The file's path inside the artifact.")
+    size: int = Field(ge=0, description="The file's size in bytes.")
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description="Ask again with it once known.")
 
 
 def _wire(record: Record) -> dict[str, Any]:
@@ -49,6 +63,7 @@ def begin_upload(svc: UploadsDep, body: UploadCreate) -> Response:
         model_format_version=body.modelFormatVersion,
         description=body.description,
         author=body.author,
+        tag=body.tag,
     )
     return json_response(upload.to_dict(svc.ttl_seconds), 201)
 
@@ -60,15 +75,24 @@ def get_upload(svc: UploadsDep, upload_id: UploadId) -> Response:
 
 @router.put("/uploads/{upload_id}/files/{path:path}", tags=["Storage"])
 async def put_file(svc: UploadsDep, upload_id: UploadId, path: FilePath, request: Request) -> Response:
-    """The body is the file's bytes, streamed into the store; the response carries the SHA-256 the server saw."""
+    """The body is the file's bytes, streamed into the store; the response carries the SHA-256 the server saw.
+    Into an OCI connection the body needs a Content-Length (411 without): a layer's tar header holds the size."""
     length = request.headers.get("content-length")
     size = int(length) if length and length.isdigit() else None
-    await run_in_threadpool(svc.check_put, upload_id, path)  # refuse before the body streams
+    await run_in_threadpool(svc.check_put, upload_id, path, size)  # refuse before the body streams
     try:
         stored = await consume_body(request, lambda body: svc.put(upload_id, path, body, size))
     except BodyInterrupted as exc:
         raise InvalidInput(str(exc)) from None
     return json_response({"path": stored.key, "size": stored.size, "sha256": stored.sha256})
+
+
+@router.post("/uploads/{upload_id}/reuse", tags=["Storage"])
+def reuse_file(svc: UploadsDep, upload_id: UploadId, body: ReuseQuery) -> Response:
+    """Whether the file's bytes need sending: ``{"known": false}`` → PUT them; ``{"known": true}`` → ask again with
+    the file's ``sha256``; ``{"known": true, "file": {…}}`` → recorded without its bytes (the registry has its
+    layer). S3 and local sessions always answer ``{"known": false}``."""
+    return json_response(svc.reuse(upload_id, body.path, body.size, body.sha256))
 
 
 @router.post("/uploads/{upload_id}/commit", status_code=201, tags=["Storage"])
@@ -82,6 +106,7 @@ def commit_upload(svc: UploadsDep, upload_id: UploadId) -> Response:
         "modelArtifact": _wire(done.model_artifact),
         "files": upload["files"],
         "totalSize": done.upload.total_size,
+        "warnings": list(done.warnings),
     }
     return json_response(body, 201)
 
