@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from conftest import SQLITE_ONLY
 from deploy.service_env import DeployEnv, make_env
 from kube_emulator import Emulator
 from modelreg.auth import context
@@ -20,6 +21,8 @@ from modelreg.db.database import Database
 from modelreg.errors import InvalidInput
 from modelreg.kube.client import Kube
 from modelreg.kube.kinds import INFERENCE_SERVICE, SECRET
+
+sqlite_only = getattr(pytest.mark, SQLITE_ONLY)("the objects of an oci deploy, not the database")
 
 pytestmark = pytest.mark.usefixtures("as_system")
 PASSWORD = "quay-robot-t0ken-do-not-show"
@@ -97,6 +100,7 @@ def test_deploy_creates_the_pull_secret_and_pulls_the_artifact_uri(env: DeployEn
     assert isvc["metadata"]["annotations"]["opendatahub.io/connections"] == "quay"
 
 
+@sqlite_only
 def test_a_stored_dockerconfig_is_the_pull_secret_as_given(env: DeployEnv, emulator: Emulator) -> None:
     version = oci_version(env, storage_key="pull")
     env.service.deploy(env.request(model_version_id=str(version), connection="pull"))
@@ -104,6 +108,7 @@ def test_a_stored_dockerconfig_is_the_pull_secret_as_given(env: DeployEnv, emula
     assert isvc_of(emulator)["spec"]["predictor"]["imagePullSecrets"] == [{"name": "pull"}]
 
 
+@sqlite_only
 def test_the_connection_follows_the_storage_key_or_the_registry(env: DeployEnv, emulator: Emulator) -> None:
     by_key = oci_version(env, storage_key="pull", name="by-key")
     plan, info = env.service.plan(env.request(model_version_id=str(by_key), connection=None))
@@ -121,6 +126,7 @@ def test_the_connection_follows_the_storage_key_or_the_registry(env: DeployEnv, 
     assert info.connection.name == "pull"  # a prefix covers whole path components, not a string's start
 
 
+@sqlite_only
 def test_an_image_the_connection_does_not_cover_is_refused(env: DeployEnv, emulator: Emulator) -> None:
     elsewhere = oci_version(env, uri="oci://ghcr.io/team-a/granite:1", name="ghcr")
     with pytest.raises(InvalidInput, match=r"pulls from quay\.io/team-a only"):
@@ -134,6 +140,7 @@ def test_an_image_the_connection_does_not_cover_is_refused(env: DeployEnv, emula
     assert only(emulator, INFERENCE_SERVICE) == [] and only(emulator, SECRET) == []
 
 
+@sqlite_only
 def test_a_dry_run_shows_no_credential(env: DeployEnv, emulator: Emulator) -> None:
     version = oci_version(env)
     result = env.service.deploy(env.request(model_version_id=str(version), connection="quay"), mode="dry_run")
@@ -143,6 +150,7 @@ def test_a_dry_run_shows_no_credential(env: DeployEnv, emulator: Emulator) -> No
     assert only(emulator, SECRET) == [] and only(emulator, INFERENCE_SERVICE) == []
 
 
+@sqlite_only
 def test_the_targets_offer_oci_connections(env: DeployEnv) -> None:
     offered = {c.name: c for c in env.targets.connections("team-a")}
     assert offered["quay"].type == "oci" and offered["quay"].endpoint == "quay.io/team-a"

@@ -15,11 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from cli_runner import invoke_cli
-from conftest import ServerThread, empty
+from conftest import SQLITE_ONLY, ServerThread, empty
 from governance.conftest import Governed
 from modelreg.auth import context
 from modelreg.db.tables import audit_log, data_connections
 from modelreg.services.connections import ConnectionService
+
+sqlite_only = getattr(pytest.mark, SQLITE_ONLY)("oci connections' rules, decided before the database")
 
 STORAGE = "/api/storage/v1"
 PASSWORD = "oci-pa55w0rd/Secret+value"
@@ -73,6 +75,7 @@ def test_create_get_list_and_resolve_with_a_password(gov: Governed, auth_server:
     assert PASSWORD not in repr(config)
 
 
+@sqlite_only
 def test_a_dockerconfig_instead_of_a_password(gov: Governed, auth_server: ServerThread) -> None:
     api = _admin(gov)
     body = {
@@ -117,6 +120,7 @@ def test_a_dockerconfig_instead_of_a_password(gov: Governed, auth_server: Server
         ({"accessKeyId": "AKID", "secretAccessKey": "x"}, "does not take accessKeyId, secretAccessKey"),
     ],
 )
+@sqlite_only
 def test_invalid_fields_are_refused_without_the_secret(gov: Governed, change: dict[str, Any], message: str) -> None:
     response = _admin(gov).post("/connections", json={**QUAY, **change})
     assert response.status_code == (422 if "needs" in message else 400), response.text  # a missing field: 422
@@ -125,6 +129,7 @@ def test_invalid_fields_are_refused_without_the_secret(gov: Governed, change: di
     assert _admin(gov).get("/connections/Quay").status_code == 404
 
 
+@sqlite_only
 def test_s3_connections_do_not_take_oci_fields(gov: Governed) -> None:
     response = _admin(gov).post(
         "/connections", json={"name": "b", "type": "s3", "bucket": "models", "registry": "quay.io", "plainHttp": True}
@@ -132,6 +137,7 @@ def test_s3_connections_do_not_take_oci_fields(gov: Governed) -> None:
     assert response.status_code == 400 and "does not take plainHttp, registry" in response.json()["message"]
 
 
+@sqlite_only
 def test_audited_with_the_secret_as_set(gov: Governed, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     api = _admin(gov)
@@ -148,6 +154,7 @@ def test_audited_with_the_secret_as_set(gov: Governed, caplog: pytest.LogCapture
     assert "data connection 'Quay' (type oci) created" in caplog.text and PASSWORD not in caplog.text
 
 
+@sqlite_only
 def test_a_developer_cannot_create_one(gov: Governed) -> None:
     response = gov.client("developer", prefix=STORAGE).post("/connections", params={"check": "false"}, json=QUAY)
     assert response.status_code == 403
@@ -159,6 +166,7 @@ def _closed_port() -> int:
         return int(s.getsockname()[1])
 
 
+@sqlite_only
 def test_the_check_names_an_unreachable_registry(gov: Governed) -> None:
     registry = f"127.0.0.1:{_closed_port()}"
     body = {"name": "down", "type": "oci", "registry": registry, "plainHttp": True}
@@ -171,6 +179,7 @@ def test_the_check_names_an_unreachable_registry(gov: Governed) -> None:
     assert skipped.status_code == 201
 
 
+@sqlite_only
 def test_matching_oci_follows_registry_and_prefix(gov: Governed, auth_server: ServerThread) -> None:
     api = _admin(gov)
     for name, prefix in (("team-a", "team-a"), ("any", None), ("team-b", "team-b/models")):
@@ -191,6 +200,7 @@ def _name(found: tuple[str, Any] | None) -> str | None:
     return None if found is None else found[0]
 
 
+@sqlite_only
 def test_cli_creates_with_secrets_from_the_environment(database: Any, tmp_path: Any) -> None:
     empty(database)
     env = {"MODELREG_DATA_DIR": str(tmp_path / "data"), "COLUMNS": "300", "PW": PASSWORD, "DC": DOCKERCONFIG}

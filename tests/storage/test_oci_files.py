@@ -14,12 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import SQLITE_ONLY
 from governance.conftest import Governed
 from modelreg.blobs.oci import OciStore, PushedImage
 from oci_registry import OciRegistry, oci_registry, oci_registry_auth
 from storage.test_hardening import version_with_uri
 
 __all__ = ["oci_registry", "oci_registry_auth"]
+sqlite_only = getattr(pytest.mark, SQLITE_ONLY)("reading images: the registry's side, not the database's")
+
 STORAGE = "/api/storage/v1"
 FILES = {"model.onnx": b"onnx-bytes " * 1000, "config/labels.txt": b"cat\ndog\n"}
 
@@ -81,6 +84,7 @@ def test_an_image_is_listed_downloaded_and_verified_through_its_connection(
     assert missing.status_code == 404
 
 
+@sqlite_only
 def test_only_a_connection_covering_the_registry_and_repository_is_used(
     gov: Governed, oci_registry: OciRegistry, oci_registry_auth: OciRegistry
 ) -> None:
@@ -96,6 +100,7 @@ def test_only_a_connection_covering_the_registry_and_repository_is_used(
     assert listed.status_code == 200 and listed.json()["connection"] == "team-a"
 
 
+@sqlite_only
 def test_wrong_credentials_are_a_clear_502_without_the_password(gov: Governed, oci_registry_auth: OciRegistry) -> None:
     image = push(oci_registry_auth, repo())
     wrong = "not-the-Password-123"
@@ -119,6 +124,7 @@ def _blob(registry: OciRegistry, digest: str) -> Path:
     return registry.storage / "docker/registry/v2/blobs" / algorithm / hexdigest[:2] / hexdigest / "data"
 
 
+@sqlite_only
 def test_verify_reports_a_corrupted_layer(gov: Governed, oci_registry: OciRegistry) -> None:
     unique = uuid.uuid4().bytes  # the registry keeps one blob per digest, for every repository and test
     image = push(oci_registry, repo(), {"weights.bin": unique + b"w" * 4096, "ok.txt": b"fine"})
@@ -135,6 +141,7 @@ def test_verify_reports_a_corrupted_layer(gov: Governed, oci_registry: OciRegist
     assert {i["path"]: i["status"] for i in report["items"]} == {"weights.bin": "mismatch", "ok.txt": "ok"}
 
 
+@sqlite_only
 def test_verify_reports_a_pinned_manifest_the_registry_lost(gov: Governed, oci_registry: OciRegistry) -> None:
     repository = repo()
     image = push(oci_registry, repository)
@@ -150,6 +157,7 @@ def test_verify_reports_a_pinned_manifest_the_registry_lost(gov: Governed, oci_r
     assert listed.status_code in (404, 502) and "MANIFEST_UNKNOWN" in listed.json()["message"]
 
 
+@sqlite_only
 @pytest.mark.parametrize("uri", ["oci://no-registry-host/x:1", "oci://127.0.0.1:5000/UPPER/case:1"])
 def test_an_unparseable_image_reference_is_a_400(gov: Governed, uri: str) -> None:
     version = version_with_uri(gov, uri)
@@ -157,6 +165,7 @@ def test_an_unparseable_image_reference_is_a_400(gov: Governed, uri: str) -> Non
     assert response.status_code == 400 and "artifact" in response.json()["message"]
 
 
+@sqlite_only
 def test_an_uploaded_image_is_read_with_its_recorded_digests(gov: Governed, oci_registry: OciRegistry) -> None:
     connect(gov, oci_registry, name="pushed", repositoryPrefix="uploads")
     api = storage(gov, "developer")

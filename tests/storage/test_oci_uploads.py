@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from cli_runner import invoke_cli
-from conftest import free_port
+from conftest import SQLITE_ONLY, free_port
 from governance.conftest import Governed
 from modelreg.blobs.oci import OciImageStore, parse_image_ref
 from modelreg.client import ModelRegistry
@@ -32,6 +33,8 @@ from oci_registry import BINARY, OciRegistry, oci_registry, oci_registry_auth, s
 from processes import ServeProcess
 
 __all__ = ["oci_registry", "oci_registry_auth"]
+
+sqlite_only = getattr(pytest.mark, SQLITE_ONLY)("ModelCar uploads: the registry's side, not the database's")
 
 STORAGE = "/api/storage/v1"
 MB = 1024 * 1024
@@ -173,6 +176,7 @@ def test_directory_model_pushed_as_a_modelcar_then_listed_downloaded_verified(
     assert {p.relative_to(tmp_path / "copy").as_posix(): p.read_bytes() for p in written} == MODEL
 
 
+@sqlite_only
 def test_identical_files_are_not_sent_twice(gov: Governed, oci_registry: OciRegistry, tmp_path: Path) -> None:
     oci_connection(gov, oci_registry)
     source = write_tree(tmp_path / "model", MODEL)
@@ -201,6 +205,7 @@ def test_identical_files_are_not_sent_twice(gov: Governed, oci_registry: OciRegi
     assert model_layers(oci_registry, first.model_artifact.uri) == model_layers(oci_registry, second.model_artifact.uri)
 
 
+@sqlite_only
 def test_reuse_protocol(gov: Governed, oci_registry: OciRegistry) -> None:
     oci_connection(gov, oci_registry)
     api = storage(gov)
@@ -247,6 +252,7 @@ def test_reuse_protocol(gov: Governed, oci_registry: OciRegistry) -> None:
     assert answer.json() == {"known": False}
 
 
+@sqlite_only
 def test_tag_option_and_bad_tags(gov: Governed, oci_registry: OciRegistry, tmp_path: Path) -> None:
     oci_connection(gov, oci_registry)
     source = write_tree(tmp_path / "one", {"model.onnx": b"onnx"})
@@ -273,6 +279,7 @@ def test_tag_option_and_bad_tags(gov: Governed, oci_registry: OciRegistry, tmp_p
     assert again.status_code == 409 and "already has a model artifact" in again.json()["message"]
 
 
+@sqlite_only
 def test_chunked_put_is_refused_with_411(gov: Governed, oci_registry: OciRegistry) -> None:
     oci_connection(gov, oci_registry)
     api = storage(gov)
@@ -289,6 +296,7 @@ def test_chunked_put_is_refused_with_411(gov: Governed, oci_registry: OciRegistr
     assert api.put(f"{session}/files/w.bin", content=b"x" * 1000).status_code == 200
 
 
+@sqlite_only
 def test_interrupted_put_records_nothing_and_leaves_no_open_upload(gov: Governed, oci_registry: OciRegistry) -> None:
     oci_connection(gov, oci_registry)
     api = storage(gov)
@@ -375,6 +383,7 @@ class NoTagsProxy:
         self.upstream.close()
 
 
+@sqlite_only
 def test_a_tag_that_cannot_be_set_is_a_warning(gov: Governed, oci_registry: OciRegistry, tmp_path: Path) -> None:
     with NoTagsProxy(oci_registry) as proxy:
         oci_connection(gov, oci_registry, registry=proxy.host)
@@ -392,6 +401,7 @@ def registered(gov: Governed) -> tuple[list[Any], list[Any]]:
     return admin.get("/registered_models").json()["items"], admin.get("/model_versions").json()["items"]
 
 
+@sqlite_only
 def test_wrong_credentials_register_nothing(gov: Governed, oci_registry_auth: OciRegistry) -> None:
     oci_connection(gov, oci_registry_auth, password="wrong-password", check=False)
     api = storage(gov)
@@ -402,6 +412,7 @@ def test_wrong_credentials_register_nothing(gov: Governed, oci_registry_auth: Oc
     assert registered(gov) == ([], [])
 
 
+@sqlite_only
 def test_refused_and_unreachable_registry_register_nothing(
     gov: Governed, oci_registry: OciRegistry, tmp_path: Path
 ) -> None:
@@ -480,6 +491,7 @@ def peak_rss(pid: int) -> int:
     return next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:"))
 
 
+@sqlite_only
 def test_a_gigabyte_through_the_server_keeps_its_memory_flat(oci_registry: OciRegistry, tmp_path: Path) -> None:
     """1 GB PUT into an oci session of a ``modelreg serve`` process: the server's peak RSS grows by < 100 MB."""
     env = {"MODELREG_DATA_DIR": str(tmp_path / "data")}
