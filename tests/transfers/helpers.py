@@ -126,7 +126,7 @@ class Env:
     workers: list[TransferWorker] = field(default_factory=list)
 
     def worker(self, **kwargs: Any) -> TransferWorker:
-        worker = TransferWorker(self.service, self.connections, lease_seconds=5.0, **kwargs)
+        worker = TransferWorker(self.service, self.connections, **{"lease_seconds": 5.0, **kwargs})
         self.workers.append(worker)
         return worker
 
