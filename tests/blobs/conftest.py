@@ -51,6 +51,20 @@ class S3Server:
         values.update(overrides)
         return StoreConfig(**values)
 
+    def connection_body(self, name: str, bucket: str, **extra: Any) -> dict[str, Any]:
+        """The REST body (``POST /api/storage/v1/connections``) of an s3 connection to ``bucket`` on this server."""
+        return {
+            "name": name,
+            "type": "s3",
+            "endpoint": self.endpoint,
+            "region": REGION,
+            "bucket": bucket,
+            "pathStyle": True,
+            "accessKeyId": ACCESS_KEY,
+            "secretAccessKey": SECRET_KEY,
+            **extra,
+        }
+
     def boto3(self) -> Any:
         import boto3
         from botocore.config import Config

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import uuid
 
-from blobs.conftest import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from blobs.conftest import S3Server
 from blobs.conftest import s3_server as s3_server
 from browser.conftest import Browse
 from browser.helpers import press_action
@@ -21,17 +21,7 @@ def _connections(browse: Browse, s3: S3Server) -> None:
     with browse.server.api() as api:
         for connection, bucket in names.items():
             s3.boto3().create_bucket(Bucket=bucket)
-            body = {
-                "name": connection,
-                "type": "s3",
-                "endpoint": s3.endpoint,
-                "region": REGION,
-                "bucket": bucket,
-                "pathStyle": True,
-                "accessKeyId": ACCESS_KEY,
-                "secretAccessKey": SECRET_KEY,
-            }
-            created = api.post("/storage/v1/connections", json=body)
+            created = api.post("/storage/v1/connections", json=s3.connection_body(connection, bucket))
             assert created.status_code == 201, created.text
     s3.boto3().put_object(Bucket=names["lake"], Key="raw/granite/model.safetensors", Body=b"weights")
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from blobs.conftest import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from blobs.conftest import S3Server
 from client.conftest import Sdk
 from modelreg.client import Conflict, DigestMismatch, Forbidden, ModelRegistry, NotFound
 from modelreg.client import _storage as sdk_storage
@@ -30,16 +30,7 @@ def tree(root: Path, files: dict[str, bytes]) -> Path:
 
 
 def s3_connection(sdk: Sdk, s3: S3Server, bucket_name: str) -> None:
-    body = {
-        "name": "minio",
-        "type": "s3",
-        "endpoint": s3.endpoint,
-        "region": REGION,
-        "bucket": bucket_name,
-        "pathStyle": True,
-        "accessKeyId": ACCESS_KEY,
-        "secretAccessKey": SECRET_KEY,
-    }
+    body = s3.connection_body("minio", bucket_name)
     headers = {"Authorization": f"Bearer {sdk.tokens['admin']}"}
     created = httpx.post(f"{sdk.url}/api/storage/v1/connections", json=body, headers=headers)
     assert created.status_code == 201, created.text

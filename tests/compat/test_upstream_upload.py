@@ -32,16 +32,7 @@ def test_upstream_s3_upload_reads_back_through_modelreg(
     with httpx.Client(
         base_url=f"{live_server.url}/api/storage/v1", headers={"Authorization": f"Bearer {live_server.token}"}
     ) as storage:
-        connection = {
-            "name": f"minio-{bucket}",
-            "type": "s3",
-            "endpoint": s3_server.endpoint,
-            "region": REGION,
-            "bucket": bucket,
-            "pathStyle": True,
-            "accessKeyId": ACCESS_KEY,
-            "secretAccessKey": SECRET_KEY,
-        }
+        connection = s3_server.connection_body(f"minio-{bucket}", bucket)
         assert storage.post("/connections", json=connection).status_code == 201
         version = values["VERSION"]
         index = storage.get(f"/model_versions/{version}/files").json()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from blobs.conftest import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from blobs.conftest import REGION, SECRET_KEY, S3Server
 from governance.conftest import Governed
 
 STORAGE = "/api/storage/v1"
@@ -43,18 +43,7 @@ def begin_body(gov: Governed, s3: S3Server, bucket: str, where: str) -> dict[str
 
 
 def s3_connection(gov: Governed, s3: S3Server, bucket: str, name: str = "minio", **extra: Any) -> None:
-    body = {
-        "name": name,
-        "type": "s3",
-        "endpoint": s3.endpoint,
-        "region": REGION,
-        "bucket": bucket,
-        "pathStyle": True,
-        "accessKeyId": ACCESS_KEY,
-        "secretAccessKey": SECRET_KEY,
-        **extra,
-    }
-    created = storage(gov, "admin").post("/connections", json=body)
+    created = storage(gov, "admin").post("/connections", json=s3.connection_body(name, bucket, **extra))
     assert created.status_code == 201, created.text
 
 

@@ -168,6 +168,12 @@ def make_env(database: Database, tmp_path: Path, s3: S3Server, files: Files, buc
     return Env(database, s3, buckets[0], buckets[1], connections, service, files)
 
 
+@pytest.fixture
+def files() -> Iterator[Files]:
+    """The ``uri`` sources' http server, per test."""
+    yield from Files().serve()
+
+
 def environment(
     request: pytest.FixtureRequest, database: Database, tmp_path: Path, s3: S3Server, files: Files
 ) -> Iterator[Env]:

@@ -23,15 +23,11 @@ from modelreg.services.registry import RegistryService
 from modelreg.services.transfers import Destination, Metadata, Source, TransferJob
 from modelreg.wire import properties_to_wire
 from transfers.helpers import MB, Env, Files, environment, sha, tar_of
+from transfers.helpers import files as files
 from transfers.helpers import transfer_database as transfer_database
 
 pytestmark = pytest.mark.usefixtures("as_system")
 sqlite_only = getattr(pytest.mark, SQLITE_ONLY)
-
-
-@pytest.fixture
-def files() -> Iterator[Files]:
-    yield from Files().serve()
 
 
 @pytest.fixture

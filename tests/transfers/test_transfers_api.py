@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from blobs.conftest import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from blobs.conftest import S3Server
 from blobs.conftest import s3_server as s3_server
 from cli_runner import invoke_cli
 from conftest import SQLITE_ONLY
@@ -51,17 +51,7 @@ def buckets(gov: Governed, s3_server: S3Server) -> tuple[str, str]:
     admin = storage(gov, "admin")
     for connection, bucket in zip(("lake", "vault"), names, strict=True):
         s3_server.boto3().create_bucket(Bucket=bucket)
-        body = {
-            "name": connection,
-            "type": "s3",
-            "endpoint": s3_server.endpoint,
-            "region": REGION,
-            "bucket": bucket,
-            "pathStyle": True,
-            "accessKeyId": ACCESS_KEY,
-            "secretAccessKey": SECRET_KEY,
-        }
-        assert admin.post("/connections", json=body).status_code == 201
+        assert admin.post("/connections", json=s3_server.connection_body(connection, bucket)).status_code == 201
     s3_server.boto3().put_object(Bucket=names[0], Key="raw/m/model.bin", Body=b"weights")
     return names
 

@@ -25,14 +25,10 @@ from modelreg.services.transfers import Destination, Metadata, Source
 from oci_registry import OciRegistry
 from oci_registry import oci_registry as oci_registry
 from transfers.helpers import MB, Env, Files, environment, sha, tar_of
+from transfers.helpers import files as files
 from transfers.helpers import transfer_database as transfer_database
 
 pytestmark = [pytest.mark.usefixtures("as_system"), getattr(pytest.mark, SQLITE_ONLY)("the copy, not the database")]
-
-
-@pytest.fixture
-def files() -> Iterator[Files]:
-    yield from Files().serve()
 
 
 @pytest.fixture
