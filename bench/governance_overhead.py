@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import json
 import os
 import statistics
 import subprocess
@@ -157,19 +155,8 @@ def main() -> None:
     results = asyncio.run(run(args))
     table = report(results)
     print(table)
-    results.update(
-        args=vars(args),
-        commit=subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
-        finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        wall_seconds=round(time.time() - started),
-        loadavg=os.getloadavg(),
-    )
-    rb.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = rb.RESULTS_DIR / f"governance_overhead-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(results, indent=2))
-    rb.log(f"results in {out}")
+    results.update(args=vars(args), wall_seconds=round(time.time() - started), loadavg=os.getloadavg())
+    rb.save_results("governance_overhead", results)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,19 @@ def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+def save_results(name: str, results: dict[str, Any], path: Path | None = None) -> Path:
+    """Write a benchmark's ``results`` as JSON, stamped with the commit and the time it finished, to ``path`` or
+    ``bench/results/<name>-<UTC time>.json``; returns where."""
+    finished = dt.datetime.now(dt.UTC)
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    results.update(commit=commit.stdout.strip(), finished=finished.isoformat(timespec="seconds"))
+    out = path or RESULTS_DIR / f"{name}-{finished:%Y%m%dT%H%M%SZ}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    log(f"results in {out}")
+    return out
+
+
 # --- a minimal keep-alive HTTP/1.1 client ------------------------------------------------------------------------
 
 

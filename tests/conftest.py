@@ -7,11 +7,14 @@ the suite never touches other data. Set ``MODELREG_TEST_BACKENDS=sqlite`` to run
 from __future__ import annotations
 
 import os
+import random
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +22,7 @@ import uvicorn
 from sqlalchemy import create_engine, delete, text
 from sqlalchemy.engine import make_url
 
+from modelreg import tls
 from modelreg.app import create_app
 from modelreg.auth import context
 from modelreg.db import migrations
@@ -34,6 +38,22 @@ ADMIN_URLS = {
 # transfer worker in every one of them would claim the others' jobs (and could not decrypt their connections).
 # Servers run no transfer jobs in tests unless a test starts a worker itself (tests/transfers).
 os.environ.setdefault("MODELREG_STORAGE__TRANSFER_WORKERS", "0")
+# Likewise the event relay: tests empty the shared database (the audit sequence starts again at 1), which no relay
+# expects. Servers relay and deliver events only in tests/events, which turns it on (tests/events/conftest.py).
+os.environ.setdefault("MODELREG_EVENTS__RUN_WORKER", "false")
+# Every httpx client made with verify=True (the default) loads the CA bundle into a new TLS context: 20 ms of CPU
+# each, and the tests make thousands of clients, nearly all for http:// URLs (a sixth of the suite's CPU). They share
+# modelreg's own default context (tls.py), as the server's clients do.
+_httpx_tls = httpx._transports.default.create_ssl_context
+
+
+def _shared_tls(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+    if verify is True and cert is None and trust_env:
+        return tls.default_context()
+    return _httpx_tls(verify=verify, cert=cert, trust_env=trust_env)
+
+
+httpx._transports.default.create_ssl_context = _shared_tls
 BACKENDS = [b for b in os.environ.get("MODELREG_TEST_BACKENDS", "sqlite,mariadb,postgresql").split(",") if b]
 SQLITE_ONLY = "sqlite_only"  # the marker below
 
@@ -112,10 +132,30 @@ def empty(db: Database) -> None:
             conn.execute(delete(table))
 
 
+_PORTS = random.SystemRandom()  # not the `random` pytest-randomly seeds alike in every xdist worker
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on, for a server a test starts. Chosen below the kernel's ephemeral range: a port from
+    ``bind(0)`` lies in that range, where another test's outgoing connection could take it as its own local port
+    before the server binds it (a CI run saw ``modelreg serve`` fail with "address already in use")."""
+    low = _ephemeral_low()
+    for _ in range(100):
+        port = _PORTS.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port found between 10000 and {low}")
+
+
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
 
 
 class ServerThread:

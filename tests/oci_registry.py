@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import free_port
 from modelreg.blobs.base import StoreConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,12 +30,6 @@ BINARY = ROOT / ".venvs" / "docker-registry" / "usr" / "bin" / "docker-registry"
 USERNAME = "modelreg-oci"
 PASSWORD = "oci-SECRET-5e4d3c2b1a"  # distinctive so a leak in logs or messages is easy to spot
 _UPLOAD_DONE = re.compile(r'"PUT /v2/(\S+)/blobs/uploads/\S* HTTP/1\.1" 201 ')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from conftest import free_port
+from modelreg import tls
 from modelreg.outbound import BadResponse, Client, HttpStatus, OutboundError, Target, Unreachable
 
 # path -> (status, headers, body); "/slow" sleeps first
@@ -224,3 +225,17 @@ def test_tls_is_checked_against_the_configured_ca(tls_fake: Fake, certificate: t
             api.close()
     with pytest.raises(ValueError, match="cannot read the CA bundle"):
         Client(Target(tls_fake.url, ca_file=Path("/nonexistent/ca.pem")))
+
+
+def test_the_shared_default_context_verifies_as_httpx_does(
+    tls_fake: Fake, certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tls.default_context` is made once (per CA setting), and like httpx's default it takes ``SSL_CERT_FILE``."""
+    assert tls.default_context() is tls.default_context()
+    assert tls.default_context().verify_mode == ssl.CERT_REQUIRED and tls.default_context().check_hostname
+    monkeypatch.setenv("SSL_CERT_FILE", str(certificate[0]))
+    api = Client(Target(tls_fake.url))
+    try:
+        assert api.json("GET", "/ok") == {"items": [1]}  # the self-signed certificate, trusted through the variable
+    finally:
+        api.close()

@@ -13,6 +13,7 @@ from modelreg.api import bridge as bridge_api
 from modelreg.api import catalog as catalog_api
 from modelreg.api import deploy as deploy_api
 from modelreg.api import docs, errors, governance, health, storage
+from modelreg.api import events as events_api
 from modelreg.api import metrics as metrics_api
 from modelreg.api.auth import Authentication
 from modelreg.api.middleware import BodyLimit, DefaultJsonContentType
@@ -26,6 +27,9 @@ from modelreg.deploy.service import CatalogModelRef, DeployService, make_validat
 from modelreg.deploy.targets import TargetService
 from modelreg.deploy.watcher import StatusWatcher
 from modelreg.errors import NotFound
+from modelreg.events.feed import EventFeed
+from modelreg.events.webhooks import WebhookService
+from modelreg.events.worker import EventWorker
 from modelreg.kube.client import Kube
 from modelreg.services.access import AccessService
 from modelreg.services.archive import ArchiveService
@@ -54,6 +58,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         bridge_api.start(_app)
         _app.state.catalog.start()
         _app.state.transfer_worker.start()
+        _app.state.event_worker.start()
         if _app.state.deploy_watcher is not None:
             _app.state.deploy_watcher.start()
         if _app.state.bridge_outputs is not None:
@@ -65,6 +70,7 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
             _app.state.bridge_outputs.stop()
         _app.state.catalog.stop()
         _app.state.transfer_worker.stop()
+        _app.state.event_worker.stop()
         bridge_api.stop(_app)
         if _app.state.deploy_watcher is not None:
             _app.state.deploy_watcher.stop()
@@ -124,6 +130,10 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         base_image=settings.storage.modelcar_base_image,
         kubernetes=kube_runner,
     )
+    # events (issue 16): the relay and webhook deliveries (one process per cluster, by lease), the SSE feed
+    app.state.event_feed = feed = EventFeed(db, settings.events)
+    app.state.event_worker = EventWorker(db, connections.secrets, settings.events, on_relayed=feed.notify)
+    app.state.webhooks = WebhookService(db, connections.secrets, settings.events)
     app.state.deploy_targets = targets = TargetService(db, connections, kube, settings.deploy)
     # the deploy feature (issue 12); the UI shows Deploy actions only when it is set
     app.state.deploy = None
@@ -148,7 +158,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
         app.add_middleware(RouteCapture)  # innermost: the matched route, for the metrics and the access log
     app.add_middleware(DefaultJsonContentType)
     app.add_middleware(BodyLimit, limit=settings.limits.max_json_body_bytes)
-    app.add_middleware(Authentication, authenticator=authenticator, inline=db.inline and not authenticator.may_block)
+    app.state.auth_inline = db.inline and not authenticator.may_block  # api/auth.py principal_of
+    app.add_middleware(Authentication, authenticator=authenticator, inline=app.state.auth_inline)
     app.add_middleware(  # outermost: the request id and the metrics of every response, refusals included
         RequestTelemetry,
         metrics=telemetry.http,
@@ -164,6 +175,8 @@ def create_app(settings: Settings, db: Database | None = None) -> FastAPI:
     app.include_router(catalog_api.build_router(), prefix=catalog_api.PREFIX)
     if settings.deploy.enabled:
         app.include_router(deploy_api.build_router(), prefix=deploy_api.PREFIX)
+    if settings.events.enabled:
+        app.include_router(events_api.build_router(), prefix=events_api.PREFIX)
     bridge_api.install(app, settings, db)
     app.state.bridge_outputs = bridge_outputs.attach(app.state.bridge_sync, db, settings.bridge, kube)
     metrics_api.install(app, telemetry, settings.metrics)  # after the API routes, which it would slow otherwise

@@ -12,7 +12,7 @@ A `Target` describes the service once (base URL, TLS, bearer token, timeout, whe
 Messages go to status rows, logs and published records, so they pass through `redact.public_text`, and a request is
 named by method, scheme, host and path only: queries (page tokens, signatures) are never shown. Redirects are not
 followed unless the target asks: a base URL was configured, not whatever it redirects to, and httpx would resend
-the bearer token to a redirect on the same host. This module sits low: it imports only `redact`.
+the bearer token to a redirect on the same host. This module sits low: it imports only `redact` and `tls`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from modelreg import tls
 from modelreg.redact import public_text, public_url
 
 DETAIL_CHARS = 300  # of an error answer's message kept in an error
@@ -70,11 +71,11 @@ class Target:
 
     def verify(self) -> ssl.SSLContext | bool:
         """What httpx verifies against: the CA bundle (read now, so a bad path fails at start), httpx's default
-        bundle, or nothing."""
+        bundle (`tls.default_context`), or nothing."""
         if not self.verify_tls:
             return False
         if not self.ca_file:
-            return True
+            return tls.default_context()
         try:
             return ssl.create_default_context(cafile=str(self.ca_file))
         except (OSError, ssl.SSLError) as exc:

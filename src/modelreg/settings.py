@@ -10,6 +10,7 @@ other ``MODELREG_*`` variables (``MODELREG_CONFIG``, a Kubernetes service's ``MO
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 from contextvars import ContextVar
@@ -440,6 +441,92 @@ class DeploySettings(_Section):
     _split = field_validator("inject", "namespaces", mode="before")(_comma_list)
 
 
+class EventsSettings(_Section):
+    """Events from the audit chain: the relay, webhook deliveries and the SSE stream (events/, docs/events.md)."""
+
+    enabled: bool = Field(
+        default=True,
+        description="Run the event relay and webhook deliveries (one process per cluster, by lease) and serve "
+        "/api/events/v1; off: no events are made or sent",
+    )
+    run_worker: bool = Field(
+        default=True,
+        description="Run the relay and webhook deliveries in this process (of all processes with it on, the lease "
+        "holder works); off: this process serves /api/events/v1 only, e.g. to keep delivery work off the API "
+        "replicas (then at least one other process must have it on)",
+    )
+    source: str = Field(
+        default="/modelreg", description="The CloudEvents source of every event (a URI-reference naming this registry)"
+    )
+    allowed_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Webhook URLs must start with one of these (scheme://host[:port]/path prefixes); empty: any "
+        "https URL whose host resolves to public addresses",
+    )
+    allowed_networks: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Address ranges (CIDR) webhooks may reach although they are loopback, link-local, private or "
+        "otherwise non-public, e.g. 10.0.0.0/8 for receivers inside the cluster; empty: public addresses only",
+    )
+    allow_http: bool = Field(default=False, description="Allow plain-http webhook URLs (default: https only)")
+    delivery_timeout_seconds: float = Field(
+        default=10, gt=0, le=60, description="One delivery attempt: connect, send and the receiver's answer"
+    )
+    retry_for_seconds: int = Field(
+        default=24 * 3600,
+        gt=0,
+        description="A delivery is retried (exponential backoff with jitter) for this long, then given up (failed)",
+    )
+    retry_max_interval_seconds: float = Field(
+        default=300, gt=0, description="The longest pause between two attempts of one delivery"
+    )
+    retry_first_interval_seconds: float = Field(
+        default=1, gt=0, description="The pause before the second attempt; doubled at each failure"
+    )
+    pause_after_failures: int = Field(
+        default=20,
+        ge=1,
+        description="A webhook whose attempts failed this many times in a row is paused (deliveries stay queued "
+        "until an admin resumes it)",
+    )
+    concurrency: int = Field(default=8, ge=1, le=64, description="Deliveries in flight at once (over all webhooks)")
+    lease_seconds: float = Field(
+        default=15, ge=2, le=300, description="One process per cluster relays and delivers; its lease lasts this"
+    )
+    poll_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="How often the relay looks for new audit records committed by other processes (this process's "
+        "own commits wake it at once)",
+    )
+    retention_days: int = Field(
+        default=7, ge=1, description="Events and finished deliveries older than this are deleted (the audit log stays)"
+    )
+    max_streams: int = Field(default=100, ge=0, description="Open SSE streams one process serves at once")
+    stream_max_seconds: int = Field(
+        default=3600,
+        ge=1,
+        description="An SSE stream is closed after this long; clients reconnect with Last-Event-ID and miss nothing",
+    )
+    stream_heartbeat_seconds: float = Field(
+        default=15, gt=0, description="A comment line on an idle SSE stream, so proxies keep it open"
+    )
+
+    _split = field_validator("allowed_urls", "allowed_networks", mode="before")(_comma_list)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        """A typo in an allowed range stops the server at start with the entry named, not at the first delivery."""
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{entry!r} is not a network (CIDR such as 10.0.0.0/8): {exc}") from None
+        return value
+
+
 class CatalogSettings(_Section):
     """The model catalog (``/api/model_catalog/v1alpha1`` and the web UI's catalog; catalog/)."""
 
@@ -505,6 +592,14 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long in-flight requests and background workers get to finish (below the "
         "pod's terminationGracePeriodSeconds, 30 by default)",
     )
+    keep_alive_seconds: int = Field(
+        default=75,
+        ge=1,
+        le=3600,
+        description="How long an idle HTTP keep-alive connection stays open. Above the idle timeouts of clients, "
+        "proxies and load balancers (60 s is common), so that they close idle connections first: a server that "
+        "closes first races the request a client sends just then, which the client sees as a dropped connection",
+    )
     auth: AuthSettings = Field(default_factory=AuthSettings)
     governance: GovernanceSettings = Field(default_factory=GovernanceSettings)
     storage: StorageSettings = Field(default_factory=StorageSettings)
@@ -513,6 +608,7 @@ class Settings(BaseSettings):
     ui: UiSettings = Field(default_factory=UiSettings)
     kubernetes: ClusterSettings = Field(default_factory=ClusterSettings)
     deploy: DeploySettings = Field(default_factory=DeploySettings)
+    events: EventsSettings = Field(default_factory=EventsSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)

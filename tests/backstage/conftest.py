@@ -5,6 +5,7 @@ Without node or without `tests/backstage/node_modules` every test here skips wit
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -16,7 +17,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.engine import make_url
 
+from conftest import _scratch_database
 from processes import stop_process
 
 HERE = Path(__file__).resolve().parent
@@ -29,7 +32,7 @@ REQUIRED = (
     "@backstage/plugin-catalog-backend",
     "@red-hat-developer-hub/backstage-plugin-catalog-backend-module-model-catalog",
     "@red-hat-developer-hub/backstage-plugin-catalog-model-ai-model-server",
-    "better-sqlite3",
+    "pg",
     "yaml",
 )
 
@@ -89,6 +92,22 @@ class BackstageProcess:
         self.startup_seconds = 0.0
 
     def __enter__(self) -> BackstageProcess:
+        # its catalog's database: an empty PostgreSQL one of its own (skips without PostgreSQL), dropped on exit
+        self._database = contextlib.contextmanager(_scratch_database)("postgresql", self.log.parent, f"_bs{self.port}")
+        url = make_url(self._database.__enter__())
+        self.env.update(
+            BACKSTAGE_DB_HOST=str(url.host),
+            BACKSTAGE_DB_PORT=str(url.port or 5432),
+            BACKSTAGE_DB_USER=str(url.username),
+            BACKSTAGE_DB_NAME=str(url.database),
+        )
+        try:
+            return self._start()
+        except BaseException:
+            self._database.__exit__(None, None, None)
+            raise
+
+    def _start(self) -> BackstageProcess:
         args = ["node", str(BACKEND / "index.js")]
         for config in self.configs:
             args += ["--config", str(config)]
@@ -107,12 +126,15 @@ class BackstageProcess:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.__exit__()
+        stop_process(self.proc)
         raise RuntimeError(f"Backstage did not answer in 45 s; log:\n{self.tail()}")
 
     def __exit__(self, *exc: object) -> None:
-        assert self.proc is not None
-        stop_process(self.proc)
+        try:
+            if self.proc is not None:
+                stop_process(self.proc)
+        finally:
+            self._database.__exit__(None, None, None)
 
     def tail(self, lines: int = 60) -> str:
         try:

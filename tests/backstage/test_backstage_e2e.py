@@ -153,13 +153,21 @@ def _bridge_uris(server: ServeProcess) -> list[str]:
     return [str(u) for u in uris]
 
 
-def _wait_for_uris(server: ServeProcess, count: int) -> list[str]:
+def _wait_for_uris(server: ServeProcess, count: int, *models: str) -> list[str]:
+    """The bridge's URIs once there are ``count`` of them, of exactly the registered ``models``. The count alone
+    is not enough: the sync runs behind the writes, and a moment with the archived model still listed and a later
+    one not yet listed has the right count (Backstage was then handed a location that soon answered 404)."""
+    wanted = {backstage_name(model) for model in models}
+
+    def done(uris: list[str]) -> bool:
+        return len(uris) == count and {uri.split("/")[1] for uri in uris} == wanted
+
     end = time.monotonic() + 5
     uris = _bridge_uris(server)
-    while len(uris) != count and time.monotonic() < end:
+    while not done(uris) and time.monotonic() < end:
         time.sleep(0.1)
         uris = _bridge_uris(server)
-    assert len(uris) == count, uris
+    assert done(uris), (uris, wanted)
     return uris
 
 
@@ -174,7 +182,7 @@ def test_model_catalog_module_ingests_deployed_models(
     with httpx.Client(base_url=server.url + API, timeout=10) as api:
         reg = register(api)
         # One JSON document per live version: deployed, undeployed, awkward (the archived model is left out).
-        _wait_for_uris(server, 3)
+        _wait_for_uris(server, 3, DEPLOYED[0], UNDEPLOYED[0], AWKWARD[0])
 
         host = server.url.removeprefix("http://")
         env = {"MODELREG_URL": server.url, "MODELREG_HOST": host}
@@ -210,7 +218,7 @@ def test_model_catalog_module_ingests_deployed_models(
             # Archiving a visible model removes its entity on the next provider run.
             _ok(api.patch(f"/registered_models/{reg.models[AWKWARD[0]]}", json={"state": "ARCHIVED"}))
             archived_at = time.monotonic()
-            _wait_for_uris(server, 2)
+            _wait_for_uris(server, 2, DEPLOYED[0], UNDEPLOYED[0])
 
             def awkward_gone() -> bool:
                 urls = {e["spec"]["serverUrl"] for e in backstage.entities(filter="kind=AiModelServerAPI")}
@@ -237,7 +245,7 @@ def test_catalog_info_yaml_as_url_locations(modelreg_factory: Callable[[str], Se
             )
         )
         # One catalog-info.yaml per live registered model: deployed, undeployed, awkward.
-        uris = _wait_for_uris(server, 3)
+        uris = _wait_for_uris(server, 3, DEPLOYED[0], UNDEPLOYED[0], AWKWARD[0])
         locations = [{"type": "url", "target": f"{server.url}/bridge{uri}"} for uri in uris]
         extra_config = tmp_path / "app-config.locations.yaml"
         extra_config.write_text(yaml.safe_dump({"catalog": {"locations": locations}}))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from conftest import free_port
 from modelreg.blobs import StoreConfig
 from modelreg.blobs.s3 import S3Store
 
@@ -25,12 +25,6 @@ ACCESS_KEY = "modelreg-test-access"
 SECRET_KEY = "modelreg-test-SECRET-0f9e8d7c"  # distinctive so a leak in logs is easy to spot
 REGION = "us-east-1"
 MB = 1024 * 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)

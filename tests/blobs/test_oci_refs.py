@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelreg.blobs.oci import ImageRef, InvalidImageRef, parse_image_ref, repository_for, tag_for
-from modelreg.blobs.oci_refs import COMPONENT, TAG
+from modelreg.blobs.oci_refs import COMPONENT, MAX_NAME, TAG
 from modelreg.blobs.uris import EndpointMismatch, InvalidUri, parse_uri, resolve_uri
 
 LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True)
@@ -25,7 +25,10 @@ COMPONENTS = st.from_regex(r"[a-z0-9]+((\.|_|__|-+)[a-z0-9]+){0,2}", fullmatch=T
 REPOSITORY = st.builds(lambda parts: "/".join(parts), st.lists(COMPONENTS, min_size=1, max_size=4))
 TAGS = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}", fullmatch=True)
 DIGESTS = st.from_regex(r"sha256:[0-9a-f]{64}", fullmatch=True)
-REFS = st.builds(ImageRef, REGISTRY, REPOSITORY, st.none() | TAGS, st.none() | DIGESTS)
+# within the distribution's name limit (registry + "/" + repository), which parsing enforces (a case below)
+REFS = st.builds(ImageRef, REGISTRY, REPOSITORY, st.none() | TAGS, st.none() | DIGESTS).filter(
+    lambda ref: len(ref.registry) + 1 + len(ref.repository) <= MAX_NAME
+)
 
 
 @given(REFS)

@@ -33,11 +33,13 @@ pytestmark = pytest.mark.usefixtures("as_system")  # the tests call the services
 @pytest.fixture
 def private(database: Database) -> Iterator[Database]:
     """The session's database of each backend through an engine of its own: the session server's sync listens to
-    its own engine's commits only, so it stays out of these tests (as another server process would)."""
+    its own engine's commits only, so it stays out of these tests (as another server process would). Emptied
+    afterwards too: a session server started later would export what these tests left in its first full sync."""
     empty(database)
     own = Database(database.url)
     yield own
     own.dispose()
+    empty(database)
 
 
 def document(db: Database, model: str, key: str) -> dict | None:

@@ -101,6 +101,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("browser-data")
     database_url = f"sqlite:///{data / 'registry.db'}"
     env = {"MODELREG_DATA_DIR": str(data), "MODELREG_DATABASE_URL": database_url}
+    # webhooks may send to the tests' receivers on 127.0.0.1 (tests/browser/test_webhooks.py)
+    env.update(MODELREG_EVENTS__ALLOW_HTTP="true", MODELREG_EVENTS__ALLOWED_NETWORKS="127.0.0.0/8")
     password = secrets.token_urlsafe(16)
     _cli("seed", "--demo-users", env={**env, "MODELREG_DEMO_PASSWORD": password})  # ai-admin, ai-developer, ai-viewer
     admin_token = _cli("token", "create", "--user", "ai-admin", env=env).strip()

@@ -24,8 +24,9 @@ from modelreg.db import migrations
 from modelreg.db.backup import backup_tables
 from modelreg.db.database import Database
 from modelreg.db.leases import Lease
-from modelreg.db.tables import transfer_jobs
+from modelreg.db.tables import import_records, transfer_jobs
 from modelreg.deploy.targets import TargetService
+from modelreg.events import relay
 from modelreg.services.seed import seed
 from modelreg.services.users import UserService
 from modelreg.settings import AuthSettings, ClusterSettings, DeploySettings, Settings
@@ -85,8 +86,10 @@ def build(tmp: Path) -> Source:
     try:
         with source.app(url) as (app, client), context.acting_as(context.system("tests")):
             _services(app, source)
+            _webhook(app)
             _rest(client)
             app.state.bridge_sync.full_sync()
+            _relayed_and_imported(app.state.db)
     finally:
         db.dispose()
     return source
@@ -137,6 +140,29 @@ def _transfer_job(db: Database) -> None:
     }
     with db.write() as conn:
         conn.execute(transfer_jobs.insert().values(**row))
+
+
+def _webhook(app: FastAPI) -> None:
+    """A webhook, and the relay's cursor at the audit head (the relay runs by hand here: no lifespan)."""
+    app.state.webhooks.create("ci", "https://ci.example.com/hooks/modelreg", ["io.modelreg.model_version.*"])
+    relay.relay_once(app.state.db, "/modelreg")
+
+
+def _relayed_and_imported(db: Database) -> None:
+    """The events of everything since the webhook, its queued deliveries, and what an import brought in."""
+    while relay.relay_once(db, "/modelreg"):
+        pass
+    row = {
+        "source": "mlflow:http://mlflow:5000",
+        "source_kind": "registered_model",
+        "source_id": "fraud",
+        "entity_kind": "registered_model",
+        "entity_id": 1,
+        "fingerprint": "0" * 64,
+        "import_time": 1_700_000_002_000,
+    }
+    with db.write() as conn:
+        conn.execute(import_records.insert().values(**row))
 
 
 def _rest(client: TestClient) -> None:

@@ -117,6 +117,10 @@ def test_unknown_deployments_and_bad_ids(env: AppEnv) -> None:
     assert dev.get("/deployments/abc").status_code == 400
     assert dev.get("/deployments", params={"pageSize": 0}).status_code == 400
     assert dev.get("/deployments", params={"nextPageToken": "zz"}).status_code == 400
+    for beyond in ("9223372036854775808", "9999999999999999999"):  # past the ids' 64 bits: they name nothing
+        for key in ("modelVersionId", "registeredModelId"):
+            listed = dev.get("/deployments", params={key: beyond})
+            assert listed.status_code == 200 and listed.json()["items"] == [], listed.text
     created = dev.post("/deployments", json=env.body(mode="gitops")).json()
     assert dev.patch(f"/deployments/{created['id']}", json={"replicas": 0}).status_code == 400
     assert dev.patch(f"/deployments/{created['id']}", json={"name": "renamed"}).status_code == 400

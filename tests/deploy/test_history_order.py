@@ -20,8 +20,8 @@ from modelreg.auth.principal import Role
 from modelreg.db.database import Database
 from modelreg.db.tables import audit_log
 from modelreg.deploy import service as service_module
-from modelreg.deploy import store
-from modelreg.deploy.status import NOT_YET
+from modelreg.deploy import status_rows, store
+from modelreg.deploy.status import NOT_YET, status_of
 from modelreg.deploy.watcher import StatusWatcher
 from modelreg.errors import BadGateway, Conflict
 from modelreg.kube.client import Kube
@@ -167,3 +167,27 @@ def test_every_audit_record_of_a_deployment_uses_the_wire_names(
         json.loads(c) for a, _, c in audited if a == "status" and json.loads(c)["after"].get("status") == "Loaded"
     ]
     assert loaded["after"]["externalUrl"] == "https://granite.apps.example.com"
+
+
+def test_a_stale_copy_of_the_inference_service_never_writes_an_older_status_back(
+    env: DeployEnv, emulator: Emulator, watcher: StatusWatcher
+) -> None:
+    """The watcher's cache may still hold the copy from before a stop when the stop's own record has committed (its
+    informer lags behind the API call's response): handling that copy must not record "Loaded" a second time."""
+    deployed = env.service.deploy(env.request()).deployment
+    assert deployed is not None
+    loaded = {"modelStatus": {"states": {"targetModelState": "Loaded", "activeModelState": "Loaded"}}}
+    emulator.patch_status(INFERENCE_SERVICE, NS, deployed.name, loaded)
+    wait_until(lambda: row(env, deployed.id).status == "Loaded", timeout=10)
+    assert watcher.wait_idle(5)
+    stale = watcher.inference_service(NS, deployed.name)
+    assert stale is not None and status_of(stale).state == "Loaded"
+
+    stopped = env.service.stop(deployed.id)
+    assert watcher.wait_idle(5)
+    with as_user("system:deploy-watch", Role.ADMIN):
+        env.db.run_write(status_rows.record_status, stale, status_of(stale))  # what a lagging informer hands over
+
+    assert (row(env, deployed.id).status, stopped.status) == ("Stopped", "Stopped")
+    statuses = [event.status for event in env.service.history(deployment_id=deployed.id)]
+    assert statuses.count("Loaded") == 1, statuses

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import strategies as st
 
@@ -13,6 +14,15 @@ from processes import ServeProcess
 
 # Ids and epoch milliseconds are strings of format int64 in the spec: generate digit strings, as real clients send.
 schemathesis.openapi.format("int64", st.from_regex(r"\A[1-9][0-9]{0,8}\Z"))
+
+
+@pytest.fixture(scope="module")
+def http() -> Iterator[requests.Session]:
+    """One session for a module's cases (schemathesis would make one per case: a new connection, and a scan of the
+    environment for proxies, every time, which was most of the suite's time here). Only to the local server."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +76,12 @@ SEMANTIC_REFUSALS = {
 # quantities, no renames), a runtime's Template/ServingRuntime shape, and what a deploy request may name
 # (docs/deploy.md; tests/deploy asserts each message). A transfer job's body: which fields each intent needs and
 # which fields each source and destination type takes (docs/storage.md, "Transfer jobs"; tests/transfers).
+# A webhook's URL follows the destination rules (https, events.allowed_urls and allowed_networks), its event type
+# patterns must each match a type modelreg emits, its name is not only digits, and PATCH takes null only to clear
+# an optional field (docs/events.md; tests/events/test_webhooks_*.py assert the messages).
 PROSE_RULES = {
+    ("POST", "/api/events/v1/webhooks"),
+    ("PATCH", "/api/events/v1/webhooks/{ref}"),
     ("POST", "/api/storage/v1/transfers"),
     ("POST", "/api/storage/v1/connections"),
     ("POST", "/api/model_catalog/v1alpha1/sources/preview"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 import schemathesis
 import yaml
 from hypothesis import HealthCheck, settings
@@ -37,8 +38,10 @@ def _documented_deviation(case: schemathesis.Case, response: schemathesis.Respon
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_reference_catalog_operations(case: schemathesis.Case, live_server: ServeProcess) -> None:
-    response = case.call(base_url=live_server.url)
+def test_reference_catalog_operations(
+    case: schemathesis.Case, live_server: ServeProcess, http: requests.Session
+) -> None:
+    response = case.call(base_url=live_server.url, session=http)
     if _documented_deviation(case, response):
         return
     case.validate_response(response, checks=[refuses_only_for_semantic_reasons])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
@@ -22,12 +23,12 @@ schema = schemathesis.openapi.from_path(SPEC)
 
 @schema.parametrize()
 @settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_reference_operations(case: schemathesis.Case, live_server: ServeProcess) -> None:
-    response = case.call(base_url=live_server.url)
+def test_reference_operations(case: schemathesis.Case, live_server: ServeProcess, http: requests.Session) -> None:
+    response = case.call(base_url=live_server.url, session=http)
     case.validate_response(response, checks=[refuses_only_for_semantic_reasons])
 
 
-def test_reference_workflows(live_server: ServeProcess) -> None:
+def test_reference_workflows(live_server: ServeProcess, http: requests.Session) -> None:
     """Stateful: chains of calls linked by the ids earlier responses returned (links inferred by schemathesis)."""
     workflow = schema.as_state_machine()
     database = Database(live_server.database_url)
@@ -38,8 +39,8 @@ def test_reference_workflows(live_server: ServeProcess) -> None:
             # responses returned (a 201 fills a bundle, a 409 does not), and its replays must see the same answers.
             empty(database)
 
-        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, str]:
-            return {"base_url": live_server.url}
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, object]:
+            return {"base_url": live_server.url, "session": http}
 
         def validate_response(self, response: schemathesis.Response, case: schemathesis.Case, *args, **kwargs) -> None:
             case.validate_response(response, checks=[refuses_only_for_semantic_reasons])

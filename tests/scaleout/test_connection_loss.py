@@ -19,6 +19,7 @@ import itertools
 import json
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError
 
 from conftest import ADMIN_URLS, BACKENDS, _scratch_database, free_port
+from modelreg.db import prepared as prepared_sql
+from modelreg.db.database import Database, DatabaseUnavailable
 from modelreg.db.tables import audit_log, registered_models
 from processes import ServeProcess
 
@@ -308,3 +311,60 @@ def test_killed_database_connections_under_load(server_database: str, workers: i
     body = verify.json()
     assert body["valid"] is True, body
     assert body["checked"] >= len(models), body
+
+
+def test_every_error_of_a_killed_connection_is_recognised_as_lost(server_database: str) -> None:
+    """Below the server: readers of one `Database` while a killer ends every session of its database every few
+    milliseconds (connections are killed while idle in the pool, mid-query, and while connecting). Each failure
+    must be one that `retry_read` retries: an error marked ``connection_invalidated`` or an unavailable database
+    marked ``lost``. PostgreSQL's "terminating connection" raised before psycopg had marked the connection broken
+    went unrecognised (a read answered 503 without its retry; the CI run of 2026-12-06), and a replacement
+    connection killed before its checkout ended in SQLAlchemy's "This connection is closed" (a 500)."""
+    url = make_url(server_database)
+    backend = "postgresql" if url.get_backend_name() == "postgresql" else "mariadb"
+    db = Database(server_database, log_unavailable=False)
+    killer = Killer(backend, str(url.database))
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    reads = itertools.count()
+
+    def kill() -> None:
+        while not stop.is_set():
+            killer.kill()
+            stop.wait(0.002)
+
+    def read(n: int) -> None:
+        table = select(text("1 AS one"))  # through the driver cursor (repository reads) and SQLAlchemy's execute
+        while not stop.is_set():
+            try:
+                with db.read() as conn:
+                    if n % 2:
+                        assert prepared_sql.fetch(conn, table, {})[1] == [[1]]
+                    else:
+                        assert conn.execute(text("SELECT 1")).scalar() == 1
+                next(reads)
+            except Exception as exc:  # every failure is judged below
+                failures.append(exc)
+
+    threads = [threading.Thread(target=kill), *(threading.Thread(target=read, args=(n,)) for n in range(4))]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10  # MariaDB's killer (a KILL per session) is the slower: ~20 failures/s
+        while len(failures) < 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=WAIT)
+        killer.close()
+        db.dispose()
+
+    def recognised(exc: BaseException) -> bool:
+        if isinstance(exc, DBAPIError):
+            return exc.connection_invalidated
+        return isinstance(exc, DatabaseUnavailable) and exc.lost
+
+    unrecognised = Counter(f"{type(e).__name__}: {str(e).splitlines()[0][:120]}" for e in failures if not recognised(e))
+    assert len(failures) >= 50, f"the killer hit too few reads to judge: {len(failures)} failures, {next(reads)} reads"
+    assert not unrecognised, f"of {len(failures)} failures, not recognised as a lost connection: {dict(unrecognised)}"

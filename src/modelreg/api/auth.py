@@ -22,7 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from modelreg.api.errors import error_response
 from modelreg.auth import context
 from modelreg.auth.authenticator import Authenticator
-from modelreg.auth.principal import Permission
+from modelreg.auth.principal import Permission, Principal
 from modelreg.errors import RegistryError
 from modelreg.telemetry import request_ids
 
@@ -47,12 +47,7 @@ class Authentication:
         headers = scope["headers"]
         peer = scope["client"][0] if scope.get("client") else None
         try:
-            principal = self.authenticator.cached(headers, peer)
-            if principal is None:
-                if self.inline:
-                    principal = self.authenticator.authenticate(headers, peer)
-                else:
-                    principal = await anyio.to_thread.run_sync(self.authenticator.authenticate, headers, peer)
+            principal = await principal_of(self.authenticator, headers, peer, inline=self.inline)
             if scope["path"] not in self.open_to_all:
                 context.require_of(principal, _baseline(scope["method"]))
         except RegistryError as exc:
@@ -65,6 +60,19 @@ class Authentication:
         request_id = request_ids.current() or request_ids.new()
         with context.acting_as(context.CallContext(principal, request_id, client)):
             await self.app(scope, receive, send)
+
+
+async def principal_of(
+    authenticator: Authenticator, headers: list[tuple[bytes, bytes]], peer: str | None, *, inline: bool
+) -> Principal:
+    """The caller: from the credential cache, else authenticated, on the event loop when ``inline`` (SQLite, and no
+    verification that may wait on the network: ``app.state.auth_inline``), else in a worker thread."""
+    principal = authenticator.cached(headers, peer)
+    if principal is not None:
+        return principal
+    if inline:
+        return authenticator.authenticate(headers, peer)
+    return await anyio.to_thread.run_sync(authenticator.authenticate, headers, peer)
 
 
 def _baseline(method: str) -> Permission:

@@ -25,6 +25,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 
+from modelreg import tls
 from modelreg.auth.principal import Identity
 from modelreg.errors import Unauthenticated, Unavailable
 from modelreg.settings import OidcSettings
@@ -322,7 +323,12 @@ class OidcVerifier:
     @staticmethod
     def _fetch(url: str) -> _KeySet:
         try:
-            response = httpx.get(url, timeout=JWKS_FETCH_TIMEOUT_SECONDS, headers={"Accept": "application/json"})
+            response = httpx.get(
+                url,
+                timeout=JWKS_FETCH_TIMEOUT_SECONDS,
+                headers={"Accept": "application/json"},
+                verify=tls.default_context(),
+            )
             if response.status_code != 200:
                 raise ValueError(f"HTTP {response.status_code}")
             keys = _parse_jwks(response.content)

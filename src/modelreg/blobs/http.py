@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from modelreg import tls
 from modelreg.blobs.base import (
     BlobNotFound,
     Partial,
@@ -85,7 +86,7 @@ class HttpStore:
 
     def open_read(self, key: str) -> IO[bytes]:
         url = self._url(key)
-        client = httpx.Client(timeout=self.timeout, follow_redirects=False)
+        client = httpx.Client(timeout=self.timeout, follow_redirects=False, verify=tls.default_context())
         try:
             response = client.send(client.build_request("GET", url), stream=True)
         except httpx.TransportError as exc:
@@ -122,7 +123,7 @@ class HttpStore:
         """Reachability only: any HTTP answer will do (a base URL is often a folder that answers 403 or 404)."""
         url = self._url("")
         try:
-            with httpx.Client(timeout=CHECK_TIMEOUT, follow_redirects=False) as client:
+            with httpx.Client(timeout=CHECK_TIMEOUT, follow_redirects=False, verify=tls.default_context()) as client:
                 client.send(client.build_request("GET", url), stream=True).close()
         except httpx.TransportError as exc:
             raise StoreUnreachable(f"cannot reach {_shown(url)}: {_cause(exc)}") from None

@@ -28,6 +28,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import httpx
 
+from modelreg import tls
 from modelreg.blobs.base import READ_BLOCK, BlobNotFound, StoreConfig, StoreRefused, StoreUnreachable
 from modelreg.blobs.ops import DigestMismatch
 
@@ -145,7 +146,7 @@ class RegistryClient:
         self.registry = config.registry
         self.base = ("http://" if config.plain_http else "https://") + self.registry
         self._credentials = credentials_for(config)
-        self._client = httpx.Client(timeout=timeout, follow_redirects=False)
+        self._client = httpx.Client(timeout=timeout, follow_redirects=False, verify=tls.default_context())
         self._basic = False  # the registry asked for basic auth: send it with every request
         self._tokens: dict[str, _Token] = {}  # scope → token
         self._scopes: dict[str, tuple[Challenge, str]] = {}  # repository → (last challenge, scope) for renewals

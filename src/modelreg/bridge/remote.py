@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import httpx
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, select, update
 
 from modelreg.auth import context
 from modelreg.bridge import pacing, store
@@ -30,6 +30,7 @@ from modelreg.bridge._worker import stop_worker
 from modelreg.bridge.cards import CatalogCards, card_coordinates
 from modelreg.bridge.normalize import Defaults, EndpointResolver, RegistrySnapshot, normalize
 from modelreg.db.database import Database
+from modelreg.db.repository import upsert
 from modelreg.db.tables import bridge_records, bridge_sources
 from modelreg.outbound import BadResponse, Client, HttpStatus, Target, shown
 from modelreg.redact import public_text, public_url
@@ -233,14 +234,12 @@ class RemotePoller:
         """Take the source's lease for one interval; 0 if taken, else seconds until the holder's lease ends."""
         now = clock.now_ms()
         with self.db.write() as conn:
-            row = conn.execute(select(_s.lease_owner, _s.lease_until).where(_s.name == name).with_for_update()).first()
-            if row is not None and row.lease_owner not in (None, self.owner) and (row.lease_until or 0) > now:
-                return (int(row.lease_until) - now) / 1000 + 0.05
             values = {"lease_owner": self.owner, "lease_until": now + int(interval * 1000)}
-            if row is None:
-                conn.execute(insert(bridge_sources).values(name=name, **values))
-            else:
-                conn.execute(update(bridge_sources).where(_s.name == name).values(**values))
+            upsert(conn, bridge_sources, {"name": name}, {})  # replicas racing for a new source queue on its row
+            row = conn.execute(select(_s.lease_owner, _s.lease_until).where(_s.name == name).with_for_update()).one()
+            if row.lease_owner not in (None, self.owner) and (row.lease_until or 0) > now:
+                return (int(row.lease_until) - now) / 1000 + 0.05
+            conn.execute(update(bridge_sources).where(_s.name == name).values(**values))
         return 0.0
 
     def sync(self, source: RemoteRegistry) -> int:

@@ -18,12 +18,13 @@ from functools import cache
 from itertools import groupby
 from typing import Any, Literal
 
-from sqlalchemy import BindParameter, Connection, and_, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import BindParameter, Connection, and_, bindparam, delete, func, insert, or_, select
 
 from modelreg.bridge import driver
 from modelreg.bridge.formats import CatalogInfoYamlFormat, JsonArrayFormat, link_url
 from modelreg.bridge.pacing import pace
 from modelreg.bridge.records import ModelRecord, record_from_json, record_json
+from modelreg.db.repository import upsert
 from modelreg.db.tables import bridge_records, bridge_sources
 from modelreg.redact import public_text
 
@@ -345,8 +346,8 @@ class SourceStatus:
 
 
 def _upsert_status(conn: Connection, name: str, values: dict[str, Any]) -> None:
-    if conn.execute(update(bridge_sources).where(_s.name == name).values(**values)).rowcount == 0:
-        conn.execute(insert(bridge_sources).values(name=name, **values))
+    """Replicas starting together on a new database each record their first sync: one inserts, the others update."""
+    upsert(conn, bridge_sources, {"name": name}, values)
 
 
 def mark_synced(conn: Connection, name: str, now: int, *, full: bool) -> None:

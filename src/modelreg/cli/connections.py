@@ -5,7 +5,6 @@ password or .dockerconfigjson: from an environment variable)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, settings_for, when
+from modelreg.cli.options import ConfigFile, DatabaseUrl, database_session, from_env, settings_for, when
 from modelreg.cli.output import AsJson, print_json, stdout_console
 from modelreg.services.connections import TYPES, ConnectionService
 from modelreg.services.secrets import SecretBox
@@ -39,22 +38,12 @@ def connection_service(database_url: str | None, config: ConfigFile) -> Iterator
         )
 
 
-def _from_env(env_var: str | None) -> str | None:
-    if not env_var:
-        return None
-    value = os.environ.get(env_var)
-    if not value:
-        err.print(f"error: the environment variable {env_var} is not set or empty", markup=False)
-        raise typer.Exit(2)
-    return value
-
-
 def _read_secret(env_var: str | None, stdin: bool) -> str | None:
     if env_var and stdin:
         err.print("error: give at most one of --secret-access-key-env and --secret-access-key-stdin")
         raise typer.Exit(2)
     if env_var:
-        return _from_env(env_var)
+        return from_env(env_var)
     if stdin:
         value = sys.stdin.readline().rstrip("\r\n")
         if not value:
@@ -118,8 +107,8 @@ def create(
     """Create a connection (the secret is stored encrypted and never shown again). The store is checked first
     from this machine, unless --no-check."""
     secret = _read_secret(secret_env, secret_stdin)
-    password = _from_env(password_env)
-    dockerconfig = _from_env(dockerconfig_env)
+    password = from_env(password_env)
+    dockerconfig = from_env(dockerconfig_env)
     with connection_service(database_url, config) as svc:
         created = svc.create(
             name,

@@ -36,11 +36,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "user": ("modelreg.cli.users", "app"),
     "audit": ("modelreg.cli.audit", "app"),
     "connection": ("modelreg.cli.connections", "app"),
+    "webhook": ("modelreg.cli.webhooks", "app"),
     "deploy": ("modelreg.cli.deploy", "deploy"),
     "deployments": ("modelreg.cli.deploy", "deployments"),
     "hardware-profile": ("modelreg.cli.deploy_targets", "profiles"),
     "runtime": ("modelreg.cli.deploy_targets", "runtimes"),
     "bridge": ("modelreg.cli.bridge", "app"),
+    "import": ("modelreg.cli.imports", "app"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -71,6 +72,18 @@ def database_session(
         raise typer.Exit(exit_code) from None
     finally:
         db.dispose()
+
+
+def from_env(env_var: str | None) -> str | None:
+    """The value of the environment variable an option names (how secrets reach a command without showing in the
+    process list); a variable that is not set or empty ends the command (exit 2)."""
+    if not env_var:
+        return None
+    value = os.environ.get(env_var)
+    if not value:
+        _error(f"the environment variable {env_var} is not set or empty")
+        raise typer.Exit(2)
+    return value
 
 
 def _error(message: str) -> None:

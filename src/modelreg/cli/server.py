@@ -145,6 +145,7 @@ def serve(
             log_level=log_level,
             log_config=log_config,
             timeout_graceful_shutdown=drain,
+            timeout_keep_alive=settings.keep_alive_seconds,
             **UVICORN_OPTIONS,
         )
         return
@@ -161,6 +162,7 @@ def serve(
             log_level=log_level,
             log_config=log_config,
             timeout_graceful_shutdown=drain,
+            timeout_keep_alive=settings.keep_alive_seconds,
             **UVICORN_OPTIONS,
         )
 

@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from modelreg import tls
 from modelreg.db.database import Database, DatabaseUnavailable
 
 REPORT_EVERY_SECONDS = 5.0  # one line per few seconds, not one per try
@@ -72,7 +73,7 @@ def registry_check(url: str) -> Callable[[], str | None]:
 
     def check() -> str | None:
         try:
-            response = httpx.get(probe, timeout=PROBE_TIMEOUT_SECONDS)
+            response = httpx.get(probe, timeout=PROBE_TIMEOUT_SECONDS, verify=tls.default_context())
         except httpx.HTTPError as exc:
             return f"/readyz/health: {exc or type(exc).__name__}"
         if response.status_code == 200:

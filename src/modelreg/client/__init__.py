@@ -20,6 +20,7 @@ from modelreg.client._errors import (
     ServerUnavailable,
     Unauthorized,
 )
+from modelreg.client._events import Event
 from modelreg.client._models import (
     AuditRecord,
     AuditVerification,
@@ -42,6 +43,7 @@ __all__ = [
     "BadRequest",
     "Conflict",
     "DigestMismatch",
+    "Event",
     "FileCheck",
     "FileDigest",
     "Forbidden",

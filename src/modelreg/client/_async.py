@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 
 from modelreg.client._base import BaseRegistry
 from modelreg.client._call import Call, Drive, Op, Pager
+from modelreg.client._events import PATH, Event, Resume
 from modelreg.client._methods import adopt
 
 T = TypeVar("T")
@@ -37,6 +39,34 @@ class AsyncModelRegistry(BaseRegistry):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+    async def events(
+        self, since: int | None = None, *, types: Sequence[str] | None = None, model: str | None = None
+    ) -> AsyncIterator[Event]:
+        """As ``ModelRegistry.events``: ``async for event in registry.events():``."""
+        resume = Resume(since, types, model)
+        while True:
+            try:
+                async with self._http.stream("GET", PATH, params=resume.params, headers=resume.headers) as response:
+                    if response.status_code == 503:
+                        resume.refused(response)
+                    else:
+                        async for event in self._stream(response, resume):
+                            yield event
+            except httpx.TransportError as exc:
+                if not resume.connections:  # never connected: a wrong address, a server down
+                    raise self._unavailable(exc) from exc
+                resume.failed()
+            await anyio.sleep(resume.pause())
+
+    async def _stream(self, response: httpx.Response, resume: Resume) -> AsyncIterator[Event]:
+        if response.is_error:
+            await response.aread()
+            self._decode(response)
+        resume.connected()
+        async for line in response.aiter_lines():
+            if (event := resume.line(line)) is not None:
+                yield event
 
     def _operation(self, fn: Callable[..., Op[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
         async def run(*args: Any, **kwargs: Any) -> T:

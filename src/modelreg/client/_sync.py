@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
 from modelreg.client._base import BaseRegistry
 from modelreg.client._call import Call, Drive, Op, Pager
+from modelreg.client._events import PATH, Event, Resume
 from modelreg.client._methods import adopt
 
 T = TypeVar("T")
@@ -30,6 +32,35 @@ class ModelRegistry(BaseRegistry):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def events(
+        self, since: int | None = None, *, types: Sequence[str] | None = None, model: str | None = None
+    ) -> Iterator[Event]:
+        """The registry's events as they happen, without end (stop iterating to stop): after the event id ``since``,
+        or from now; only ``types`` (patterns such as ``io.modelreg.model_version.*``) of the registered models
+        ``model`` names (a name or a glob). Reconnects when the server ends a stream, missing nothing."""
+        resume = Resume(since, types, model)
+        while True:
+            try:
+                with self._http.stream("GET", PATH, params=resume.params, headers=resume.headers) as response:
+                    if response.status_code == 503:
+                        resume.refused(response)
+                    else:
+                        yield from self._stream(response, resume)
+            except httpx.TransportError as exc:
+                if not resume.connections:  # never connected: a wrong address, a server down
+                    raise self._unavailable(exc) from exc
+                resume.failed()
+            time.sleep(resume.pause())
+
+    def _stream(self, response: httpx.Response, resume: Resume) -> Iterator[Event]:
+        if response.is_error:
+            response.read()
+            self._decode(response)
+        resume.connected()
+        for line in response.iter_lines():
+            if (event := resume.line(line)) is not None:
+                yield event
 
     def _operation(self, fn: Callable[..., Op[T]]) -> Callable[..., T]:
         return adopt(lambda *args, **kwargs: self._run(fn(self, *args, **kwargs)), fn)

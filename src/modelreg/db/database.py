@@ -33,7 +33,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from modelreg.db import audit_chain, deadlines
+from modelreg.db import audit_chain, deadlines, disconnects
 from modelreg.db import prepared as prepared_sql
 from modelreg.db.audit_channel import AuditEntry, CommitListener, CommitListeners, close_staging, open_staging
 from modelreg.errors import Unavailable
@@ -103,6 +103,7 @@ def create_db_engine(url: str, limits: DatabaseSettings | None = None) -> Engine
         _configure_sqlite(engine)
     else:
         deadlines.install(engine, limits)
+        disconnects.install(engine)
     _begin_explicitly(engine)
     return engine
 

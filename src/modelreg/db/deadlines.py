@@ -69,13 +69,18 @@ def install(engine: Engine, limits: DatabaseSettings) -> None:
 
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if closed_by_server(dbapi_connection.socket_fd()):
+        # Only a connection that sat in the pool: the pool tries one replacement, and if a kill took that one too
+        # between its connect and here, raising again would end the checkout in SQLAlchemy's "This connection is
+        # closed" (a 500). A just-made connection that is gone is found by its first query, as a lost one.
+        if dbapi_connection.pooled and closed_by_server(dbapi_connection.socket_fd()):
             raise DisconnectionError("the database closed this pooled connection")  # the pool connects anew
+        dbapi_connection.pooled = False
         dbapi_connection.deadline = statement
 
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_connection: Any, _record: Any) -> None:
         if dbapi_connection is not None:  # None once invalidated
+            dbapi_connection.pooled = True
             dbapi_connection.deadline = ping  # the rollback of a transaction left open: as quick as a connect
 
 
@@ -123,6 +128,7 @@ def _postgres_connection_class() -> type[psycopg.Connection[Any]]:
         """psycopg's connection, passing ``deadline`` (seconds, None: no limit) to every wait for the server."""
 
         deadline: float | None = None
+        pooled = False  # has sat in the pool since it was last used (checked at checkout)
 
         def socket_fd(self) -> int | None:
             return None if self.broken or self.closed else self.pgconn.socket
@@ -175,6 +181,8 @@ def _mysql_connection_class() -> Callable[..., Any]:
         by the read timeout, not the connect timeout: this connects with the connect timeout for both. In autocommit
         mode, ``commit`` and ``rollback`` outside a transaction send nothing (the server status of the last answer
         says whether one is open), as psycopg's do."""
+
+        pooled = False  # as above
 
         def socket_fd(self) -> int | None:
             sock = getattr(self, "_sock", None)  # None once closed (PyMySQL's stubs leave it out)

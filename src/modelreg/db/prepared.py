@@ -19,6 +19,8 @@ from typing import Any, cast
 from sqlalchemy import CompoundSelect, Connection, Dialect, Select
 from sqlalchemy.exc import DBAPIError
 
+from modelreg.db.disconnects import connection_lost
+
 Processor = Callable[[Any], Any]
 Statement = Select[Any] | CompoundSelect[Any]
 
@@ -128,11 +130,14 @@ class DriverCursor:
 
 
 def _lost(conn: Connection, exc: BaseException, cursor: Any) -> bool:
-    """Whether ``exc`` (a driver error) means the connection is gone: the dialect recognises the error, or the
-    driver has marked the connection broken (psycopg's "cannot exit pipeline mode while busy" after a killed
-    session is recognised by neither, and a reset would then fail on it at checkin)."""
+    """Whether ``exc`` (a driver error) means the connection is gone: the dialect recognises the error, or
+    ``db/disconnects.py`` does (psycopg's "cannot exit pipeline mode while busy" after a killed session, by its
+    context), or the driver has marked the connection broken. Unrecognised, the connection would go back to the
+    pool and its reset fail at checkin."""
     dbapi_connection: Any = conn.connection.dbapi_connection
     if conn.dialect.is_disconnect(cast(Any, exc), dbapi_connection, cursor):
+        return True
+    if conn.dialect.name == "postgresql" and connection_lost(exc):  # what the dialect misses (db/disconnects.py)
         return True
     socket_fd = getattr(dbapi_connection, "socket_fd", None)  # db/deadlines.py's connection classes
     return socket_fd is not None and socket_fd() is None

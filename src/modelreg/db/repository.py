@@ -33,6 +33,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
@@ -101,8 +104,42 @@ def get_row(conn: Connection, table: Table, id_: int) -> dict[str, Any] | None:
     return dict(zip(prepared.columns, rows[0], strict=True)) if rows else None
 
 
+MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names no row (and must not reach the database)
+
+
+def row_by_name_or_id(conn: Connection, table: Table, ref: str | int) -> AnyRow | None:
+    """The row named ``ref``, else the row whose id ``ref`` is (a number within the id range); None for neither.
+    How the CLI and the API take a named resource (a connection, a webhook) by either."""
+    if isinstance(ref, str):
+        found = conn.execute(select(table).where(table.c.name == ref)).mappings().first()
+        if found is not None:
+            return found
+    if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 19):
+        number = int(ref)
+        if 0 < number <= MAX_ID:
+            return get_row(conn, table, number)
+    return None
+
+
 def update_row(conn: Connection, table: Table, id_: int, values: dict[str, Any]) -> None:
     conn.execute(update(table).where(table.c.id == id_).values(**values))
+
+
+def upsert(conn: Connection, table: Table, key: dict[str, Any], values: dict[str, Any]) -> None:
+    """Insert the row with primary key `key`, or set `values` on it if it exists (with no values: make sure it
+    exists), in one statement. Replicas doing this at the same moment queue on the row's lock instead of failing
+    on the duplicate key, and, unlike an insert whose duplicate error is caught, take no shared lock on MariaDB
+    that a later update would deadlock on."""
+    if conn.dialect.name in ("mysql", "mariadb"):
+        mysql = mysql_insert(table).values(**key, **values)
+        names = list(values) or list(key)  # nothing to set: a no-op update, which still locks the row
+        conn.execute(mysql.on_duplicate_key_update(**{name: mysql.inserted[name] for name in names}))
+        return
+    native = (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table).values(**key, **values)
+    if values:
+        conn.execute(native.on_conflict_do_update(index_elements=list(key), set_=values))
+    else:
+        conn.execute(native.on_conflict_do_nothing(index_elements=list(key)))
 
 
 @cache

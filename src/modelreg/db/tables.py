@@ -505,6 +505,9 @@ deployments = _table(
     Column("internal_url", Text, nullable=True),
     Column("external_url", Text, nullable=True),
     Column("isvc_uid", String(64), nullable=True),
+    # The resourceVersion of the InferenceService copy the status was last taken from: a staler copy (an informer
+    # behind a stop call's own response, say) never writes an older status back.
+    Column("isvc_version", String(64), nullable=True),
     Column("inference_service_id", BigInteger, nullable=True),  # the registry's InferenceService record
     Column("created_by", _name(), nullable=True),
     Column("create_time", BigInteger, nullable=False, index=True),
@@ -576,10 +579,113 @@ leases = _table(
     Column("until_ms", BigInteger, nullable=True),
 )
 
-GOVERNANCE_TABLES = [role_bindings, api_tokens, audit_log, data_connections, ui_sessions, local_users]
+# --- events and webhooks (events/, issue 16) ---------------------------------------------------------------------
+
+# The event log: one CloudEvent per audit record that is an event (events/cloudevents.py), written by the relay
+# (events/relay.py, the lease holder) in audit order; ``seq`` is the audit record's, so an event's id is its audit
+# sequence number. Webhook deliveries and the SSE stream send ``body`` as stored, byte for byte.
+events = _table(
+    "events",
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("type", String(128), nullable=False),  # io.modelreg.model_version.stage_changed
+    Column("subject", String(255), nullable=True),  # model_versions/12
+    Column("entity_key", String(128), nullable=False),  # model_version:12: deliveries are ordered per entity key
+    Column("model_name", _name(), nullable=True),  # the registered model's name, for webhook filters
+    Column("stage", String(32), nullable=True),  # the model version's lifecycle stage, for webhook filters
+    Column("time_ms", BigInteger, nullable=False),  # the audit record's time
+    Column("body", _long_text(), nullable=False),  # the CloudEvent, structured JSON
+)
+
+# How far the relay has read the audit log (one row, name "relay"): advanced in the transaction that writes the
+# events and deliveries it read, so a crash re-reads, and the unique keys make a re-read harmless. No row (a new
+# or upgraded database): the relay's first round starts at the audit head, so the history is not replayed.
+event_cursors = _table(
+    "event_cursors",
+    Column("name", String(32), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+)
+
+# Webhooks (events/webhooks.py): admins' subscriptions. The signing secret is stored encrypted (services/secrets.py)
+# since it must be used, not only checked; it is shown once, at creation or rotation.
+webhooks = _table(
+    "webhooks",
+    _id(),
+    Column("name", _name(), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", Text, nullable=False),  # JSON list of patterns: "io.modelreg.model_version.*", "*"
+    Column("model_filter", _name(), nullable=True),  # a registered model name (glob)
+    Column("stage_filter", String(32), nullable=True),  # a lifecycle stage
+    Column("description", Text, nullable=True),
+    Column("active", Boolean, nullable=False),  # false: an admin switched it off; events are not queued for it
+    Column("paused_time", BigInteger, nullable=True),  # set: paused after repeated failure (queued, not sent)
+    Column("paused_reason", Text, nullable=True),
+    Column("consecutive_failures", Integer, nullable=False, server_default="0"),
+    Column("secret", Text, nullable=False),  # "v1:..." encrypted signing secret
+    Column("created_by", _name(), nullable=True),
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_update_time", BigInteger, nullable=False),
+    Column("since_seq", BigInteger, nullable=False),  # events after this one are its (the audit head at creation)
+)
+
+# One row per (webhook, event) the relay matched: pending until delivered or given up. ``seq`` is NULL for a
+# test delivery (`modelreg webhook test`), whose body is kept in ``test_body``.
+webhook_deliveries = _table(
+    "webhook_deliveries",
+    _id(),
+    Column("webhook_id", BigInteger, ForeignKey("webhooks.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=True),
+    Column("entity_key", String(128), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed (gave up) | test
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_ms", BigInteger, nullable=True),  # pending: not before
+    Column("create_time", BigInteger, nullable=False),
+    Column("last_attempt_time", BigInteger, nullable=True),
+    Column("delivered_time", BigInteger, nullable=True),
+    Column("status_code", Integer, nullable=True),  # the receiver's last answer
+    Column("latency_ms", Integer, nullable=True),  # commit of the change to the receiver's answer (delivered)
+    Column("last_error", Text, nullable=True),  # why the last attempt failed (never a secret)
+    Column("test_body", Text, nullable=True),
+    UniqueConstraint("webhook_id", "seq"),  # two relays cannot queue one event twice
+    Index(None, "state", "next_attempt_ms"),
+    Index(None, "webhook_id", "entity_key", "seq"),
+    Index(None, "webhook_id", "id"),
+)
+
+# --- imports (importers/, issue 16) -------------------------------------------------------------------------------
+
+# What an import brought in, keyed by the source and the source's own id, so a re-run skips or updates it and an
+# interrupted run resumes: ``fingerprint`` is a hash of what the source said, the entity's last import.
+import_records = _table(
+    "import_records",
+    _id(),
+    Column("source", String(255), nullable=False),  # "mlflow:http://mlflow:5000", "kubeflow:https://mr.example"
+    Column("source_kind", String(32), nullable=False),  # registered_model | model_version | artifact | ...
+    Column("source_id", String(255), nullable=False),
+    Column("entity_kind", String(32), nullable=False),  # the modelreg entity it became (its audit name)
+    Column("entity_id", BigInteger, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("import_time", BigInteger, nullable=False),
+    UniqueConstraint("source", "source_kind", "source_id"),
+)
+
+# The event log and its cursor go with the audit log they are derived from (`modelreg db reset` keeps them).
+GOVERNANCE_TABLES = [
+    webhook_deliveries,
+    webhooks,
+    events,
+    event_cursors,
+    role_bindings,
+    api_tokens,
+    audit_log,
+    data_connections,
+    ui_sessions,
+    local_users,
+]
 
 # Tables that `modelreg db reset` empties, children first.
 REGISTRY_TABLES = [
+    import_records,
     transfer_jobs,
     deployment_events,
     deployments,

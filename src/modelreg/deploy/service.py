@@ -41,6 +41,7 @@ from modelreg.errors import Conflict, InvalidInput, NotFound, RegistryError
 from modelreg.kube.client import Json, Kube
 from modelreg.kube.kinds import INFERENCE_SERVICE, SERVING_RUNTIME, kind_of
 from modelreg.kube.schemas import Validator
+from modelreg.kube.shapes import resource_version
 from modelreg.services import audit, clock
 from modelreg.services.registry import RegistryService
 from modelreg.settings import DeploySettings
@@ -485,6 +486,7 @@ def _observed(isvc: Json) -> dict[str, Any]:
         "internal_url": seen.internal_url,
         "external_url": seen.external_url,
         "isvc_uid": (isvc.get("metadata") or {}).get("uid"),
+        "isvc_version": resource_version(isvc) or None,
     }
 
 

@@ -16,6 +16,7 @@ from modelreg.deploy.records import INFERENCE_SERVICE_LABEL, REGISTERED_MODEL_LA
 from modelreg.deploy.status import STOP_ANNOTATION, VISIBILITY_LABEL, DeploymentStatus
 from modelreg.deploy.store import Deployment
 from modelreg.kube.client import Json
+from modelreg.kube.shapes import resource_version, revision, version_number
 from modelreg.services import audit, clock
 
 ADOPTED = "adopted from the cluster"
@@ -119,15 +120,20 @@ def _undeployed_here(conn: Connection, obj: Json) -> bool:
 
 
 def changes_of(row: Deployment, obj: Json, status: DeploymentStatus) -> dict[str, Any]:
-    """The row's fields that the object and its status say otherwise now ({}: nothing to write)."""
+    """The row's fields that the object and its status say otherwise now ({}: nothing to write, or the object is
+    an older copy of the one the row's status came from, which must not write its older status back)."""
     changes: dict[str, Any] = {}
     uid = obj["metadata"].get("uid")
+    if uid and row.isvc_uid == uid and version_number(obj) < revision(row.isvc_version):
+        return changes
     if uid and row.isvc_uid != uid:
         changes["isvc_uid"] = uid
     new = (status.state, status.message, status.internal_url, status.external_url)
     if tuple(getattr(row, k) for k in _STATUS_FIELDS) != new:
         changes.update(zip(_STATUS_FIELDS, new, strict=True))
         changes["status_time"] = clock.now_ms()
+    if changes and resource_version(obj):
+        changes["isvc_version"] = resource_version(obj)
     return changes
 
 

@@ -45,6 +45,7 @@ class Deployment:
     internal_url: str | None
     external_url: str | None
     isvc_uid: str | None
+    isvc_version: str | None  # the resourceVersion the status was last taken from (status_rows.changes_of)
     inference_service_id: int | None
     created_by: str | None
     create_time: int

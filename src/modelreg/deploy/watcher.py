@@ -46,7 +46,7 @@ from modelreg.kube.client import Json, Kube
 from modelreg.kube.errors import KubeError
 from modelreg.kube.errors import NotFound as KubeNotFound
 from modelreg.kube.informer import Informer
-from modelreg.kube.shapes import resource_version
+from modelreg.kube.shapes import version_number
 from modelreg.services.registry import RegistryService
 from modelreg.settings import DeploySettings
 from modelreg.telemetry import workers
@@ -284,7 +284,7 @@ class StatusWatcher:
                 self._retry.update(batch)  # for the next writer round; a new writer reconciles anyway
                 return
             current = self.inference_service(*key)
-            if current is not None and deleted is not None and _version(current) < _version(deleted):
+            if current is not None and deleted is not None and version_number(current) < version_number(deleted):
                 current = None  # the other informer's older copy of what was deleted: it has not caught up yet
             if current is None and deleted is not None:
                 self._guarded(key, self._deleted, deleted)
@@ -431,16 +431,9 @@ class StatusWatcher:
         return grouped
 
 
-def _version(obj: Mapping[str, Any]) -> int:
-    """The object's resourceVersion as a number, to tell the newer of two copies of one object (the API server's
-    are etcd revisions; anything else counts as 0)."""
-    version = resource_version(obj)
-    return int(version) if version.isdigit() else 0
-
-
 def _newest(*copies: Json | None) -> Json | None:
     """The copy with the highest resourceVersion (the first of equals), None when there is none."""
-    return max((c for c in copies if c is not None), key=_version, default=None)
+    return max((c for c in copies if c is not None), key=version_number, default=None)
 
 
 def _key(obj: Mapping[str, Any]) -> Key | None:

@@ -39,3 +39,13 @@ def object_ref(obj: Mapping[str, Any]) -> tuple[str | None, str]:
 
 def resource_version(obj: Mapping[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+def version_number(obj: Mapping[str, Any]) -> int:
+    """The object's resourceVersion as a number, to tell the newer of two copies of one object."""
+    return revision(resource_version(obj))
+
+
+def revision(version: str | None) -> int:
+    """A resourceVersion as a number: the API server's are etcd revisions; anything else counts as 0."""
+    return int(version) if version and version.isdigit() else 0

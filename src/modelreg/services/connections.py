@@ -92,7 +92,6 @@ _WIRE = {  # database column → wire name, for messages
 }
 MAX_DOCKERCONFIG = 64 * 1024
 _STORE_CACHE = 32  # open stores kept (a boto3 client costs tens of milliseconds to build)
-_MAX_ID = 2**63 - 1  # ids are BIGINT: a larger number names no connection (and must not reach the database)
 _NOT_AUDITED = ("id", "builtIn", "hasSecret", "createdBy", "createTimeSinceEpoch", "lastUpdateTimeSinceEpoch")
 _c = data_connections.c
 
@@ -577,16 +576,10 @@ class ConnectionService:
         return None
 
     def _row(self, conn: Connection, ref: str | int) -> Any:
-        if isinstance(ref, str):
-            found = conn.execute(select(data_connections).where(_c.name == ref)).mappings().first()
-            if found is not None:
-                return found
-        if isinstance(ref, int) or (ref.isascii() and ref.isdigit() and len(ref) <= 19):
-            number = int(ref)
-            by_id = repository.get_row(conn, data_connections, number) if 0 < number <= _MAX_ID else None
-            if by_id is not None:
-                return by_id
-        raise NotFound(f"no data connection found for {str(ref)[:64]!r}")
+        found = repository.row_by_name_or_id(conn, data_connections, ref)
+        if found is None:
+            raise NotFound(f"no data connection found for {str(ref)[:64]!r}")
+        return found
 
 
 def covers(prefix: str | None, repository: str) -> bool:

@@ -17,7 +17,7 @@ from modelreg.auth import context
 from modelreg.auth.principal import Permission
 from modelreg.db import repository, tables
 from modelreg.db.pagination import PageRequest
-from modelreg.db.repository import AnyRow
+from modelreg.db.repository import MAX_ID, AnyRow
 from modelreg.db.tables import NAME_LENGTH
 from modelreg.errors import Conflict, Forbidden, InvalidInput, MissingField, NotFound
 from modelreg.services import audit, clock, properties
@@ -113,6 +113,17 @@ EXPERIMENT_RUN = Kind(
 )
 ARTIFACT = Kind(tables.artifacts, "artifact", filterquery.ARTIFACT, defaults={"state": "UNKNOWN"}, generated_name=True)
 METRIC_HISTORY = Kind(tables.metric_history, "metric", filterquery.METRIC_HISTORY)
+# The registry's entities, parents before children (a metric's history is part of its run).
+ENTITY_KINDS = (
+    EXPERIMENT,
+    EXPERIMENT_RUN,
+    REGISTERED_MODEL,
+    MODEL_VERSION,
+    ARTIFACT,
+    SERVING_ENVIRONMENT,
+    INFERENCE_SERVICE,
+    SERVE_MODEL,
+)
 
 
 def check_name(kind: Kind, name: str, scope: int | None) -> None:
@@ -337,6 +348,6 @@ def parse_id(value: str | int | None, label: str) -> int:
         id_ = int(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise InvalidInput(f"invalid {label} id {value!r}: must be a decimal integer") from None
-    if id_ <= 0 or id_ >= 2**63:
+    if id_ <= 0 or id_ > MAX_ID:
         raise NotFound(f"no {label} found for id {value}")
     return id_

@@ -65,6 +65,20 @@ def _typed(value_type: str, s: str | None, i: int | None, d: float | None, b: An
     return PropValue(value_type, bool(value) if value_type == "bool" else value)
 
 
+def typed_scalar(value: Any) -> dict[str, Any] | None:
+    """A plain JSON scalar as the REST API's typed custom property value of its JSON type (a bool stays a bool),
+    ``None`` for anything else: how transfer jobs and imports take plain values."""
+    if isinstance(value, bool):
+        return {"metadataType": "MetadataBoolValue", "bool_value": value}
+    if isinstance(value, int):
+        return {"metadataType": "MetadataIntValue", "int_value": str(value)}
+    if isinstance(value, float):
+        return {"metadataType": "MetadataDoubleValue", "double_value": value}
+    if isinstance(value, str):
+        return {"metadataType": "MetadataStringValue", "string_value": value}
+    return None
+
+
 def replace(conn: Connection, owner_kind: str, owner_id: int, props: Mapping[str, PropValue]) -> None:
     """Replace the whole map, as a PATCH with ``customProperties`` does."""
     conn.execute(delete(properties).where(properties.c.owner_kind == owner_kind, properties.c.owner_id == owner_id))

@@ -39,7 +39,7 @@ from modelreg.db.database import Database
 from modelreg.db.repository import AnyRow
 from modelreg.db.tables import NAME_LENGTH, transfer_jobs, upload_files, uploads
 from modelreg.errors import Conflict, Forbidden, InvalidInput, MissingField, NotFound, RegistryError
-from modelreg.services import audit, clock
+from modelreg.services import audit, clock, properties
 from modelreg.services import entities as e
 from modelreg.services.connections import ConnectionService
 from modelreg.services.properties import PropValue
@@ -270,14 +270,9 @@ def _scalar_property(value: Any) -> Mapping[str, Any]:
     """A plain JSON scalar as the typed wire value of its JSON type; typed values pass through."""
     if isinstance(value, Mapping):
         return value
-    if isinstance(value, bool):
-        return {"metadataType": "MetadataBoolValue", "bool_value": value}
-    if isinstance(value, int):
-        return {"metadataType": "MetadataIntValue", "int_value": str(value)}
-    if isinstance(value, float):
-        return {"metadataType": "MetadataDoubleValue", "double_value": value}
-    if isinstance(value, str):
-        return {"metadataType": "MetadataStringValue", "string_value": value}
+    typed = properties.typed_scalar(value)
+    if typed is not None:
+        return typed
     raise InvalidInput(f"invalid custom property value {str(value)[:80]!r}: a typed value or a JSON scalar")
 
 

@@ -53,7 +53,7 @@ from modelreg.db.database import Database
 from modelreg.db.repository import AnyRow
 from modelreg.db.tables import NAME_LENGTH, artifact_attributions, artifacts, upload_files, uploads
 from modelreg.errors import Conflict, Forbidden, InvalidInput, LengthRequired, NotFound, RegistryError
-from modelreg.services import clock
+from modelreg.services import audit, clock
 from modelreg.services import entities as e
 from modelreg.services import upload_images as images
 from modelreg.services.connections import ConnectionService
@@ -626,6 +626,18 @@ class UploadService:
         artifact = create_linked_artifact(conn, "model_version", mv_id, "model-artifact", artifact_values, props)
         done["artifact_id"] = artifact.row["id"]
         conn.execute(update(uploads).where(_u.id == upload_id).values(**done))
+        # the upload's own record (the event io.modelreg.upload.committed): what was stored and where it went
+        after = {
+            "registered_model_id": rm_id,
+            "model_version_id": mv_id,
+            "artifact_id": artifact.row["id"],
+            "connection": session.connection,
+            "uri": uri,
+            "sha256": digest,
+            "size": session.total_size,
+            "files": len(files),
+        }
+        audit.stage(conn, "commit", "upload", None, upload_id, None, after)
         committed = load(conn, upload_id)
         return Committed(committed, rm, e.load(conn, e.MODEL_VERSION, mv_id), artifact)
 

@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 
+from modelreg import tls
 from modelreg.blobs.base import (
     READ_BLOCK,
     InvalidKey,
@@ -160,7 +161,7 @@ def _http(config: StoreConfig, url: str) -> SourceFiles:
 
 
 def _get(url: str) -> tuple[httpx.Response, httpx.Client]:
-    client = httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False)
+    client = httpx.Client(timeout=HTTP_TIMEOUT, follow_redirects=False, verify=tls.default_context())
     shown = url.split("?", 1)[0][:300]
     try:
         response = client.send(client.build_request("GET", url), stream=True)

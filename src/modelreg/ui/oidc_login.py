@@ -29,6 +29,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge  # type: ignore[im
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from modelreg import tls
 from modelreg.auth.oidc import OidcVerifier
 from modelreg.auth.principal import Identity
 from modelreg.errors import InvalidInput, Unauthenticated, Unavailable
@@ -122,7 +123,7 @@ class OidcLogin:
             if secret:
                 body["client_secret"] = secret
         try:
-            with httpx.Client(timeout=10.0, follow_redirects=False) as http:
+            with httpx.Client(timeout=10.0, follow_redirects=False, verify=tls.default_context()) as http:
                 response = http.post(provider.token_endpoint, data=body, auth=auth or httpx.USE_CLIENT_DEFAULT)
         except httpx.TransportError as exc:
             raise Unavailable(f"cannot reach the OIDC provider's token endpoint: {type(exc).__name__}") from None

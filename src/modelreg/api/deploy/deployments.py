@@ -13,6 +13,7 @@ from starlette.responses import Response
 from modelreg.api.governance.common import requires
 from modelreg.api.registry.common import ERRORS, PathId, json_response
 from modelreg.auth.principal import Permission
+from modelreg.db.repository import MAX_ID
 from modelreg.deploy.history import Event
 from modelreg.deploy.requests import MAX_REPLICAS, DeployChanges, DeployRequest
 from modelreg.deploy.service import DeployService, Mode
@@ -140,6 +141,15 @@ def create_deployment(svc: DeployDep, body: Annotated[DeploymentCreate, Body()])
     return _one(result.deployment, 201, warnings=warnings)
 
 
+def _id_filter(value: str | None) -> int | None:
+    """An id to filter by: one past the ids' 64 bits names nothing (0: no row has it), and must not reach the
+    database, which would refuse it."""
+    if value is None:
+        return None
+    number = int(value)
+    return number if number <= MAX_ID else 0
+
+
 @router.get("/deployments", tags=["Deploy"], dependencies=[READ])
 def list_deployments(
     svc: DeployDep,
@@ -154,8 +164,8 @@ def list_deployments(
     """Newest first; undeployed ones only with ``includeUndeployed`` or ``state=undeployed``."""
     assert state is None or state in DESIRED_STATES
     items, token = svc.list(
-        model_version_id=None if modelVersionId is None else int(modelVersionId),
-        registered_model_id=None if registeredModelId is None else int(registeredModelId),
+        model_version_id=_id_filter(modelVersionId),
+        registered_model_id=_id_filter(registeredModelId),
         namespace=namespace,
         include_undeployed=includeUndeployed,
         state=state,
