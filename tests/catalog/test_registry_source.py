@@ -193,6 +193,24 @@ def test_changes_made_by_another_process_are_seen_through_the_poll(
         other.dispose()
 
 
+def test_a_trail_emptied_and_refilled_to_the_same_length_is_reloaded(
+    registry: RegistryService, database: Database
+) -> None:
+    """A trail emptied (a test's reset, a restore) and written again up to the head the source had reached, before
+    the source looked: the numbers are the same, the records are not, and the catalog must follow the new ones."""
+    source = RegistryCatalogSource(database, interval=3600)  # no poll: only this process's commits wake it
+    follower = Follower(source)
+    source.start(lambda _: None)
+    try:
+        registry.create(e.REGISTERED_MODEL, {"name": "before-the-reset"}, {})
+        follower.until(lambda ms: "before-the-reset" in ms)
+        empty(database)  # tells no one: no audit record
+        registry.create(e.REGISTERED_MODEL, {"name": "after-the-reset"}, {})  # the same sequence number again
+        follower.until(lambda ms: sorted(ms) == ["after-the-reset"])
+    finally:
+        source.stop()
+
+
 def test_a_burst_of_writes_ends_consistent_in_few_refreshes(registry: RegistryService, follower: Follower) -> None:
     ids = [int(registry.create(e.REGISTERED_MODEL, {"name": f"burst-{i}"}, {}).row["id"]) for i in range(20)]
     before = len(follower.published)

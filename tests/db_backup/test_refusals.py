@@ -98,6 +98,17 @@ def test_an_edited_file_is_refused(exported: Path, empty: Database) -> None:
     assert_untouched(empty)
 
 
+def test_a_damaged_row_the_database_refuses_is_reported_as_damage(exported: Path, empty: Database) -> None:
+    """Damage that still parses (a flipped byte in a gzip stream can inflate to JSON) may reach the database before
+    the checksum at the end: the cause reported is the file's, not the database's."""
+    lines = lines_of(exported)
+    model = next(i for i, line in enumerate(lines) if line.startswith(b'{"table":"registered_models"'))
+    lines.insert(model + 1, lines[model])  # the same model twice, and the checksum not made to match
+    with pytest.raises(CorruptBackup, match="does not match its checksum: it was edited or damaged"):
+        load(empty, lines)
+    assert_untouched(empty)
+
+
 @pytest.mark.parametrize(
     ("damage", "message"),
     [

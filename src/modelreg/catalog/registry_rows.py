@@ -133,7 +133,8 @@ _PROPS = select(
 ).where(_p.owner_kind == bindparam("kind"), _p.owner_id.in_(_IDS))
 _VALUE_INDEX = {"string": 0, "int": 1, "double": 2, "bool": 3}  # struct and proto values are text, as stored
 
-_HEAD = select(_log.seq).order_by(_log.seq.desc()).limit(1)
+_HEAD = select(_log.seq, _log.hash).order_by(_log.seq.desc()).limit(1)
+_HASH_AT = select(_log.hash).where(_log.seq == bindparam("seq"))
 _SINCE = (
     select(_log.seq, _log.entity_kind, _log.entity_id, _log.changes)
     .where(_log.seq > bindparam("after"), _log.seq <= bindparam("upto"))
@@ -165,9 +166,20 @@ def _props(conn: Connection, owner_kind: str, ids: Iterable[int]) -> dict[int, d
 # --- the audit trail --------------------------------------------------------------------------------------------
 
 
-def audit_head(conn: Connection) -> int:
-    """The newest committed audit sequence number this transaction sees (0 for an empty trail)."""
-    return int(conn.execute(_HEAD).scalar() or 0)
+def audit_head(conn: Connection) -> tuple[int, str | None]:
+    """The newest committed audit record this transaction sees: its sequence number and hash ((0, None) for an
+    empty trail)."""
+    row = conn.execute(_HEAD).first()
+    return (0, None) if row is None else (int(row.seq), str(row.hash))
+
+
+def audit_hash(conn: Connection, seq: int) -> str | None:
+    """The hash of audit record ``seq`` (None: there is none). Numbers alone do not say a trail is the one read
+    before: one emptied and written again (a restore, a test's reset) reuses them; the hash chain tells."""
+    if seq <= 0:
+        return None
+    found = conn.execute(_HASH_AT, {"seq": seq}).scalar()
+    return None if found is None else str(found)
 
 
 def audit_since(conn: Connection, after: int, upto: int, limit: int) -> list[_Row] | None:

@@ -7,7 +7,9 @@ How it follows changes, cheapest first:
 - Every ``interval`` seconds, and on each wake-up, the worker reads the audit chain's head (one primary-key
   look-up). Other server processes on the same database commit without telling us: when the head is past the
   records we hold, the worker reads the missing stretch of ``audit_log`` (a primary-key range), or reloads every
-  model when that stretch is longer than ``max_changes``.
+  model when that stretch is longer than ``max_changes``. It also checks that the record it last read still has
+  the hash it had (one more primary-key look-up): a trail emptied and refilled (a restore, a test's reset) reuses
+  the numbers, and is reloaded in full.
 - The registered models those records touch are read again (``registry_rows``) in one snapshot transaction, and a
   new ``SourceSnapshot`` goes to ``on_change``; unchanged models keep their objects, so the index can reuse what it
   prepared for them.
@@ -74,6 +76,7 @@ class RegistryCatalogSource:
         self._snapshot = SourceSnapshot(SOURCE)
         self._models: dict[int, CatalogModel] = {}
         self._seen: int | None = None  # the audit sequence number the models reflect; None: never loaded
+        self._seen_hash: str | None = None  # that record's hash (None: the trail was empty)
         self._pending: list[AuditEntry] = []
         self._full = False
         self._lock = threading.Lock()
@@ -158,11 +161,12 @@ class RegistryCatalogSource:
         seen = self._seen
         reload_all = False
         with self.db.snapshot() as conn:
-            head = registry_rows.audit_head(conn)
+            head, head_hash = registry_rows.audit_head(conn)
             local = {entry.seq: entry for entry in entries if seen < entry.seq <= head}
             later = [entry for entry in entries if entry.seq > head]  # committed after this snapshot began
             records: Collection[registry_rows.AuditFields] = list(local.values())
-            if head < seen:  # the trail was emptied (a test's reset): nothing it says can be trusted
+            same_trail = (head_hash if head == seen else registry_rows.audit_hash(conn, seen)) == self._seen_hash
+            if head < seen or not same_trail:  # emptied, maybe refilled (a restore, a test's reset): reload
                 reload_all = True
             elif head - seen > len(local):  # some were committed by another process: read them
                 found = registry_rows.audit_since(conn, seen, head, self.max_changes)
@@ -178,7 +182,7 @@ class RegistryCatalogSource:
         if reload_all:
             self.load()
         else:
-            self._seen = head
+            self._seen, self._seen_hash = head, head_hash
             if ids and self._merge(ids, fresh):
                 self._publish()
 
@@ -186,9 +190,9 @@ class RegistryCatalogSource:
         """Read every live registered model (the first step, and after a long stretch of changes), publish the
         snapshot and return it. Called by the worker, or directly on a source that is not started (bench, CLI)."""
         with self.db.snapshot() as conn:
-            head = registry_rows.audit_head(conn)
+            head, head_hash = registry_rows.audit_head(conn)
             fresh = registry_rows.read_models(conn)
-        self._seen = head
+        self._seen, self._seen_hash = head, head_hash
         self._merge(set(self._models) | set(fresh), fresh)
         return self._publish()
 

@@ -387,28 +387,31 @@ def _load(
     rows = dict.fromkeys(order, 0)
     batch: list[tuple[Any, ...]] = []
     last_audit = None
-    for line_no, obj in reader.rows():
-        name = obj.get("table")
-        row = obj.get("row")
-        if not isinstance(name, str) or not isinstance(row, dict):
-            raise CorruptBackup(f"line {line_no} is not a row: {{'table': ..., 'row': {{...}}}}")
-        if table is None or name != order[position]:
-            if name not in header.tables or order.index(name) < position:
-                raise CorruptBackup(f"line {line_no}: a row of {name!r} out of the header's table order")
-            _flush(conn, table, batch, progress)
-            position = order.index(name)
-            table = header.tables[name]
-        batch.append(table.decode(row, line_no))
-        rows[name] += 1
-        if table.table is audit_log:
-            last_audit = batch[-1]
-        if len(batch) >= BATCH:
-            _flush(conn, table, batch, progress)
-    _flush(conn, table, batch, progress)
-    trailer = reader.trailer()
-    if trailer.get("sha256") != reader.digest():
-        raise CorruptBackup("the file's content does not match its checksum: it was edited or damaged")
-    counted = trailer.get("rows")
+    lines = reader.rows()
+    try:
+        for line_no, obj in lines:
+            name = obj.get("table")
+            row = obj.get("row")
+            if not isinstance(name, str) or not isinstance(row, dict):
+                raise CorruptBackup(f"line {line_no} is not a row: {{'table': ..., 'row': {{...}}}}")
+            if table is None or name != order[position]:
+                if name not in header.tables or order.index(name) < position:
+                    raise CorruptBackup(f"line {line_no}: a row of {name!r} out of the header's table order")
+                _flush(conn, table, batch, progress)
+                position = order.index(name)
+                table = header.tables[name]
+            batch.append(table.decode(row, line_no))
+            rows[name] += 1
+            if table.table is audit_log:
+                last_audit = batch[-1]
+            if len(batch) >= BATCH:
+                _flush(conn, table, batch, progress)
+        _flush(conn, table, batch, progress)
+    except ImportFailed:
+        _blame_the_file(reader, lines)
+        raise
+    _check_checksum(reader)
+    counted = reader.trailer().get("rows")
     for name in order:
         if not isinstance(counted, dict) or not rows[name] == header.rows[name] == counted.get(name):
             raise CorruptBackup(f"the row count of {name} does not match the header and trailer")
@@ -416,6 +419,20 @@ def _load(
         return rows, None
     names = header.tables[audit_log.name].names
     return rows, (last_audit[names.index("seq")], last_audit[names.index("hash")])
+
+
+def _check_checksum(reader: _Reader) -> None:
+    if reader.trailer().get("sha256") != reader.digest():
+        raise CorruptBackup("the file's content does not match its checksum: it was edited or damaged")
+
+
+def _blame_the_file(reader: _Reader, lines: Iterator[tuple[int, dict[str, Any]]]) -> None:
+    """The database refused a row: read the rest of the file (the transaction is lost anyway) and raise
+    ``CorruptBackup`` if it is damaged, which is then the cause (damage can parse: a flipped byte in a gzip stream
+    may inflate to JSON that reaches the database before the checksum at the end). A whole file returns."""
+    for _ in lines:
+        pass
+    _check_checksum(reader)
 
 
 def _flush(conn: Connection, table: _TableIn | None, batch: list[tuple[Any, ...]], progress: Progress) -> None:
