@@ -5,6 +5,7 @@ the same time, adds nothing twice; and `prune` keeps what a pending delivery sti
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter
 from typing import Any
@@ -17,11 +18,13 @@ from events.conftest import add_webhook, audit_head, event_seqs_in_audit
 from modelreg.db.database import Database
 from modelreg.db.tables import event_cursors, events, webhook_deliveries
 from modelreg.events import relay
+from modelreg.events.feed import EventFeed
 from modelreg.services import audit
 from modelreg.services import entities as e
 from modelreg.services.lifecycle import LifecycleService
 from modelreg.services.registry import RegistryService
 from modelreg.services.secrets import SecretBox
+from modelreg.settings import EventsSettings
 
 pytestmark = pytest.mark.usefixtures("as_system")
 SOURCE = "/modelreg"
@@ -179,3 +182,29 @@ def test_prune_keeps_recent_rows_and_events_pending_deliveries_need(db: Database
     assert [(d["seq"], d["state"]) for d in deliveries(db)] == [(2, "pending"), (4, "delivered")]
     with db.read() as conn:
         assert conn.execute(select(func.count()).select_from(events)).scalar() == 2
+
+
+def test_a_relay_round_committed_while_a_resume_point_is_checked_is_no_gap(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stream resuming where the relay had got to, while the relay commits its next round: the events table was
+    empty when looked at and the cursor has moved on when read, which is no gap if both are read in one snapshot
+    (a CI run on PostgreSQL got a false gap event here)."""
+    relay.ensure_cursor(db)
+    resume_at = cursor(db)
+    assert resume_at is not None
+    RegistryService(db).create(e.REGISTERED_MODEL, {"name": "relayed-meanwhile"}, {})
+    real_cursor = relay.cursor
+    relayed: list[int] = []
+
+    def relay_first(conn: Any, **kwargs: Any) -> int | None:
+        if not relayed:  # once, between the gap check's look at the events table and its read of the cursor
+            relayed.append(0)
+            other = threading.Thread(target=lambda: relayed.append(relay_all(db)))  # another connection
+            other.start()
+            other.join()
+        return real_cursor(conn, **kwargs)
+
+    monkeypatch.setattr(relay, "cursor", relay_first)
+    assert asyncio.run(EventFeed(db, EventsSettings()).gap_after(resume_at)) is None
+    assert relayed == [0, 1] and event_seqs(db) == [audit_head(db)]

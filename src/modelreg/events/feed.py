@@ -129,11 +129,14 @@ class EventFeed:
         return await self._read(_after, seq, limit)
 
     async def gap_after(self, seq: int) -> Gap | None:
-        return await self._read(_gap, seq)
+        return await self._read(_gap, seq, snapshot=True)
 
-    async def _read(self, fn: Callable[..., T], *args: object) -> T:
+    async def _read(self, fn: Callable[..., T], *args: object, snapshot: bool = False) -> T:
+        """``fn(conn, *args)`` in a read; ``snapshot`` when ``fn`` reads more than once and the reads must agree
+        (on the server databases each statement of a plain read sees what had committed when it began)."""
+
         def run() -> T:
-            with self.db.read() as conn:
+            with self.db.snapshot() if snapshot else self.db.read() as conn:
                 return fn(conn, *args)
 
         if self.db.inline:
@@ -235,7 +238,8 @@ def _event(row: RowMapping) -> Event:
 
 def _gap(conn: Connection, seq: int) -> Gap | None:
     """Whether events after ``seq`` are missing: the first retained event (or, with none, the relay's position)
-    is further on, and the audit log has a record of an event kind in between."""
+    is further on, and the audit log has a record of an event kind in between. Read in one snapshot: a relay round
+    committed between the look at the events table and the read of the cursor would otherwise be a false gap."""
     oldest = conn.execute(select(func.min(tables.events.c.seq))).scalar()
     if oldest is None:
         cursor = relay.cursor(conn)
