@@ -87,7 +87,8 @@ def _new_client(**options: Any) -> Any:
     """An S3 client from a new boto3 session (so a workload identity's credentials are looked up anew, as they
     always were) that shares the process's one botocore data loader: loading the service model and endpoint data
     was most of a client's cost, 60 ms of CPU against 9 ms now, and a connection check makes a client every time.
-    The lock keeps the loader's first use, which fills its cache, to one thread."""
+    The lock makes one client at a time: the shared loader fills its cache as clients ask for models, and botocore
+    does not promise that is thread-safe."""
     global _loader
     with _loader_lock:
         if _loader is None:

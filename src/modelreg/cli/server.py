@@ -135,36 +135,23 @@ def serve(
         raise typer.Exit(2) from None
     # SIGTERM: stop accepting, finish in-flight requests for up to shutdown_timeout_seconds, stop the background
     # workers, close the pool, exit 0 (cli/graceful.py, docs/scaling.md)
-    drain = math.ceil(settings.shutdown_timeout_seconds)
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": log_level,
+        "log_config": log_config,
+        "timeout_graceful_shutdown": math.ceil(settings.shutdown_timeout_seconds),
+        "timeout_keep_alive": settings.keep_alive_seconds,
+        **UVICORN_OPTIONS,
+    }
     if settings.workers == 1:
-        graceful.run(
-            app,
-            workers=1,
-            host=settings.host,
-            port=settings.port,
-            log_level=log_level,
-            log_config=log_config,
-            timeout_graceful_shutdown=drain,
-            timeout_keep_alive=settings.keep_alive_seconds,
-            **UVICORN_OPTIONS,
-        )
+        graceful.run(app, workers=1, **options)
         return
     db.dispose()
     os.environ[SETTINGS_ENV] = settings.model_copy(update={"database_url": url}).model_dump_json()
     # the workers' metrics are summed from files in a fresh private directory (telemetry/multiprocess.py)
     with multiprocess.directory() if settings.metrics.enabled else contextlib.nullcontext():
-        graceful.run(
-            "modelreg.asgi:create_from_env",
-            factory=True,
-            host=settings.host,
-            port=settings.port,
-            workers=settings.workers,
-            log_level=log_level,
-            log_config=log_config,
-            timeout_graceful_shutdown=drain,
-            timeout_keep_alive=settings.keep_alive_seconds,
-            **UVICORN_OPTIONS,
-        )
+        graceful.run("modelreg.asgi:create_from_env", factory=True, workers=settings.workers, **options)
 
 
 def _announce_migration(current: str | None, target: str | None) -> None:
